@@ -1,0 +1,49 @@
+import { z } from 'zod';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+/** Every environment variable the service reads, parsed once at start. Secrets have no defaults. */
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: int(0, 65535).default(3000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://')
+    .optional(),
+  DATABASE_POOL_SIZE: int(1, 500).default(10),
+  DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  DATABASE_CONNECT_TIMEOUT_MS: int(100, 60_000).default(3_000),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_TTL_SECONDS: int(60, 60 * 60 * 24 * 30).default(3600),
+  BODY_LIMIT: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
+  SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
+  TRUST_PROXY: z.string().optional(),
+  DOCS_ENABLED: bool.default(true),
+});
+
+export type Config = z.infer<typeof envSchema>;
+
+/** Parses the environment; a bad value throws one line naming the variable and the problem. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = envSchema.safeParse(present);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new ConfigError(`Invalid configuration: ${issue.path.join('.')} ${issue.message}`);
+  }
+  if (result.data.NODE_ENV === 'production' && !result.data.JWT_SECRET) {
+    throw new ConfigError('Invalid configuration: JWT_SECRET is required when NODE_ENV=production');
+  }
+  return result.data;
+}
+
+export class ConfigError extends Error {}
+
+/** A config for tests and scripts: defaults with overrides, no environment read. */
+export function configWith(overrides: Partial<Record<keyof Config, string>>): Config {
+  return loadConfig(overrides);
+}

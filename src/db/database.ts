@@ -1,0 +1,88 @@
+import { mkdir } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
+import { CamelCasePlugin, Kysely, type LogEvent, PGliteDialect, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { DB } from './schema.ts';
+
+export type DatabaseKind = 'pglite' | 'postgres';
+
+export interface DatabaseOptions {
+  /** postgres://… selects a real server; otherwise an embedded PGlite kept in dataDir. */
+  url?: string | undefined;
+  /** PGlite data directory; `memory://` keeps it in memory. */
+  dataDir?: string;
+  /** A PGlite instance prepared by the caller (tests start from a migrated template). */
+  pglite?: PGlite;
+  poolSize?: number;
+  statementTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+/** The database adapter: one Kysely handle over PGlite or a pg pool, plus what operators need. */
+export interface Database {
+  kind: DatabaseKind;
+  db: Kysely<DB>;
+  /** The PGlite instance when embedded (for the socket server that lets scripts share it). */
+  pglite?: PGlite;
+  /** Statements executed so far: the metrics endpoint and the N+1 checks read it. */
+  stats: { queries: number };
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+// int8 as number (cents and counts stay far below 2^53); numeric as exact strings.
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+export async function openPglite(dataDir: string): Promise<PGlite> {
+  if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true });
+  return PGlite.create(dataDir, { parsers: { [INT8_OID]: Number, [NUMERIC_OID]: String } });
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const stats = { queries: 0 };
+  const log = (event: LogEvent) => {
+    stats.queries++;
+    void event;
+  };
+  if (options.url) {
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 3000,
+      statement_timeout: options.statementTimeoutMs ?? 10_000,
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      },
+    });
+    // An idle client that loses its server (restart) must not crash the process.
+    pool.on('error', () => {});
+    const db = new Kysely<DB>({
+      dialect: new PostgresDialect({ pool }),
+      plugins: [new CamelCasePlugin()],
+      log,
+    });
+    return {
+      kind: 'postgres',
+      db,
+      stats,
+      ping: () => sql`select 1`.execute(db).then(() => undefined),
+      close: () => db.destroy(),
+    };
+  }
+  const pglite = options.pglite ?? (await openPglite(options.dataDir ?? './data'));
+  const db = new Kysely<DB>({
+    dialect: new PGliteDialect({ pglite }),
+    plugins: [new CamelCasePlugin()],
+    log,
+  });
+  return {
+    kind: 'pglite',
+    db,
+    pglite,
+    stats,
+    ping: () => sql`select 1`.execute(db).then(() => undefined),
+    close: () => db.destroy(),
+  };
+}

@@ -1,0 +1,30 @@
+/** PostgreSQL error codes we act on, from node-postgres and PGlite errors alike. */
+export function pgErrorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  if (pgErrorCode(error) !== '23505') return false;
+  if (!constraint) return true;
+  const e = error as { constraint?: string; message?: string };
+  return e.constraint === constraint || (e.message ?? '').includes(constraint);
+}
+
+/** Serialization failure or deadlock: the transaction may simply be run again. */
+export function isRetryableTransactionError(error: unknown): boolean {
+  const code = pgErrorCode(error);
+  return code === '40001' || code === '40P01';
+}
+
+/** The database cannot be reached or is restarting: a 503, not a 500. */
+export function isConnectionError(error: unknown): boolean {
+  const code = pgErrorCode(error) ?? (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^(08|57P0)/.test(code)) return true;
+  const message = (error as { message?: unknown } | null)?.message;
+  return (
+    (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code)) ||
+    (typeof message === 'string' &&
+      /timeout exceeded when trying to connect|Connection terminated|connection timeout/i.test(message))
+  );
+}

@@ -1,0 +1,20 @@
+import { join, resolve } from 'node:path';
+import type { Config } from '../config/env.ts';
+import { type Database, openDatabase } from './database.ts';
+
+/** Where a running server exposes its PGlite to scripts (the PostgreSQL socket naming rule). */
+export function pgliteSocketDir(config: Config): string {
+  return resolve(config.DATA_DIR);
+}
+export const PGLITE_SOCKET_NAME = '.s.PGSQL.5432';
+export const pgliteSocketPath = (config: Config) => join(pgliteSocketDir(config), PGLITE_SOCKET_NAME);
+
+export function openDatabaseFromConfig(config: Config, overrides: { url?: string } = {}): Promise<Database> {
+  return openDatabase({
+    url: overrides.url ?? config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    poolSize: config.DATABASE_POOL_SIZE,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+  });
+}

@@ -1,0 +1,25 @@
+import type { Role } from '../../db/schema.ts';
+
+export type Permission = 'read' | 'write' | 'delete' | 'admin';
+
+/** The seed's role table, verbatim. */
+export const rolePermissions: Record<Role, readonly Permission[]> = {
+  admin: ['read', 'write', 'delete', 'admin'],
+  moderator: ['read', 'write', 'delete'],
+  user: ['read', 'write'],
+};
+
+export interface AuthUser {
+  id: string;
+  email: string;
+  role: Role;
+}
+
+export function hasPermission(user: AuthUser, permission: Permission): boolean {
+  return rolePermissions[user.role].includes(permission);
+}
+
+/** Owners may change their own resources; moderators and admins may change any. */
+export function canModify(user: AuthUser, ownerId: string): boolean {
+  return user.id === ownerId || user.role === 'moderator' || user.role === 'admin';
+}

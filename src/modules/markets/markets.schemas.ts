@@ -1,0 +1,164 @@
+import { z } from 'zod';
+import { ok, uuid } from '../../lib/http-schemas.ts';
+
+export const MARKET_STATUSES = ['active', 'closed', 'resolved', 'cancelled'] as const;
+export const SORT_FIELDS = ['volume', 'createdAt', 'closesAt', 'probability', 'name'] as const;
+export const MARKET_FIELDS = [
+  'id',
+  'slug',
+  'name',
+  'description',
+  'category',
+  'tags',
+  'status',
+  'closesAt',
+  'creatorId',
+  'probability',
+  'volume',
+  'outcome',
+  'resolvedAt',
+  'createdAt',
+  'updatedAt',
+  'version',
+] as const;
+export type MarketField = (typeof MARKET_FIELDS)[number];
+export type SortField = (typeof SORT_FIELDS)[number];
+
+const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+const slug = z.string().max(120).regex(SLUG, 'lowercase letters, digits and single hyphens');
+const category = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .min(2)
+  .max(50)
+  .regex(/^[a-z0-9-]+$/, 'lowercase letters, digits and hyphens');
+const tag = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .min(1)
+  .max(40)
+  .regex(/^[a-z0-9-]+$/, 'lowercase letters, digits and hyphens');
+const futureDate = z.iso
+  .datetime({ offset: true })
+  .transform((s) => new Date(s))
+  .refine((d) => d.getTime() > Date.now(), 'must be in the future');
+
+/** The fields a client may write. `.strict()`: anything else (id, status, volume…) is a 400. */
+const editable = {
+  name: z.string().trim().min(3).max(200),
+  description: z.string().max(5000).default(''),
+  category,
+  tags: z
+    .array(tag)
+    .max(10)
+    .default([])
+    .transform((t) => [...new Set(t)]),
+  closesAt: futureDate,
+};
+
+export const createMarketBody = z.strictObject({ ...editable, slug: slug.optional() });
+export const replaceMarketBody = z.strictObject({ ...editable, slug: slug.optional() });
+export const patchMarketBody = z
+  .strictObject({
+    name: editable.name,
+    description: z.string().max(5000),
+    category,
+    tags: z
+      .array(tag)
+      .max(10)
+      .transform((t) => [...new Set(t)]),
+    closesAt: futureDate,
+    slug,
+  })
+  .partial()
+  .refine((b) => Object.keys(b).length > 0, 'at least one field is required');
+
+export type CreateMarketInput = z.output<typeof createMarketBody>;
+export type PatchMarketInput = z.output<typeof patchMarketBody>;
+
+export const marketIdParams = z.object({
+  id: z.union([uuid, slug], { error: 'must be a market UUID or slug' }),
+});
+
+const csv = <T extends string>(values: readonly T[], name: string) =>
+  z
+    .string()
+    .max(500)
+    .transform((s, ctx) => {
+      const items = [
+        ...new Set(
+          s
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean),
+        ),
+      ];
+      const unknown = items.filter((x) => !values.includes(x as T));
+      if (unknown.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown ${name}: ${unknown.join(', ')}; allowed: ${values.join(', ')}`,
+        });
+        return z.NEVER;
+      }
+      return items as T[];
+    });
+
+export const listMarketsQuery = z.strictObject({
+  status: z.enum(MARKET_STATUSES).optional(),
+  category: category.optional(),
+  creatorId: uuid.optional(),
+  tag: tag.optional(),
+  sort: z.enum(SORT_FIELDS).default('createdAt'),
+  order: z.enum(['asc', 'desc']).default('desc'),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  offset: z.coerce.number().int().min(0).max(10_000).default(0),
+  cursor: z.string().min(1).max(500).optional(),
+  fields: csv(MARKET_FIELDS, 'field').optional(),
+  include: csv(['creator'] as const, 'include').optional(),
+  count: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .default(false),
+});
+export type ListMarketsQuery = z.output<typeof listMarketsQuery>;
+
+export const creatorSchema = z.object({ id: z.string(), name: z.string() }).meta({ id: 'Creator' });
+
+export const marketSchema = z
+  .object({
+    id: z.string(),
+    slug: z.string(),
+    name: z.string(),
+    description: z.string(),
+    category: z.string(),
+    tags: z.array(z.string()),
+    status: z.enum(MARKET_STATUSES),
+    closesAt: z.string(),
+    creatorId: z.string(),
+    probability: z.number(),
+    volume: z.number().describe('Money traded, in units (2 decimals)'),
+    outcome: z.enum(['YES', 'NO']).nullable(),
+    resolvedAt: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    version: z.number().int(),
+    creator: creatorSchema.optional(),
+  })
+  .meta({ id: 'Market' });
+export type MarketDto = z.infer<typeof marketSchema>;
+
+export const marketResponse = ok(marketSchema);
+export const marketListResponse = z.object({
+  success: z.literal(true),
+  data: z.array(marketSchema.partial()),
+  meta: z.object({
+    limit: z.number(),
+    offset: z.number(),
+    nextCursor: z.string().nullable(),
+    hasMore: z.boolean(),
+    total: z.number().optional(),
+  }),
+});

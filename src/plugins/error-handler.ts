@@ -1,0 +1,88 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { isConnectionError, pgErrorCode } from '../db/errors.ts';
+import { ApiError } from '../lib/errors.ts';
+
+const FASTIFY_CODES: Record<string, { status: number; code: string; message?: string }> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+    message: 'Content-Type must be application/json',
+  },
+  FST_ERR_CTP_BODY_TOO_LARGE: {
+    status: 413,
+    code: 'PAYLOAD_TOO_LARGE',
+    message: 'Request body is too large',
+  },
+  FST_ERR_CTP_EMPTY_JSON_BODY: {
+    status: 400,
+    code: 'INVALID_JSON',
+    message: 'Body is empty but Content-Type is application/json',
+  },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'INVALID_JSON', message: 'Body is not valid JSON' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    status: 400,
+    code: 'BAD_REQUEST',
+    message: 'Content-Length does not match the body',
+  },
+};
+
+function send(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
+  return reply.status(error.statusCode).send({
+    success: false,
+    error: error.message,
+    code: error.code,
+    ...(error.details && { details: error.details }),
+    requestId: request.id,
+  });
+}
+
+/** Maps anything thrown to the envelope; hides every 5xx's internals and logs its stack. */
+export function toApiError(error: FastifyError | Error): ApiError | undefined {
+  if (error instanceof ApiError) return error;
+  const fe = error as FastifyError;
+  if (fe.validation) {
+    const where = fe.validationContext ?? 'request';
+    return new ApiError(
+      400,
+      'VALIDATION_ERROR',
+      `Invalid ${where}`,
+      fe.validation.map((issue) => ({
+        in: where,
+        path: (issue.params as { issue?: { path?: unknown[] } })?.issue?.path ?? issue.instancePath,
+        message: issue.message,
+        code: issue.keyword,
+      })),
+    );
+  }
+  const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+  if (known) return new ApiError(known.status, known.code, known.message ?? fe.message);
+  if (error instanceof SyntaxError && fe.statusCode === 400)
+    return new ApiError(400, 'INVALID_JSON', 'Body is not valid JSON');
+  if (fe.statusCode === 429) return new ApiError(429, 'RATE_LIMITED', fe.message);
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500)
+    return new ApiError(fe.statusCode, 'BAD_REQUEST', fe.message);
+  if (isConnectionError(error)) return ApiError.unavailable('Database unavailable, retry shortly');
+  if (pgErrorCode(error) === '57014') return ApiError.unavailable('Database query timed out');
+  return undefined;
+}
+
+export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const apiError = toApiError(error);
+    if (apiError && apiError.statusCode < 500) return send(request, reply, apiError);
+    request.log.error(
+      { err: error, method: request.method, url: request.url, params: request.params },
+      apiError ? apiError.message : 'unhandled error',
+    );
+    return send(request, reply, apiError ?? new ApiError(500, 'INTERNAL_ERROR', 'Internal server error'));
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    send(
+      request,
+      reply,
+      new ApiError(404, 'NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0]} not found`),
+    ),
+  );
+});
