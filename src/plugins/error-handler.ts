@@ -49,7 +49,7 @@ export function toApiError(error: FastifyError | Error): ApiError | undefined {
       `Invalid ${where}`,
       fe.validation.map((issue) => ({
         in: where,
-        path: (issue.params as { issue?: { path?: unknown[] } })?.issue?.path ?? issue.instancePath,
+        path: issue.instancePath.split('/').filter(Boolean),
         message: issue.message,
         code: issue.keyword,
       })),

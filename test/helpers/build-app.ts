@@ -1,0 +1,67 @@
+import { Writable } from 'node:stream';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import pino from 'pino';
+import { buildApp } from '../../src/app.ts';
+import { type Config, configWith } from '../../src/config/env.ts';
+import type { Database, DatabaseKind } from '../../src/db/database.ts';
+import type { Role } from '../../src/db/schema.ts';
+import { createTokenService } from '../../src/modules/auth/tokens.ts';
+import { LOG_REDACT_PATHS } from '../../src/plugins/request-context.ts';
+import { createTestDatabase } from './databases.ts';
+
+export const TEST_JWT_SECRET = 'test-secret-that-is-at-least-32-characters-long';
+
+export interface TestApp {
+  app: FastifyInstance;
+  database: Database;
+  config: Config;
+  /** Every log line the app wrote, parsed. */
+  logs: Record<string, unknown>[];
+  /** Creates a user and returns it with a valid bearer token. */
+  user(role?: Role, name?: string): Promise<{ id: string; email: string; token: string; auth: { authorization: string } }>;
+  sign(claims: { sub: string; email: string; role: Role }, ttlSeconds?: number): Promise<string>;
+  request(options: InjectOptions): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+let userCounter = 0;
+
+/** The whole app over a fresh database of the given kind, with logs captured. */
+export async function buildTestApp(kind: DatabaseKind, env: Partial<Record<keyof Config, string>> = {}): Promise<TestApp> {
+  const { database, cleanup } = await createTestDatabase(kind);
+  const config = configWith({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...env });
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const logger = pino({ level: config.LOG_LEVEL, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } }, sink);
+  const app = await buildApp({ config, database, jwtSecret: TEST_JWT_SECRET, logger });
+  await app.ready();
+  const tokens = createTokenService(TEST_JWT_SECRET, 3600);
+  return {
+    app,
+    database,
+    config,
+    logs,
+    async user(role = 'user', name) {
+      userCounter++;
+      const email = `user${userCounter}-${process.pid}-${Date.now()}@example.com`;
+      const row = await database.db
+        .insertInto('users')
+        .values({ email, name: name ?? `User ${userCounter}`, role })
+        .returning(['id', 'email'])
+        .executeTakeFirstOrThrow();
+      const token = await tokens.sign({ sub: row.id, email: row.email, role });
+      return { ...row, token, auth: { authorization: `Bearer ${token}` } };
+    },
+    sign: (claims, ttl) => tokens.sign(claims, ttl),
+    request: (options) => app.inject(options),
+    async close() {
+      await app.close(); // closes the database too
+      await cleanup().catch(() => {});
+    },
+  };
+}
