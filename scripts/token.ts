@@ -32,11 +32,9 @@ if (!args.success) {
 const { email, role, name, ttl } = args.data;
 const { config, database, via } = await openScriptDatabase();
 try {
-  const user = await createUserRepository(database.db).upsertByEmail(
-    email,
-    name ?? email.split('@')[0]!,
-    role,
-  );
+  const user = await createUserRepository(database.db, {
+    signupGrantCents: config.SIGNUP_GRANT * 100,
+  }).upsertByEmail(email, name ?? email.split('@')[0]!, role);
   const { secret } = await resolveJwtSecret(config);
   const token = await createTokenService(secret, config.JWT_TTL_SECONDS).sign(
     { sub: user.id, email: user.email, role: user.role },

@@ -6,6 +6,8 @@ import { fastSerializerCompiler } from './lib/fast-serializer.ts';
 import { createTokenService } from './modules/auth/tokens.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
 import { registerMarkets } from './modules/markets/index.ts';
+import { createMarketRepository } from './modules/markets/markets.repository.ts';
+import { createTradingModule } from './modules/trading/index.ts';
 import { createUserRepository } from './modules/users/users.repository.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { errorHandlerPlugin } from './plugins/error-handler.ts';
@@ -35,7 +37,8 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(fastSerializerCompiler);
 
-  const users = createUserRepository(database.db);
+  const users = createUserRepository(database.db, { signupGrantCents: config.SIGNUP_GRANT * 100 });
+  const markets = createMarketRepository(database.db);
   const tokens = createTokenService(jwtSecret, config.JWT_TTL_SECONDS);
 
   await app.register(requestContextPlugin);
@@ -44,7 +47,15 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await app.register(authPlugin, { tokens, users });
 
   await app.register(healthRoutes(database));
-  await registerMarkets(app, { database, users });
+  const trading = createTradingModule({ database, markets });
+  await registerMarkets(app, {
+    database,
+    markets,
+    users,
+    funding: trading.trading,
+    defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
+  });
+  await trading.register(app);
 
   app.addHook('onClose', async () => {
     await database.close();

@@ -23,6 +23,8 @@ export const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
   TRUST_PROXY: z.string().optional(),
   DOCS_ENABLED: bool.default(true),
+  SIGNUP_GRANT: z.coerce.number().int().min(0).max(1_000_000_000).default(1000),
+  DEFAULT_LIQUIDITY: z.coerce.number().positive().max(1_000_000).default(100),
 });
 
 export type Config = z.infer<typeof envSchema>;

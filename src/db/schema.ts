@@ -6,6 +6,10 @@ export interface UsersTable {
   email: string;
   name: string;
   role: Generated<Role>;
+  /** Cents. */
+  balance: Generated<number>;
+  /** Cents given to this user at sign-up (set by a trigger from the initial balance). */
+  granted: ColumnType<number, never, never>;
   createdAt: ColumnType<Date, never, never>;
 }
 
@@ -26,6 +30,48 @@ export interface MarketsTable {
   createdAt: ColumnType<Date, Date | undefined, never>;
   updatedAt: ColumnType<Date, Date | undefined, Date>;
   version: Generated<number>;
+  /** LMSR b, in cents. */
+  liquidity: Generated<number>;
+  /** Outstanding shares, in micro-shares. */
+  yesShares: Generated<number>;
+  noShares: Generated<number>;
+  /** Cents the creator put in at creation (b·ln 2, rounded up). */
+  subsidy: Generated<number>;
+  /** Cents the market maker holds. */
+  escrow: Generated<number>;
+}
+
+export interface TradesTable {
+  id: Generated<string>;
+  marketId: string;
+  userId: string;
+  outcome: Outcome;
+  side: TradeSide;
+  amount: number;
+  shares: number;
+  probabilityBefore: number;
+  probabilityAfter: number;
+  createdAt: ColumnType<Date, never, never>;
+}
+
+export interface PositionsTable {
+  userId: string;
+  marketId: string;
+  outcome: Outcome;
+  shares: number;
+  costBasis: number;
+  netSpent: number;
+  payout: Generated<number>;
+  updatedAt: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface IdempotencyKeysTable {
+  userId: string;
+  key: string;
+  requestHash: string;
+  statusCode: number | null;
+  response: unknown;
+  createdAt: ColumnType<Date, never, never>;
 }
 
 export interface SchemaMigrationsTable {
@@ -36,14 +82,20 @@ export interface SchemaMigrationsTable {
 export interface DB {
   users: UsersTable;
   markets: MarketsTable;
+  trades: TradesTable;
+  positions: PositionsTable;
+  idempotencyKeys: IdempotencyKeysTable;
   schemaMigrations: SchemaMigrationsTable;
 }
 
 export type Role = 'admin' | 'moderator' | 'user';
 export type MarketStatus = 'active' | 'closed' | 'resolved' | 'cancelled';
 export type Outcome = 'YES' | 'NO';
+export type TradeSide = 'buy' | 'sell';
 
 export type UserRow = Selectable<UsersTable>;
 export type MarketRow = Selectable<MarketsTable>;
 export type NewMarketRow = Insertable<MarketsTable>;
 export type MarketRowUpdate = Updateable<MarketsTable>;
+export type TradeRow = Selectable<TradesTable>;
+export type PositionRow = Selectable<PositionsTable>;

@@ -1,17 +1,22 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.ts';
 import type { UserRepository } from '../users/users.repository.ts';
-import { createMarketRepository } from './markets.repository.ts';
+import type { MarketRepository } from './markets.repository.ts';
 import { marketsRoutes } from './markets.routes.ts';
-import { createMarketsService } from './markets.service.ts';
+import { createMarketsService, type MarketFunding } from './markets.service.ts';
+
+interface Deps {
+  database: Database;
+  markets: MarketRepository;
+  users: UserRepository;
+  funding: MarketFunding;
+  defaultLiquidity: number;
+  onMarketChanged?: (marketId: string) => Promise<void>;
+}
 
 /** Wires markets: repository → service → routes under /api/markets. */
-export async function registerMarkets(
-  app: FastifyInstance,
-  deps: { database: Database; users: UserRepository },
-) {
-  const markets = createMarketRepository(deps.database.db);
-  const service = createMarketsService({ markets, users: deps.users });
+export async function registerMarkets(app: FastifyInstance, { database, ...deps }: Deps) {
+  const service = createMarketsService({ db: database.db, ...deps });
   await app.register(marketsRoutes(service), { prefix: '/api/markets' });
-  return { markets, service };
+  return service;
 }

@@ -1,7 +1,6 @@
 import type { MarketRow } from '../../db/schema.ts';
-import type { MarketDto } from './markets.schemas.ts';
-
-const CENTS = 100;
+import { toShares, toUnits } from '../trading/money.ts';
+import { MARKET_FIELDS, type MarketDto } from './markets.schemas.ts';
 
 /** Status as users see it: an active market whose close time has passed is closed. */
 export function effectiveStatus(
@@ -12,16 +11,19 @@ export function effectiveStatus(
   return status === 'active' && closesAt.getTime() <= now ? 'closed' : status;
 }
 
-/** Maps a (possibly partial) row to the API shape: ISO dates, money in units. */
+/** Maps a (possibly partial) row to the API shape: public fields only, ISO dates, money in units. */
 export function toMarketDto(row: MarketRow): MarketDto;
 export function toMarketDto(row: Partial<MarketRow>): Partial<MarketDto>;
 export function toMarketDto(row: Partial<MarketRow>): Partial<MarketDto> {
-  const dto: Partial<MarketDto> = {};
-  for (const [key, value] of Object.entries(row) as [keyof MarketRow, unknown][]) {
-    if (value instanceof Date) (dto as Record<string, unknown>)[key] = value.toISOString();
-    else (dto as Record<string, unknown>)[key] = value;
+  const dto: Record<string, unknown> = {};
+  for (const key of MARKET_FIELDS) {
+    const value = row[key];
+    if (value !== undefined) dto[key] = value instanceof Date ? value.toISOString() : value;
   }
-  if (row.volume !== undefined) dto.volume = row.volume / CENTS;
+  if (row.volume !== undefined) dto.volume = toUnits(row.volume);
+  if (row.liquidity !== undefined) dto.liquidity = toUnits(row.liquidity);
+  if (row.yesShares !== undefined) dto.yesShares = toShares(row.yesShares);
+  if (row.noShares !== undefined) dto.noShares = toShares(row.noShares);
   if (row.status !== undefined && row.closesAt !== undefined)
     dto.status = effectiveStatus(row.status, row.closesAt);
   return dto;

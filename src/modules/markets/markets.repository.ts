@@ -1,5 +1,6 @@
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import type { DB, MarketRow, MarketRowUpdate, NewMarketRow } from '../../db/schema.ts';
+import { UUID_PATTERN } from '../../lib/slug.ts';
 import type { MarketField, SortField } from './markets.schemas.ts';
 
 export interface MarketFilters {
@@ -59,6 +60,17 @@ export function createMarketRepository(db: Kysely<DB>) {
 
     findById(id: string, trx: Kysely<DB> = db): Promise<MarketRow | undefined> {
       return trx.selectFrom('markets').selectAll().where('id', '=', id).executeTakeFirst();
+    },
+
+    /** Reads and locks the row until the transaction ends: money-moving writes on one market take turns. */
+    findForUpdate(trx: Kysely<DB>, idOrSlug: string): Promise<MarketRow | undefined> {
+      const byId = UUID_PATTERN.test(idOrSlug);
+      return trx
+        .selectFrom('markets')
+        .selectAll()
+        .where(byId ? 'id' : 'slug', '=', byId ? idOrSlug.toLowerCase() : idOrSlug)
+        .forUpdate()
+        .executeTakeFirst();
     },
 
     findBySlug(slug: string, trx: Kysely<DB> = db): Promise<MarketRow | undefined> {

@@ -20,6 +20,9 @@ export const MARKET_FIELDS = [
   'createdAt',
   'updatedAt',
   'version',
+  'liquidity',
+  'yesShares',
+  'noShares',
 ] as const;
 export type MarketField = (typeof MARKET_FIELDS)[number];
 export type SortField = (typeof SORT_FIELDS)[number];
@@ -58,8 +61,27 @@ const editable = {
   closesAt: futureDate,
 };
 
-export const createMarketBody = z.strictObject({ ...editable, slug: slug.optional() });
+/** Money in units with at most 2 decimals (the ledger keeps integer cents). */
+export const money = (max: number) =>
+  z
+    .number()
+    .positive()
+    .max(max)
+    .refine((v) => Math.abs(Math.round(v * 100) - v * 100) < 1e-6, 'at most 2 decimals');
+
+export const createMarketBody = z.strictObject({
+  ...editable,
+  slug: slug.optional(),
+  liquidity: money(1_000_000)
+    .optional()
+    .describe('LMSR b in units; the creator funds b·ln 2 (default from config)'),
+  initialPosition: z
+    .strictObject({ outcome: z.enum(['YES', 'NO']), amount: money(1_000_000_000) })
+    .optional()
+    .describe("The creator's first trade, in the same transaction as the market"),
+});
 export const replaceMarketBody = z.strictObject({ ...editable, slug: slug.optional() });
+export type ReplaceMarketInput = z.output<typeof replaceMarketBody>;
 export const patchMarketBody = z
   .strictObject({
     name: editable.name,
@@ -145,6 +167,9 @@ export const marketSchema = z
     createdAt: z.string(),
     updatedAt: z.string(),
     version: z.number().int(),
+    liquidity: z.number().describe('LMSR b, in units'),
+    yesShares: z.number().describe('Outstanding YES shares'),
+    noShares: z.number().describe('Outstanding NO shares'),
     creator: creatorSchema.optional(),
   })
   .meta({ id: 'Market' });

@@ -1,5 +1,7 @@
+import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
-import type { MarketRow } from '../../db/schema.ts';
+import type { DB, MarketRow, Outcome } from '../../db/schema.ts';
+import { inTransaction, type Trx } from '../../db/transaction.ts';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { slugify, UUID_PATTERN, withRandomSuffix } from '../../lib/slug.ts';
@@ -13,18 +15,41 @@ import {
   MARKET_FIELDS,
   type MarketField,
   type PatchMarketInput,
+  type ReplaceMarketInput,
 } from './markets.schemas.ts';
 
 export type MarketsService = ReturnType<typeof createMarketsService>;
 
-interface Deps {
-  markets: MarketRepository;
-  users: Pick<UserRepository, 'findProfiles'>;
-  /** Refuses deleting a market with trades; the trading module provides it. */
-  hasTrades?: (marketId: string) => Promise<boolean>;
+/** The money side of a market's life, provided by the trading module; runs inside our transactions. */
+export interface MarketFunding {
+  fund(
+    trx: Trx,
+    market: MarketRow,
+    creatorId: string,
+    initialPosition?: { outcome: Outcome; amount: number },
+  ): Promise<MarketRow>;
+  release(trx: Trx, market: MarketRow): Promise<void>;
 }
 
-export function createMarketsService({ markets, users, hasTrades }: Deps) {
+interface Deps {
+  db: Kysely<DB>;
+  markets: MarketRepository;
+  users: Pick<UserRepository, 'findProfiles'>;
+  funding: MarketFunding;
+  /** LMSR b for markets created without one, in cents. */
+  defaultLiquidity: number;
+  /** Called after a commit that changed a market (cache invalidation). */
+  onMarketChanged?: (marketId: string) => Promise<void>;
+}
+
+export function createMarketsService({
+  db,
+  markets,
+  users,
+  funding,
+  defaultLiquidity,
+  onMarketChanged,
+}: Deps) {
   async function findOrThrow(idOrSlug: string): Promise<MarketRow> {
     const market = UUID_PATTERN.test(idOrSlug)
       ? await markets.findById(idOrSlug.toLowerCase())
@@ -44,19 +69,32 @@ export function createMarketsService({ markets, users, hasTrades }: Deps) {
     return market.version;
   }
 
-  async function insertWithSlug(user: AuthUser, input: CreateMarketInput): Promise<MarketRow> {
+  /** Market row, subsidy and initial position in one transaction; a taken derived slug gets a suffix. */
+  async function insertFunded(user: AuthUser, input: CreateMarketInput): Promise<MarketRow> {
     const explicit = input.slug !== undefined;
     let slug = input.slug ?? slugify(input.name);
+    const liquidity = input.liquidity !== undefined ? Math.round(input.liquidity * 100) : defaultLiquidity;
+    const initialPosition = input.initialPosition && {
+      outcome: input.initialPosition.outcome,
+      amount: Math.round(input.initialPosition.amount * 100),
+    };
     for (let attempt = 0; ; attempt++) {
       try {
-        return await markets.create({
-          slug,
-          name: input.name,
-          description: input.description,
-          category: input.category,
-          tags: input.tags,
-          closesAt: input.closesAt,
-          creatorId: user.id,
+        return await inTransaction(db, async (trx) => {
+          const market = await markets.create(
+            {
+              slug,
+              name: input.name,
+              description: input.description,
+              category: input.category,
+              tags: input.tags,
+              closesAt: input.closesAt,
+              creatorId: user.id,
+              liquidity,
+            },
+            trx,
+          );
+          return funding.fund(trx, market, user.id, initialPosition);
         });
       } catch (error) {
         if (!isUniqueViolation(error, 'markets_slug_key')) throw error;
@@ -70,7 +108,7 @@ export function createMarketsService({ markets, users, hasTrades }: Deps) {
   async function applyUpdate(
     user: AuthUser,
     idOrSlug: string,
-    changes: PatchMarketInput,
+    changes: PatchMarketInput | ReplaceMarketInput,
     ifMatch: string | undefined,
   ) {
     const market = await findOrThrow(idOrSlug);
@@ -158,12 +196,12 @@ export function createMarketsService({ markets, users, hasTrades }: Deps) {
     },
 
     async create(user: AuthUser, input: CreateMarketInput) {
-      const market = await insertWithSlug(user, input);
+      const market = await insertFunded(user, input);
       return { market: toMarketDto(market), etag: etagOf(market) };
     },
 
     /** PUT: every editable field is replaced; a missing slug keeps the current one. */
-    replace(user: AuthUser, idOrSlug: string, input: CreateMarketInput, ifMatch: string | undefined) {
+    replace(user: AuthUser, idOrSlug: string, input: ReplaceMarketInput, ifMatch: string | undefined) {
       return applyUpdate(user, idOrSlug, input, ifMatch);
     },
 
@@ -171,17 +209,19 @@ export function createMarketsService({ markets, users, hasTrades }: Deps) {
       return applyUpdate(user, idOrSlug, input, ifMatch);
     },
 
+    /** Deletes a market without trades and returns its subsidy to the creator, atomically. */
     async remove(user: AuthUser, idOrSlug: string): Promise<void> {
-      const market = await findOrThrow(idOrSlug);
-      if (!canModify(user, market.creatorId))
-        throw ApiError.forbidden('Only the creator or a moderator may delete this market');
-      if (hasTrades && (await hasTrades(market.id))) {
-        throw ApiError.conflict(
-          'A market with trades cannot be deleted; cancel it instead',
-          'MARKET_HAS_TRADES',
-        );
-      }
-      await markets.delete(market.id);
+      const id = await inTransaction(db, async (trx) => {
+        const market = await markets.findForUpdate(trx, idOrSlug);
+        if (!market) throw ApiError.notFound('Market');
+        if (!canModify(user, market.creatorId)) {
+          throw ApiError.forbidden('Only the creator or a moderator may delete this market');
+        }
+        await funding.release(trx, market);
+        await markets.delete(market.id, trx);
+        return market.id;
+      });
+      await onMarketChanged?.(id);
     },
   };
 }

@@ -3,7 +3,8 @@ import type { DB, Role, UserRow } from '../../db/schema.ts';
 
 export type UserRepository = ReturnType<typeof createUserRepository>;
 
-export function createUserRepository(db: Kysely<DB>) {
+/** signupGrantCents: the balance a new user starts with (recorded as granted by the database). */
+export function createUserRepository(db: Kysely<DB>, { signupGrantCents }: { signupGrantCents: number }) {
   return {
     findById(id: string): Promise<UserRow | undefined> {
       return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
@@ -36,7 +37,11 @@ export function createUserRepository(db: Kysely<DB>) {
           .returningAll()
           .executeTakeFirstOrThrow();
       }
-      return db.insertInto('users').values({ email, name, role }).returningAll().executeTakeFirstOrThrow();
+      return db
+        .insertInto('users')
+        .values({ email, name, role, balance: signupGrantCents })
+        .returningAll()
+        .executeTakeFirstOrThrow();
     },
   };
 }

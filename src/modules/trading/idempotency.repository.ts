@@ -1,0 +1,46 @@
+import type { Trx } from '../../db/transaction.ts';
+
+export type Claim =
+  | { kind: 'claimed' }
+  | { kind: 'replay'; statusCode: number; response: unknown }
+  | { kind: 'mismatch' };
+
+/**
+ * Idempotency keys live in the same transaction as the work they guard: the key row is inserted
+ * first (a concurrent request with the same key waits on it), the answer is stored before commit,
+ * and a failed attempt rolls the key back so the client may retry.
+ */
+export const idempotencyRepository = {
+  async claim(trx: Trx, userId: string, key: string, requestHash: string): Promise<Claim> {
+    const inserted = await trx
+      .insertInto('idempotencyKeys')
+      .values({ userId, key, requestHash, statusCode: null, response: null })
+      .onConflict((oc) => oc.columns(['userId', 'key']).doNothing())
+      .returning('key')
+      .executeTakeFirst();
+    if (inserted) return { kind: 'claimed' };
+    const existing = await trx
+      .selectFrom('idempotencyKeys')
+      .select(['requestHash', 'statusCode', 'response'])
+      .where('userId', '=', userId)
+      .where('key', '=', key)
+      .executeTakeFirstOrThrow();
+    if (existing.requestHash !== requestHash) return { kind: 'mismatch' };
+    return { kind: 'replay', statusCode: existing.statusCode ?? 201, response: existing.response };
+  },
+
+  async complete(
+    trx: Trx,
+    userId: string,
+    key: string,
+    statusCode: number,
+    response: unknown,
+  ): Promise<void> {
+    await trx
+      .updateTable('idempotencyKeys')
+      .set({ statusCode, response: JSON.stringify(response) })
+      .where('userId', '=', userId)
+      .where('key', '=', key)
+      .execute();
+  },
+};

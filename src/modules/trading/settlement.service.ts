@@ -1,0 +1,109 @@
+import type { Kysely } from 'kysely';
+import type { DB, MarketRow, Outcome } from '../../db/schema.ts';
+import { inTransaction, type Trx } from '../../db/transaction.ts';
+import { ApiError } from '../../lib/errors.ts';
+import type { AuthUser } from '../auth/permissions.ts';
+import { toMarketDto } from '../markets/market-dto.ts';
+import type { MarketRepository } from '../markets/markets.repository.ts';
+import { payoutCents } from './money.ts';
+import type { TradingRepository } from './trading.repository.ts';
+
+export type SettlementService = ReturnType<typeof createSettlementService>;
+
+interface Deps {
+  db: Kysely<DB>;
+  trading: TradingRepository;
+  markets: Pick<MarketRepository, 'findForUpdate'>;
+  onMarketChanged?: (marketId: string) => Promise<void>;
+}
+
+/** Resolution and cancellation: every payout of a market in one transaction, or none. */
+export function createSettlementService({ db, trading, markets, onMarketChanged }: Deps) {
+  async function settle(
+    marketIdOrSlug: string,
+    authorize: (market: MarketRow) => void,
+    distribute: (trx: Trx, market: MarketRow, credits: Map<string, number>) => Promise<void>,
+    result: { status: 'resolved' | 'cancelled'; outcome: Outcome | null },
+  ) {
+    const settled = await inTransaction(db, async (trx) => {
+      // The market lock makes a second, concurrent settlement wait and then see it settled.
+      const market = await markets.findForUpdate(trx, marketIdOrSlug);
+      if (!market) throw ApiError.notFound('Market');
+      authorize(market);
+      if (market.status === 'resolved' || market.status === 'cancelled') {
+        throw ApiError.conflict(`Market is already ${market.status}`, 'MARKET_SETTLED');
+      }
+      const credits = new Map<string, number>();
+      await distribute(trx, market, credits);
+      const paid = [...credits.values()].reduce((a, b) => a + b, 0);
+      if (paid > market.escrow) {
+        // Cannot happen while rounding favours the maker; if it ever does, pay nothing.
+        throw new Error(`Escrow ${market.escrow} cannot cover payouts ${paid} for market ${market.id}`);
+      }
+      credits.set(market.creatorId, (credits.get(market.creatorId) ?? 0) + (market.escrow - paid));
+      await trading.lockUsers(trx, [...credits.keys()]);
+      await trading.creditMany(trx, credits);
+      if (result.outcome) await trading.setPayouts(trx, market.id, result.outcome);
+      return trading.settleMarket(trx, market.id, result);
+    });
+    await onMarketChanged?.(settled.id);
+    return toMarketDto(settled);
+  }
+
+  return {
+    /** Each winning share pays 1 unit; what escrow is left returns to the creator. */
+    resolve(user: AuthUser, marketIdOrSlug: string, outcome: Outcome) {
+      return settle(
+        marketIdOrSlug,
+        (market) => {
+          if (user.role === 'admin' || user.role === 'moderator') return;
+          if (user.id !== market.creatorId)
+            throw ApiError.forbidden('Only a moderator, an admin or the creator may resolve');
+          if (market.closesAt.getTime() > Date.now()) {
+            throw ApiError.forbidden('The creator may resolve only once the market has closed');
+          }
+        },
+        async (trx, market, credits) => {
+          for (const p of await trading.marketPositions(trx, market.id)) {
+            if (p.outcome === outcome && p.shares > 0) {
+              credits.set(p.userId, (credits.get(p.userId) ?? 0) + payoutCents(p.shares));
+            }
+          }
+        },
+        { status: 'resolved', outcome },
+      );
+    },
+
+    /**
+     * Refunds each trader's net spend (what they paid minus what they received). Traders who
+     * sold at a profit keep it; that money comes out of the creator's subsidy, who receives the
+     * rest of the escrow. Should refunds ever exceed escrow, they are paid pro rata.
+     */
+    cancel(user: AuthUser, marketIdOrSlug: string) {
+      return settle(
+        marketIdOrSlug,
+        () => {
+          if (user.role !== 'admin' && user.role !== 'moderator') {
+            throw ApiError.forbidden('Only a moderator or an admin may cancel a market');
+          }
+        },
+        async (trx, market, credits) => {
+          const net = new Map<string, number>();
+          for (const p of await trading.marketPositions(trx, market.id)) {
+            net.set(p.userId, (net.get(p.userId) ?? 0) + p.netSpent);
+          }
+          const owed = [...net].filter(([, cents]) => cents > 0);
+          const total = owed.reduce((sum, [, cents]) => sum + cents, 0);
+          for (const [userId, cents] of owed) {
+            const refund =
+              total <= market.escrow
+                ? cents
+                : Number((BigInt(cents) * BigInt(market.escrow)) / BigInt(total));
+            credits.set(userId, refund);
+          }
+        },
+        { status: 'cancelled', outcome: null },
+      );
+    },
+  };
+}

@@ -1,0 +1,189 @@
+import { type Kysely, sql } from 'kysely';
+import type { DB, MarketRow, Outcome, PositionRow, TradeRow } from '../../db/schema.ts';
+import type { Trx } from '../../db/transaction.ts';
+
+export type TradingRepository = ReturnType<typeof createTradingRepository>;
+
+/** Data access for money: row locks, ledger lines, positions. Write methods take the transaction. */
+export function createTradingRepository(db: Kysely<DB>) {
+  return {
+    lockUser(trx: Trx, id: string): Promise<{ id: string; balance: number } | undefined> {
+      return trx
+        .selectFrom('users')
+        .select(['id', 'balance'])
+        .where('id', '=', id)
+        .forUpdate()
+        .executeTakeFirst();
+    },
+
+    /** Locks many users in id order, so two settlements sharing users cannot deadlock. */
+    async lockUsers(trx: Trx, ids: readonly string[]): Promise<void> {
+      if (ids.length === 0) return;
+      await trx
+        .selectFrom('users')
+        .select('id')
+        .where('id', 'in', [...new Set(ids)])
+        .orderBy('id')
+        .forUpdate()
+        .execute();
+    },
+
+    async addToBalance(trx: Trx, userId: string, cents: number): Promise<number> {
+      const row = await trx
+        .updateTable('users')
+        .set({ balance: sql<number>`balance + ${cents}` })
+        .where('id', '=', userId)
+        .returning('balance')
+        .executeTakeFirstOrThrow();
+      return row.balance;
+    },
+
+    /** Credits many users in one statement. */
+    async creditMany(trx: Trx, credits: ReadonlyMap<string, number>): Promise<void> {
+      const entries = [...credits].filter(([, cents]) => cents > 0);
+      if (entries.length === 0) return;
+      await sql`update users set balance = users.balance + c.cents
+        from (select unnest(${entries.map(([id]) => id)}::uuid[]) as id,
+                     unnest(${entries.map(([, cents]) => cents)}::bigint[]) as cents) as c
+        where users.id = c.id`.execute(trx);
+    },
+
+    async updateMarketBook(
+      trx: Trx,
+      id: string,
+      book: { yesShares: number; noShares: number; probability: number; escrow: number; volumeDelta: number },
+    ): Promise<MarketRow> {
+      return trx
+        .updateTable('markets')
+        .set({
+          yesShares: book.yesShares,
+          noShares: book.noShares,
+          probability: book.probability,
+          escrow: book.escrow,
+          volume: sql<number>`volume + ${book.volumeDelta}`,
+          updatedAt: sql<Date>`now()`,
+          version: sql<number>`version + 1`,
+        })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    },
+
+    insertTrade(trx: Trx, trade: Omit<TradeRow, 'id' | 'createdAt'>): Promise<TradeRow> {
+      return trx.insertInto('trades').values(trade).returningAll().executeTakeFirstOrThrow();
+    },
+
+    findPosition(
+      trx: Trx,
+      marketId: string,
+      userId: string,
+      outcome: Outcome,
+    ): Promise<PositionRow | undefined> {
+      return trx
+        .selectFrom('positions')
+        .selectAll()
+        .where('marketId', '=', marketId)
+        .where('userId', '=', userId)
+        .where('outcome', '=', outcome)
+        .executeTakeFirst();
+    },
+
+    /**
+     * Adds the deltas to the user's position, creating it on a first buy. (A sell updates only:
+     * PostgreSQL checks the proposed insert row's constraints even when it ends up updating.)
+     */
+    applyToPosition(
+      trx: Trx,
+      key: { marketId: string; userId: string; outcome: Outcome },
+      delta: { shares: number; costBasis: number; netSpent: number },
+    ): Promise<PositionRow> {
+      if (delta.shares < 0) {
+        return trx
+          .updateTable('positions')
+          .set({
+            shares: sql<number>`shares + ${delta.shares}`,
+            costBasis: sql<number>`cost_basis + ${delta.costBasis}`,
+            netSpent: sql<number>`net_spent + ${delta.netSpent}`,
+            updatedAt: sql<Date>`now()`,
+          })
+          .where('marketId', '=', key.marketId)
+          .where('userId', '=', key.userId)
+          .where('outcome', '=', key.outcome)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+      }
+      return trx
+        .insertInto('positions')
+        .values({ ...key, shares: delta.shares, costBasis: delta.costBasis, netSpent: delta.netSpent })
+        .onConflict((oc) =>
+          oc.columns(['marketId', 'userId', 'outcome']).doUpdateSet({
+            shares: sql<number>`positions.shares + ${delta.shares}`,
+            costBasis: sql<number>`positions.cost_basis + ${delta.costBasis}`,
+            netSpent: sql<number>`positions.net_spent + ${delta.netSpent}`,
+            updatedAt: sql<Date>`now()`,
+          }),
+        )
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    },
+
+    async hasTrades(marketId: string, trx: Kysely<DB> = db): Promise<boolean> {
+      const row = await trx
+        .selectFrom('trades')
+        .select('id')
+        .where('marketId', '=', marketId)
+        .limit(1)
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+
+    marketPositions(trx: Kysely<DB>, marketId: string): Promise<PositionRow[]> {
+      return trx
+        .selectFrom('positions')
+        .selectAll()
+        .where('marketId', '=', marketId)
+        .orderBy('userId')
+        .execute();
+    },
+
+    async setPayouts(trx: Trx, marketId: string, outcome: Outcome): Promise<void> {
+      // Must match payoutCents(): whole cents per micro-share count, the fraction kept by the maker.
+      await trx
+        .updateTable('positions')
+        .set({ payout: sql<number>`shares / 10000` })
+        .where('marketId', '=', marketId)
+        .where('outcome', '=', outcome)
+        .execute();
+    },
+
+    settleMarket(
+      trx: Trx,
+      id: string,
+      result: { status: 'resolved' | 'cancelled'; outcome: Outcome | null },
+    ): Promise<MarketRow> {
+      return trx
+        .updateTable('markets')
+        .set({
+          status: result.status,
+          outcome: result.outcome,
+          resolvedAt: sql<Date>`now()`,
+          escrow: 0,
+          updatedAt: sql<Date>`now()`,
+          version: sql<number>`version + 1`,
+        })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    },
+
+    /** Granted, balances and escrow summed in one statement, so all three are one snapshot. */
+    async ledger(): Promise<{ granted: number; balances: number; escrow: number }> {
+      const { rows } = await sql<{ granted: string; balances: string; escrow: string }>`select
+          (select coalesce(sum(granted), 0) from users)::text as granted,
+          (select coalesce(sum(balance), 0) from users)::text as balances,
+          (select coalesce(sum(escrow), 0) from markets)::text as escrow`.execute(db);
+      const row = rows[0]!;
+      return { granted: Number(row.granted), balances: Number(row.balances), escrow: Number(row.escrow) };
+    },
+  };
+}

@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { ok } from '../../lib/http-schemas.ts';
+import { MICROS_PER_SHARE } from './money.ts';
+
+const outcome = z.enum(['YES', 'NO']);
+const probability = z.number().gt(0).lt(1);
+const hasAtMostDecimals = (v: number, scale: number) => Math.abs(Math.round(v * scale) - v * scale) < 1e-6;
+
+export const tradeBody = z
+  .strictObject({
+    outcome,
+    side: z.enum(['buy', 'sell']),
+    amount: z
+      .number()
+      .positive()
+      .max(1_000_000_000)
+      .describe('buy: money to spend (2 decimals); sell: shares (6 decimals)'),
+    maxProbability: probability
+      .optional()
+      .describe('buy only: refuse (409) if the price would end above this'),
+    minProbability: probability
+      .optional()
+      .describe('sell only: refuse (409) if the price would end below this'),
+  })
+  .superRefine((body, ctx) => {
+    const scale = body.side === 'buy' ? 100 : MICROS_PER_SHARE;
+    if (!hasAtMostDecimals(body.amount, scale)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['amount'],
+        message: `at most ${body.side === 'buy' ? 2 : 6} decimals`,
+      });
+    }
+    if (body.side === 'buy' && body.minProbability !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minProbability'],
+        message: 'applies to sells; use maxProbability',
+      });
+    }
+    if (body.side === 'sell' && body.maxProbability !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxProbability'],
+        message: 'applies to buys; use minProbability',
+      });
+    }
+  });
+
+export const idempotencyHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+    .optional(),
+});
+
+export const tradeSchema = z
+  .object({
+    id: z.string(),
+    marketId: z.string(),
+    userId: z.string(),
+    outcome,
+    side: z.enum(['buy', 'sell']),
+    amount: z.number().describe('Money paid (buy) or received (sell), in units'),
+    shares: z.number(),
+    probabilityBefore: z.number(),
+    probabilityAfter: z.number(),
+    createdAt: z.string(),
+  })
+  .meta({ id: 'Trade' });
+
+export const positionSchema = z
+  .object({
+    marketId: z.string(),
+    userId: z.string(),
+    outcome,
+    shares: z.number(),
+    costBasis: z.number().describe('Units paid for the shares still held'),
+    netSpent: z.number().describe('Units paid minus units received over all trades'),
+    payout: z.number().describe('Units paid out at resolution'),
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'Position' });
+
+const marketSummary = z.object({
+  id: z.string(),
+  name: z.string(),
+  slug: z.string(),
+  status: z.string(),
+  probability: z.number(),
+  outcome: outcome.nullable(),
+});
+
+export const tradeResultResponse = ok(
+  z.object({
+    trade: tradeSchema,
+    position: positionSchema,
+    market: z.object({
+      id: z.string(),
+      probability: z.number(),
+      volume: z.number(),
+      liquidity: z.number(),
+      yesShares: z.number(),
+      noShares: z.number(),
+      status: z.string(),
+      version: z.number(),
+    }),
+    balance: z.number().describe('Your balance after the trade, in units'),
+  }),
+);
+
+const pageMeta = z.object({ limit: z.number(), nextCursor: z.string().nullable(), hasMore: z.boolean() });
+
+export const historyQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).max(500).optional(),
+  include: z.enum(['market']).optional(),
+});
+
+export const tradePageResponse = z.object({
+  success: z.literal(true),
+  data: z.array(tradeSchema.extend({ market: marketSummary.optional() })),
+  meta: pageMeta,
+});
+
+export const positionsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  offset: z.coerce.number().int().min(0).max(10_000).default(0),
+});
+
+export const positionListResponse = ok(z.array(positionSchema.extend({ market: marketSummary.optional() })));
+
+export const resolveBody = z.strictObject({ outcome });
+
+export const ledgerResponse = ok(
+  z.object({
+    granted: z.number(),
+    balances: z.number(),
+    escrow: z.number(),
+    difference: z.number().describe('granted − balances − escrow: always exactly 0'),
+  }),
+);

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { DB, MarketRow, Outcome, TradeSide } from '../../db/schema.ts';
+import { inTransaction, type Trx } from '../../db/transaction.ts';
+import { ApiError } from '../../lib/errors.ts';
+import type { AuthUser } from '../auth/permissions.ts';
+import { effectiveStatus } from '../markets/market-dto.ts';
+import type { MarketRepository } from '../markets/markets.repository.ts';
+import { idempotencyRepository } from './idempotency.repository.ts';
+import { subsidy } from './lmsr.ts';
+import { CENTS_PER_UNIT, ceilCents } from './money.ts';
+import { executeTrade } from './trade-execution.ts';
+import { marketBookDto, positionDto, tradeDto } from './trading.dto.ts';
+import type { TradingRepository } from './trading.repository.ts';
+
+export interface TradeInput {
+  outcome: Outcome;
+  side: TradeSide;
+  /** buy: cents to spend; sell: micro-shares to sell (the routes convert from units). */
+  quantity: number;
+  maxProbability?: number | undefined;
+  minProbability?: number | undefined;
+}
+
+export type TradeResult = ReturnType<typeof toResult>;
+
+const toResult = (e: Awaited<ReturnType<typeof executeTrade>>) => ({
+  trade: tradeDto(e.trade),
+  position: positionDto(e.position),
+  market: marketBookDto(e.market),
+  balance: e.balance / CENTS_PER_UNIT,
+});
+
+export type TradingService = ReturnType<typeof createTradingService>;
+
+interface Deps {
+  db: Kysely<DB>;
+  trading: TradingRepository;
+  markets: Pick<MarketRepository, 'findForUpdate'>;
+  /** Called after a commit that changed a market (cache invalidation). */
+  onMarketChanged?: (marketId: string) => Promise<void>;
+}
+
+export function createTradingService({ db, trading, markets, onMarketChanged }: Deps) {
+  function assertTradable(market: MarketRow) {
+    const status = effectiveStatus(market.status, market.closesAt);
+    if (status !== 'active')
+      throw ApiError.conflict(`Market is ${status}; it takes no trades`, 'MARKET_NOT_TRADABLE');
+  }
+
+  return {
+    /** A trade, once per Idempotency-Key: a retry with the same key and body replays the first answer. */
+    async trade(
+      user: AuthUser,
+      marketIdOrSlug: string,
+      input: TradeInput,
+      idempotencyKey?: string,
+    ): Promise<{ body: TradeResult; replayed: boolean }> {
+      const requestHash = createHash('sha256')
+        .update(JSON.stringify([marketIdOrSlug, input]))
+        .digest('hex');
+      const outcome = await inTransaction(db, async (trx) => {
+        if (idempotencyKey) {
+          const claim = await idempotencyRepository.claim(trx, user.id, idempotencyKey, requestHash);
+          if (claim.kind === 'mismatch') {
+            throw ApiError.unprocessable(
+              'This Idempotency-Key was used with a different request',
+              'IDEMPOTENCY_KEY_REUSED',
+            );
+          }
+          if (claim.kind === 'replay') {
+            return { body: claim.response as TradeResult, replayed: true };
+          }
+        }
+        const market = await markets.findForUpdate(trx, marketIdOrSlug);
+        if (!market) throw ApiError.notFound('Market');
+        assertTradable(market);
+        const account = await trading.lockUser(trx, user.id);
+        if (!account) throw ApiError.unauthorized('The user of this token no longer exists');
+        const body = toResult(await executeTrade(trading, trx, market, account, input));
+        if (idempotencyKey) await idempotencyRepository.complete(trx, user.id, idempotencyKey, 201, body);
+        return { body, replayed: false };
+      });
+      if (!outcome.replayed) await onMarketChanged?.(outcome.body.market.id);
+      return outcome;
+    },
+
+    /**
+     * Inside the creation transaction: the creator funds the maker's worst case b·ln 2 into the
+     * market's escrow and, optionally, opens a position, all or nothing.
+     */
+    async fund(
+      trx: Trx,
+      market: MarketRow,
+      creatorId: string,
+      initialPosition?: { outcome: Outcome; amount: number },
+    ): Promise<MarketRow> {
+      const creator = await trading.lockUser(trx, creatorId);
+      if (!creator) throw ApiError.unauthorized('The user of this token no longer exists');
+      const subsidyCents = ceilCents(subsidy(market.liquidity / CENTS_PER_UNIT));
+      const needed = subsidyCents + (initialPosition?.amount ?? 0);
+      if (creator.balance < needed) {
+        throw ApiError.unprocessable(
+          `Insufficient balance: the market needs ${needed / CENTS_PER_UNIT} (subsidy ${subsidyCents / CENTS_PER_UNIT}` +
+            `${initialPosition ? ` + initial position ${initialPosition.amount / CENTS_PER_UNIT}` : ''}), you have ${creator.balance / CENTS_PER_UNIT}`,
+          'INSUFFICIENT_BALANCE',
+        );
+      }
+      const balance = await trading.addToBalance(trx, creatorId, -subsidyCents);
+      let funded = await trx
+        .updateTable('markets')
+        .set({ subsidy: subsidyCents, escrow: subsidyCents })
+        .where('id', '=', market.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      if (initialPosition) {
+        const order = {
+          outcome: initialPosition.outcome,
+          side: 'buy' as const,
+          quantity: initialPosition.amount,
+        };
+        funded = (await executeTrade(trading, trx, funded, { id: creatorId, balance }, order)).market;
+      }
+      return funded;
+    },
+
+    /** Inside the deletion transaction: a market with trades stays; otherwise the subsidy goes home. */
+    async release(trx: Trx, market: MarketRow): Promise<void> {
+      if (await trading.hasTrades(market.id, trx)) {
+        throw ApiError.conflict(
+          'A market with trades cannot be deleted; cancel it instead',
+          'MARKET_HAS_TRADES',
+        );
+      }
+      if (market.escrow > 0) await trading.addToBalance(trx, market.creatorId, market.escrow);
+    },
+  };
+}
