@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { DB, MarketRow, Outcome, TradeSide } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
 import { ApiError } from '../../lib/errors.ts';
+import { createKeyedMutex } from '../../lib/keyed-mutex.ts';
 import type { AuthUser } from '../auth/permissions.ts';
 import { effectiveStatus } from '../markets/market-dto.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
@@ -42,6 +43,8 @@ interface Deps {
 }
 
 export function createTradingService({ db, trading, markets, onMarketChanged }: Deps) {
+  const perMarket = createKeyedMutex();
+
   function assertTradable(market: MarketRow) {
     const status = effectiveStatus(market.status, market.closesAt);
     if (status !== 'active')
@@ -59,28 +62,30 @@ export function createTradingService({ db, trading, markets, onMarketChanged }: 
       const requestHash = createHash('sha256')
         .update(JSON.stringify([marketIdOrSlug, input]))
         .digest('hex');
-      const outcome = await inTransaction(db, async (trx) => {
-        if (idempotencyKey) {
-          const claim = await idempotencyRepository.claim(trx, user.id, idempotencyKey, requestHash);
-          if (claim.kind === 'mismatch') {
-            throw ApiError.unprocessable(
-              'This Idempotency-Key was used with a different request',
-              'IDEMPOTENCY_KEY_REUSED',
-            );
+      const outcome = await perMarket(marketIdOrSlug, () =>
+        inTransaction(db, async (trx) => {
+          if (idempotencyKey) {
+            const claim = await idempotencyRepository.claim(trx, user.id, idempotencyKey, requestHash);
+            if (claim.kind === 'mismatch') {
+              throw ApiError.unprocessable(
+                'This Idempotency-Key was used with a different request',
+                'IDEMPOTENCY_KEY_REUSED',
+              );
+            }
+            if (claim.kind === 'replay') {
+              return { body: claim.response as TradeResult, replayed: true };
+            }
           }
-          if (claim.kind === 'replay') {
-            return { body: claim.response as TradeResult, replayed: true };
-          }
-        }
-        const market = await markets.findForUpdate(trx, marketIdOrSlug);
-        if (!market) throw ApiError.notFound('Market');
-        assertTradable(market);
-        const account = await trading.lockUser(trx, user.id);
-        if (!account) throw ApiError.unauthorized('The user of this token no longer exists');
-        const body = toResult(await executeTrade(trading, trx, market, account, input));
-        if (idempotencyKey) await idempotencyRepository.complete(trx, user.id, idempotencyKey, 201, body);
-        return { body, replayed: false };
-      });
+          const market = await markets.findForUpdate(trx, marketIdOrSlug);
+          if (!market) throw ApiError.notFound('Market');
+          assertTradable(market);
+          const account = await trading.lockUser(trx, user.id);
+          if (!account) throw ApiError.unauthorized('The user of this token no longer exists');
+          const body = toResult(await executeTrade(trading, trx, market, account, input));
+          if (idempotencyKey) await idempotencyRepository.complete(trx, user.id, idempotencyKey, 201, body);
+          return { body, replayed: false };
+        }),
+      );
       if (!outcome.replayed) await onMarketChanged?.(outcome.body.market.id);
       return outcome;
     },
