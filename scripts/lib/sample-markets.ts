@@ -116,7 +116,7 @@ const CATEGORIES: Record<string, CategorySpec> = {
   crypto: {
     weight: 14,
     templates: [
-      'Will {coin} close above ${price}k on {month} 1, {year}?',
+      'Will {coin} close above {price}k on {month} 1, {year}?',
       'Will {coin} reach a new all-time high in {year}?',
       'Will a spot {coin} ETF be approved in {country} by {month}?',
       'Will {coin} flip {coin2} by market cap before {year}?',
@@ -134,7 +134,7 @@ const CATEGORIES: Record<string, CategorySpec> = {
     weight: 12,
     templates: [
       'Will {company} release {product} before {month} {year}?',
-      'Will {company} market cap exceed ${n}00bn by the end of {year}?',
+      'Will {company} market cap exceed {price}0bn by the end of {year}?',
       'Will {company} announce layoffs of more than {pct}% in {year}?',
       'Will an open-weights model top the {benchmark} leaderboard in {year}?',
       'Will {company} ship a {product} with a foldable screen?',
@@ -197,7 +197,7 @@ const CATEGORIES: Record<string, CategorySpec> = {
       'Will the {bank} cut rates at its {month} meeting?',
       'Will {country} enter a recession in {year}?',
       'Will unemployment in {country} exceed {pct}% in {year}?',
-      'Will oil trade above ${price} a barrel on {month} 1?',
+      'Will oil trade above {price} a barrel on {month} 1?',
     ],
     words: {
       country: ['the US', 'the euro area', 'the UK', 'Japan', 'Brazil', 'India', 'Mexico'],
@@ -209,7 +209,7 @@ const CATEGORIES: Record<string, CategorySpec> = {
   entertainment: {
     weight: 9,
     templates: [
-      'Will "{film}" gross more than ${n}00m worldwide?',
+      'Will "{film}" gross more than {price}0m worldwide?',
       'Will {artist} win Album of the Year in {year}?',
       'Will "{show}" be renewed for another season?',
       'Will "{film}" win Best Picture in {year}?',
@@ -355,7 +355,7 @@ function fill(template: string, words: Record<string, readonly string[]>, random
       case 'pct':
         return String(random.int(2, 60));
       case 'price':
-        return String(random.int(1, 30) * 5);
+        return `$${random.int(1, 30) * 5}`;
       default:
         return String(random.int(2, 40));
     }
