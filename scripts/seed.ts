@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { wholeNumberArg } from './lib/cli-args.ts';
 import { openScriptDatabase, parseArgs } from './lib/script-database.ts';
 import { seedSampleData } from './lib/seed-database.ts';
 
@@ -7,12 +8,7 @@ import { seedSampleData } from './lib/seed-database.ts';
  * Loads realistic sample markets into DATABASE_URL, the running server's PGlite, or DATA_DIR.
  * The same seed gives the same markets; running it twice with one seed adds nothing.
  */
-const whole = (min: number, max: number) =>
-  z
-    .string({ error: 'needs a value' })
-    .regex(/^\d+$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().min(min).max(max));
+const whole = wholeNumberArg;
 const args = z
   .strictObject({
     markets: whole(0, 5_000_000).default(10_000),

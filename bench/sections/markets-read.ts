@@ -1,0 +1,82 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type LoadOptions, type LoadResult, runLoad } from '../lib/load.ts';
+import { markdownTable } from '../lib/markdown-table.ts';
+import { type RunningServer, startServer } from '../lib/processes.ts';
+import type { BenchContext, BenchSection } from '../lib/section.ts';
+
+const BARE_SERVER = new URL('../lib/bare-server.ts', import.meta.url).pathname;
+
+/**
+ * Reads at saturation against the ceiling: one market by id (rotating over 1000 ids), one
+ * list page, and a bare node:http server sending the by-id response's bytes. Then the by-id
+ * route again at a fixed rate, where latency percentiles mean something.
+ */
+export const marketsReadSection: BenchSection = {
+  title: 'Market reads',
+  async run(context) {
+    const ids = await context.db.selectFrom('markets').select('id').orderBy('id').limit(1000).execute();
+    const byIdPaths = ids.map(({ id }) => `/api/markets/${id}`);
+    const listPath = '/api/markets?status=active&sort=volume&limit=20';
+
+    const sample = await fetch(`${context.app.url}${byIdPaths[0]}`);
+    if (!sample.ok) throw new Error(`GET ${byIdPaths[0]} answered ${sample.status}`);
+    const bodyFile = join(context.tmpDir, 'market.json');
+    await writeFile(bodyFile, Buffer.from(await sample.arrayBuffer()));
+    const bare = await startServer({
+      script: BARE_SERVER,
+      args: [bodyFile, sample.headers.get('content-type') ?? 'application/json'],
+    });
+
+    try {
+      const measure = (label: string, server: RunningServer, paths: string[], rate?: number) =>
+        warmUpAndMeasure(context, label, { url: server.url, paths, overallRate: rate });
+      const ceiling = await measure('bare node:http (same bytes as by id)', bare, byIdPaths);
+      const byId = await measure('GET /api/markets/:id', context.app, byIdPaths);
+      const list = await measure(`GET ${listPath}`, context.app, [listPath]);
+      const fixed = await measure(
+        `GET /api/markets/:id at ${context.rate} req/s`,
+        context.app,
+        byIdPaths,
+        context.rate,
+      );
+      const row = (label: string, r: LoadResult, ratio: boolean) => [
+        label,
+        r.reqPerSec,
+        r.p50,
+        r.p95,
+        r.p99,
+        r.errors,
+        ratio ? `${Math.round((r.reqPerSec / ceiling.reqPerSec) * 100)} %` : '—',
+      ];
+      return [
+        `${context.connections} connections, ${context.durationSeconds} s each after ${context.warmupSeconds} s of warm-up; latencies in ms.`,
+        '',
+        markdownTable(
+          ['target', 'req/s', 'p50', 'p95', 'p99', 'errors', 'vs bare'],
+          [
+            row('bare node:http (same bytes as by id)', ceiling, true),
+            row('GET /api/markets/:id', byId, true),
+            row(`GET ${listPath}`, list, true),
+            row(`GET /api/markets/:id at ${context.rate} req/s (fixed rate)`, fixed, false),
+          ],
+        ),
+      ].join('\n');
+    } finally {
+      await bare.stop();
+    }
+  },
+};
+
+async function warmUpAndMeasure(
+  context: BenchContext,
+  label: string,
+  options: Pick<LoadOptions, 'url' | 'paths' | 'overallRate'>,
+): Promise<LoadResult> {
+  const base = { ...options, connections: context.connections };
+  if (context.warmupSeconds > 0) await runLoad({ ...base, durationSeconds: context.warmupSeconds });
+  context.log(`measuring ${label}`);
+  const result = await runLoad({ ...base, durationSeconds: context.durationSeconds });
+  context.log(`  ${result.reqPerSec} req/s, p99 ${result.p99} ms, ${result.errors} errors`);
+  return result;
+}
