@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { z } from 'zod';
@@ -10,13 +10,13 @@ import { seedSampleData } from '../scripts/lib/seed-database.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { markdownTable } from './lib/markdown-table.ts';
-import { startServer } from './lib/processes.ts';
+import { type RunningServer, startServer } from './lib/processes.ts';
 import type { BenchSection } from './lib/section.ts';
 import { createThrowawayDatabase } from './lib/throwaway-database.ts';
 import { marketsReadSection } from './sections/markets-read.ts';
 
 /**
- * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 500]`
+ * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 200]`
  * Creates a throwaway PostgreSQL database on BENCH_DATABASE_URL's server (default: the local
  * one), seeds it, starts the app in its own process and runs each section against it. Progress
  * goes to stderr; the report, in Markdown, to stdout. The database is dropped at the end.
@@ -30,7 +30,7 @@ const parsed = z
     duration: whole(1, 600).default(10),
     warmup: whole(0, 60).default(2),
     connections: whole(1, 1000).default(50),
-    rate: whole(1, 1_000_000).default(500),
+    rate: whole(1, 1_000_000).default(200),
   })
   .safeParse(parseArgs(process.argv.slice(2)));
 if (!parsed.success) {
@@ -47,9 +47,24 @@ const log = (message: string) => console.error(`[bench] ${message}`);
 const started = performance.now();
 
 const target = await createThrowawayDatabase(adminUrl, 'markets_bench');
-const database = await openDatabase({ url: target.url });
+// The server's default pool size, so the query-only rows compare like with like.
+const database = await openDatabase({ url: target.url, poolSize: 10 });
 const tmpDir = await mkdtemp(join(tmpdir(), 'markets-bench-'));
-const reports: string[] = [];
+let app: RunningServer | undefined;
+let cleaning: Promise<void> | undefined;
+/** Stops the app and drops the database, once, whether the run ends, fails or is interrupted. */
+const cleanup = () =>
+  (cleaning ??= (async () => {
+    await app?.stop().catch(() => {});
+    await database.close().catch(() => {});
+    await target.drop();
+    await rm(tmpDir, { recursive: true, force: true });
+  })());
+process.once('SIGINT', () => {
+  log('interrupted: cleaning up');
+  void cleanup().finally(() => process.exit(130));
+});
+
 try {
   await migrate(database);
   log(`seeding ${options.markets} markets`);
@@ -60,7 +75,7 @@ try {
     version: string;
   }>`select current_setting('server_version') as version`.execute(database.db);
 
-  const app = await startServer({
+  app = await startServer({
     script: new URL('../src/server.ts', import.meta.url).pathname,
     env: {
       NODE_ENV: 'production',
@@ -71,23 +86,20 @@ try {
     },
     readyPath: '/healthz',
   });
-  try {
-    for (const section of SECTIONS) {
-      log(section.title);
-      const markdown = await section.run({
-        db: database.db,
-        app,
-        connections: options.connections,
-        durationSeconds: options.duration,
-        warmupSeconds: options.warmup,
-        rate: options.rate,
-        tmpDir,
-        log,
-      });
-      reports.push(`## ${section.title}\n\n${markdown}`);
-    }
-  } finally {
-    await app.stop();
+  const reports: string[] = [];
+  for (const section of SECTIONS) {
+    log(section.title);
+    const markdown = await section.run({
+      db: database.db,
+      app,
+      connections: options.connections,
+      durationSeconds: options.duration,
+      warmupSeconds: options.warmup,
+      rate: options.rate,
+      tmpDir,
+      log,
+    });
+    reports.push(`## ${section.title}\n\n${markdown}`);
   }
 
   console.log(
@@ -100,6 +112,7 @@ try {
           ['date', new Date().toISOString()],
           ['node', process.version],
           ['cpu', `${availableParallelism()} × ${cpus()[0]?.model ?? 'unknown'}`],
+          ['load average (1 min) at the end', loadavg()[0]!.toFixed(1)],
           ['PostgreSQL', rows[0]?.version ?? 'unknown'],
           ['markets', seeded.inserted],
           ['seed time', `${seedSeconds.toFixed(1)} s (${Math.round(seeded.inserted / seedSeconds)} rows/s)`],
@@ -111,7 +124,5 @@ try {
     ].join('\n'),
   );
 } finally {
-  await database.close();
-  await target.drop();
-  await rm(tmpDir, { recursive: true, force: true });
+  await cleanup();
 }

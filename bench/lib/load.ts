@@ -53,16 +53,18 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   });
   const result = await done.promise;
   latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
   return {
     requests: latencies.length,
     reqPerSec: Math.round(latencies.length / (result.duration || options.durationSeconds)),
-    p50: at(0.5),
-    p95: at(0.95),
-    p99: at(0.99),
+    p50: percentile(latencies, 0.5),
+    p95: percentile(latencies, 0.95),
+    p99: percentile(latencies, 0.99),
     errors: result.errors + result.timeouts + result.non2xx,
   };
 }
 
-const round = (ms: number) => Math.round(ms * 100) / 100;
+/** The q-quantile of ascending `sorted` milliseconds, rounded to 0.01 ms. */
+export function percentile(sorted: readonly number[], q: number): number {
+  const value = sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return Math.round(value * 100) / 100;
+}
