@@ -11,11 +11,11 @@ import type { BenchContext, BenchSection } from '../lib/section.ts';
 const BARE_SERVER = new URL('../lib/bare-server.ts', import.meta.url).pathname;
 
 /**
- * Reads at saturation against the ceiling: a bare node:http server sending the by-id
- * response's bytes; the app's liveness probe (every plugin, no database); one market by id
- * (rotating over 1000 ids) and its query alone, in process; one list page. Then the by-id route again at a fixed rate well
- * under saturation, where latency percentiles measure service time rather than queueing:
- * steady (see constant-rate.ts), and with autocannon's per-second quotas for comparison.
+ * Reads at saturation against the ceiling, a bare node:http server sending the by-id
+ * response's bytes. Between the two, rows that locate the cost: the app's liveness probe
+ * (every plugin, no database) and the by-id query alone (in process, no HTTP). Then the by-id
+ * route at a fixed rate well under saturation, where percentiles measure service time rather
+ * than queueing: steady (constant-rate.ts), and with autocannon's per-second quotas to compare.
  */
 export const marketsReadSection: BenchSection = {
   title: 'Market reads',
