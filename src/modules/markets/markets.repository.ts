@@ -24,29 +24,63 @@ export type MarketRepository = ReturnType<typeof createMarketRepository>;
 
 /** Data access for markets: every query names its columns, every list is bounded and indexed. */
 export function createMarketRepository(db: Kysely<DB>) {
+  /**
+   * The SQL of one page, unexecuted: `list` runs it, and the EXPLAIN test compiles it to check
+   * that every filter and sort is served by an index. Fetches one row more than asked to know
+   * whether another page follows.
+   */
+  function listQuery(page: MarketPage) {
+    let query = pageSource(page).select([...page.columns]);
+    if (page.after) {
+      const value =
+        page.sort === 'createdAt' || page.sort === 'closesAt' ? new Date(page.after.value) : page.after.value;
+      query = query.where((eb) =>
+        eb(eb.refTuple(page.sort, 'id'), page.order === 'desc' ? '<' : '>', eb.tuple(value, page.after!.id)),
+      );
+    }
+    return query
+      .orderBy(page.sort, page.order)
+      .orderBy('id', page.order)
+      .limit(page.limit + 1)
+      .offset(page.after ? 0 : page.offset);
+  }
+
+  /**
+   * The filtered rows a page is taken from. "closed" means closed, or active past its close
+   * time: an OR that no index range returns in sort order, so PostgreSQL walked a sort index
+   * discarding every open market (450 ms a page at 100k markets, sorted by close time). As
+   * UNION ALL each half is an index range, and the other filters are pushed into both halves.
+   */
+  function pageSource(page: MarketPage): SelectQueryBuilder<DB, 'markets', object> {
+    if (page.filters.status !== 'closed') return applyFilters(db.selectFrom('markets'), page.filters);
+    const columns = [
+      ...new Set([...page.columns, 'id', page.sort, 'category', 'creatorId', 'tags'] as const),
+    ];
+    const closed = db
+      .selectFrom('markets')
+      .select(columns)
+      .where('status', '=', 'closed')
+      .unionAll(
+        db
+          .selectFrom('markets')
+          .select(columns)
+          .where('status', '=', 'active')
+          .where('closesAt', '<=', sql<Date>`now()`),
+      );
+    // The union has the table's columns under the table's name; the rest of the query reads it as the table.
+    const source = db.selectFrom(closed.as('markets')) as unknown as SelectQueryBuilder<
+      DB,
+      'markets',
+      object
+    >;
+    return applyFilters(source, { ...page.filters, status: undefined });
+  }
+
   return {
-    /** One page, fetching one row more than asked to know whether another page follows. */
+    listQuery,
+
     async list(page: MarketPage): Promise<{ rows: Partial<MarketRow>[]; hasMore: boolean }> {
-      let query = applyFilters(db.selectFrom('markets'), page.filters).select([...page.columns]);
-      if (page.after) {
-        const value =
-          page.sort === 'createdAt' || page.sort === 'closesAt'
-            ? new Date(page.after.value)
-            : page.after.value;
-        query = query.where((eb) =>
-          eb(
-            eb.refTuple(page.sort, 'id'),
-            page.order === 'desc' ? '<' : '>',
-            eb.tuple(value, page.after!.id),
-          ),
-        );
-      }
-      const rows = await query
-        .orderBy(page.sort, page.order)
-        .orderBy('id', page.order)
-        .limit(page.limit + 1)
-        .offset(page.after ? 0 : page.offset)
-        .execute();
+      const rows = await listQuery(page).execute();
       const hasMore = rows.length > page.limit;
       return { rows: hasMore ? rows.slice(0, page.limit) : rows, hasMore };
     },

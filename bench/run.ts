@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { wholeNumberArg } from '../scripts/lib/cli-args.ts';
+import { parseArgs } from '../scripts/lib/script-database.ts';
+import { seedSampleData } from '../scripts/lib/seed-database.ts';
+import { openDatabase } from '../src/db/database.ts';
+import { migrate } from '../src/db/migrate.ts';
+import { markdownTable } from './lib/markdown-table.ts';
+import { type RunningServer, startServer } from './lib/processes.ts';
+import type { BenchSection } from './lib/section.ts';
+import { createThrowawayDatabase } from './lib/throwaway-database.ts';
+import { marketsReadSection } from './sections/markets-read.ts';
+
+/**
+ * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 200]`
+ * Creates a throwaway PostgreSQL database on BENCH_DATABASE_URL's server (default: the local
+ * one), seeds it, starts the app in its own process and runs each section against it. Progress
+ * goes to stderr; the report, in Markdown, to stdout. The database is dropped at the end.
+ */
+const SECTIONS: BenchSection[] = [marketsReadSection];
+
+const whole = wholeNumberArg;
+const parsed = z
+  .strictObject({
+    markets: whole(1, 5_000_000).default(100_000),
+    duration: whole(1, 600).default(10),
+    warmup: whole(0, 60).default(2),
+    connections: whole(1, 1000).default(50),
+    rate: whole(1, 1_000_000).default(200),
+  })
+  .safeParse(parseArgs(process.argv.slice(2)));
+if (!parsed.success) {
+  const issue = parsed.error.issues[0]!;
+  console.error(
+    'usage: npm run bench -- [--markets N] [--duration s] [--warmup s] [--connections N] [--rate req/s]',
+  );
+  console.error(`${issue.path.length ? `--${issue.path.join('.')}: ` : ''}${issue.message}`);
+  process.exit(2);
+}
+const options = parsed.data;
+const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const log = (message: string) => console.error(`[bench] ${message}`);
+const started = performance.now();
+
+const target = await createThrowawayDatabase(adminUrl, 'markets_bench');
+// The server's default pool size, so the query-only rows compare like with like.
+const database = await openDatabase({ url: target.url, poolSize: 10 });
+const tmpDir = await mkdtemp(join(tmpdir(), 'markets-bench-'));
+let app: RunningServer | undefined;
+let cleaning: Promise<void> | undefined;
+/** Stops the app and drops the database, once, whether the run ends, fails or is interrupted. */
+const cleanup = () =>
+  (cleaning ??= (async () => {
+    await app?.stop().catch(() => {});
+    await database.close().catch(() => {});
+    await target.drop();
+    await rm(tmpDir, { recursive: true, force: true });
+  })());
+process.once('SIGINT', () => {
+  log('interrupted: cleaning up');
+  void cleanup().finally(() => process.exit(130));
+});
+
+try {
+  await migrate(database);
+  log(`seeding ${options.markets} markets`);
+  const seedStarted = performance.now();
+  const seeded = await seedSampleData(database.db, { markets: options.markets, users: 40, seed: 1 });
+  const seedSeconds = (performance.now() - seedStarted) / 1000;
+  const { rows } = await sql<{
+    version: string;
+  }>`select current_setting('server_version') as version`.execute(database.db);
+
+  app = await startServer({
+    script: new URL('../src/server.ts', import.meta.url).pathname,
+    env: {
+      NODE_ENV: 'production',
+      DATABASE_URL: target.url,
+      LOG_LEVEL: 'warn',
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      DATA_DIR: tmpDir,
+    },
+    readyPath: '/healthz',
+  });
+  const reports: string[] = [];
+  for (const section of SECTIONS) {
+    log(section.title);
+    const markdown = await section.run({
+      db: database.db,
+      app,
+      connections: options.connections,
+      durationSeconds: options.duration,
+      warmupSeconds: options.warmup,
+      rate: options.rate,
+      tmpDir,
+      log,
+    });
+    reports.push(`## ${section.title}\n\n${markdown}`);
+  }
+
+  console.log(
+    [
+      '# Markets API benchmark',
+      '',
+      markdownTable(
+        ['setting', 'value'],
+        [
+          ['date', new Date().toISOString()],
+          ['node', process.version],
+          ['cpu', `${availableParallelism()} × ${cpus()[0]?.model ?? 'unknown'}`],
+          ['load average (1 min) at the end', loadavg()[0]!.toFixed(1)],
+          ['PostgreSQL', rows[0]?.version ?? 'unknown'],
+          ['markets', seeded.inserted],
+          ['seed time', `${seedSeconds.toFixed(1)} s (${Math.round(seeded.inserted / seedSeconds)} rows/s)`],
+          ['total run time', `${((performance.now() - started) / 1000).toFixed(0)} s`],
+        ],
+      ),
+      '',
+      ...reports.flatMap((report) => [report, '']),
+    ].join('\n'),
+  );
+} finally {
+  await cleanup();
+}

@@ -1,0 +1,106 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createMarketRepository } from '../../src/modules/markets/markets.repository.ts';
+import { runClosedLoop } from '../lib/closed-loop.ts';
+import { runConstantRate } from '../lib/constant-rate.ts';
+import { type LoadOptions, type LoadResult, runLoad } from '../lib/load.ts';
+import { markdownTable } from '../lib/markdown-table.ts';
+import { type RunningServer, startServer } from '../lib/processes.ts';
+import type { BenchContext, BenchSection } from '../lib/section.ts';
+
+const BARE_SERVER = new URL('../lib/bare-server.ts', import.meta.url).pathname;
+
+/**
+ * Reads at saturation against the ceiling, a bare node:http server sending the by-id
+ * response's bytes. Between the two, rows that locate the cost: the app's liveness probe
+ * (every plugin, no database) and the by-id query alone (in process, no HTTP). Then the by-id
+ * route at a fixed rate well under saturation, where percentiles measure service time rather
+ * than queueing: steady (constant-rate.ts), and with autocannon's per-second quotas to compare.
+ */
+export const marketsReadSection: BenchSection = {
+  title: 'Market reads',
+  async run(context) {
+    const ids = await context.db.selectFrom('markets').select('id').orderBy('id').limit(1000).execute();
+    const byIdPaths = ids.map(({ id }) => `/api/markets/${id}`);
+    const listPath = '/api/markets?status=active&sort=volume&limit=20';
+
+    const sample = await fetch(`${context.app.url}${byIdPaths[0]}`);
+    if (!sample.ok) throw new Error(`GET ${byIdPaths[0]} answered ${sample.status}`);
+    const bodyFile = join(context.tmpDir, 'market.json');
+    await writeFile(bodyFile, Buffer.from(await sample.arrayBuffer()));
+    const bare = await startServer({
+      script: BARE_SERVER,
+      args: [bodyFile, sample.headers.get('content-type') ?? 'application/json'],
+    });
+
+    try {
+      const measure = (label: string, server: RunningServer, paths: string[], rate?: number) =>
+        warmUpAndMeasure(context, label, { url: server.url, paths, overallRate: rate });
+      const ceiling = await measure('bare node:http (same bytes as by id)', bare, byIdPaths);
+      const probe = await measure('GET /healthz', context.app, ['/healthz']);
+      const byId = await measure('GET /api/markets/:id', context.app, byIdPaths);
+      context.log('measuring findById alone (Kysely + pg, pool of 10, in the bench process)');
+      const repository = createMarketRepository(context.db);
+      const queryOnly = await runClosedLoop({
+        call: (i) => repository.findById(ids[i % ids.length]!.id),
+        concurrency: context.connections,
+        durationSeconds: context.durationSeconds,
+      });
+      const list = await measure(`GET ${listPath}`, context.app, [listPath]);
+      const bursts = await measure(
+        `GET /api/markets/:id, autocannon overallRate ${context.rate}`,
+        context.app,
+        byIdPaths,
+        context.rate,
+      );
+      context.log(`measuring GET /api/markets/:id at a steady ${context.rate} req/s`);
+      const steady = await runConstantRate({
+        url: context.app.url,
+        paths: byIdPaths,
+        rate: context.rate,
+        durationSeconds: context.durationSeconds,
+        connections: context.connections,
+      });
+      const row = (label: string, r: LoadResult, ratio: boolean) => [
+        label,
+        r.reqPerSec,
+        r.p50,
+        r.p95,
+        r.p99,
+        r.errors,
+        ratio ? `${Math.round((r.reqPerSec / ceiling.reqPerSec) * 100)} %` : '—',
+      ];
+      return [
+        `${context.connections} connections, ${context.durationSeconds} s each after ${context.warmupSeconds} s of warm-up; latencies in ms.`,
+        '',
+        markdownTable(
+          ['target', 'req/s', 'p50', 'p95', 'p99', 'errors', 'vs bare'],
+          [
+            row('bare node:http (same bytes as by id)', ceiling, true),
+            row('GET /healthz (app, no database)', probe, true),
+            row('GET /api/markets/:id', byId, true),
+            row('its query alone: findById, pool of 10 (no HTTP)', queryOnly, true),
+            row(`GET ${listPath}`, list, true),
+            row(`GET /api/markets/:id, steady ${context.rate} req/s (open loop)`, steady, false),
+            row(`GET /api/markets/:id, autocannon overallRate ${context.rate} (bursts)`, bursts, false),
+          ],
+        ),
+      ].join('\n');
+    } finally {
+      await bare.stop();
+    }
+  },
+};
+
+async function warmUpAndMeasure(
+  context: BenchContext,
+  label: string,
+  options: Pick<LoadOptions, 'url' | 'paths' | 'overallRate'>,
+): Promise<LoadResult> {
+  const base = { ...options, connections: context.connections };
+  if (context.warmupSeconds > 0) await runLoad({ ...base, durationSeconds: context.warmupSeconds });
+  context.log(`measuring ${label}`);
+  const result = await runLoad({ ...base, durationSeconds: context.durationSeconds });
+  context.log(`  ${result.reqPerSec} req/s, p99 ${result.p99} ms, ${result.errors} errors`);
+  return result;
+}
