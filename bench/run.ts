@@ -14,6 +14,7 @@ import { type RunningServer, startServer } from './lib/processes.ts';
 import type { BenchSection } from './lib/section.ts';
 import { createThrowawayDatabase } from './lib/throwaway-database.ts';
 import { marketsReadSection } from './sections/markets-read.ts';
+import { tradingSection } from './sections/trading.ts';
 
 /**
  * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 200]`
@@ -21,7 +22,7 @@ import { marketsReadSection } from './sections/markets-read.ts';
  * one), seeds it, starts the app in its own process and runs each section against it. Progress
  * goes to stderr; the report, in Markdown, to stdout. The database is dropped at the end.
  */
-const SECTIONS: BenchSection[] = [marketsReadSection];
+const SECTIONS: BenchSection[] = [marketsReadSection, tradingSection];
 
 const whole = wholeNumberArg;
 const parsed = z
@@ -75,13 +76,14 @@ try {
     version: string;
   }>`select current_setting('server_version') as version`.execute(database.db);
 
+  const jwtSecret = randomBytes(32).toString('hex');
   app = await startServer({
     script: new URL('../src/server.ts', import.meta.url).pathname,
     env: {
       NODE_ENV: 'production',
       DATABASE_URL: target.url,
       LOG_LEVEL: 'warn',
-      JWT_SECRET: randomBytes(32).toString('hex'),
+      JWT_SECRET: jwtSecret,
       DATA_DIR: tmpDir,
     },
     readyPath: '/healthz',
@@ -96,6 +98,7 @@ try {
       durationSeconds: options.duration,
       warmupSeconds: options.warmup,
       rate: options.rate,
+      jwtSecret,
       tmpDir,
       log,
     });

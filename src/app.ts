@@ -22,7 +22,11 @@ export interface AppDeps {
   logger?: FastifyBaseLogger;
 }
 
-/** The composition root: builds the whole service from its dependencies. Listening is server.ts's job. */
+/**
+ * The composition root: builds the whole service from its dependencies. Listening is server.ts's
+ * job, and the caller, who opened the database, closes it after `app.close()` has let in-flight
+ * requests finish (Fastify runs onClose hooks before the HTTP server has drained).
+ */
 export async function buildApp({ config, database, jwtSecret, logger }: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(logger
@@ -56,9 +60,8 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
   });
   await trading.register(app);
+  // Runs after the HTTP server has closed: trades still queued for clients that already left finish first.
+  app.addHook('onClose', () => trading.trading.idle());
 
-  app.addHook('onClose', async () => {
-    await database.close();
-  });
   return app;
 }

@@ -41,8 +41,9 @@ export async function startService(config: Config): Promise<RunningService> {
     address,
     async stop() {
       await socketServer?.stop();
-      // Stops accepting, waits for in-flight requests, then closes the database (onClose).
+      // Stops accepting and waits for in-flight requests; only then is the database closed.
       await app.close();
+      await database.close();
     },
   };
 }

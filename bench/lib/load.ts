@@ -9,6 +9,13 @@ export interface LoadOptions {
   /** Requests per second across all connections; unset = as fast as the server answers. */
   overallRate?: number;
   headers?: Record<string, string>;
+  /** Builds the n-th request (method, path, headers, body) instead of rotating GET `paths`. */
+  request?: (n: number) => {
+    method: 'GET' | 'POST';
+    path: string;
+    headers?: Record<string, string>;
+    body?: string;
+  };
 }
 
 export interface LoadResult {
@@ -36,7 +43,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       duration: options.durationSeconds,
       ...(options.overallRate !== undefined && { overallRate: options.overallRate }),
       ...(options.headers && { headers: options.headers }),
-      ...(paths &&
+      ...(options.request && {
+        requests: [{ setupRequest: (request) => ({ ...request, ...options.request!(next++) }) }],
+      }),
+      ...(!options.request &&
+        paths &&
         paths.length > 0 && {
           requests: [
             {

@@ -11,6 +11,8 @@ export interface BenchContext {
   warmupSeconds: number;
   /** Requests per second of the fixed-rate (latency) passes. */
   rate: number;
+  /** The app's JWT_SECRET, for sections that act as signed-in users. */
+  jwtSecret: string;
   /** A directory the section may write scratch files to. */
   tmpDir: string;
   log(message: string): void;

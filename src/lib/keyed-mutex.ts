@@ -5,7 +5,7 @@
  */
 export function createKeyedMutex() {
   const tails = new Map<string, Promise<unknown>>();
-  return async function run<T>(key: string, task: () => Promise<T>): Promise<T> {
+  async function run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const previous = tails.get(key) ?? Promise.resolve();
     const current = previous.then(task, task);
     const tail = current.catch(() => undefined);
@@ -15,5 +15,10 @@ export function createKeyedMutex() {
     } finally {
       if (tails.get(key) === tail) tails.delete(key);
     }
-  };
+  }
+  /** Resolves once every queued task has finished (shutdown waits for it before closing the database). */
+  async function idle(): Promise<void> {
+    while (tails.size > 0) await Promise.all(tails.values());
+  }
+  return { run, idle };
 }

@@ -69,7 +69,7 @@ export async function buildTestApp(
     sign: (claims, ttl) => tokens.sign(claims, ttl),
     request: (options) => app.inject(options),
     async close() {
-      await app.close(); // closes the database too
+      await app.close();
       await cleanup().catch(() => {});
     },
   };

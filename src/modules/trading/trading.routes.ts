@@ -47,6 +47,7 @@ export function tradingRoutes({ trading, settlement, portfolio }: Services): Fas
           request.params.id,
           { outcome, side, quantity, maxProbability, minProbability },
           request.headers['idempotency-key'],
+          () => request.raw.socket?.destroyed === true,
         );
         if (result.replayed) reply.header('idempotent-replayed', 'true');
         return reply.status(201).send({ success: true as const, data: result.body });

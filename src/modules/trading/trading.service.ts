@@ -52,18 +52,25 @@ export function createTradingService({ db, trading, markets, onMarketChanged }: 
   }
 
   return {
+    /** Resolves when no trade is queued or running. */
+    idle: () => perMarket.idle(),
+
     /** A trade, once per Idempotency-Key: a retry with the same key and body replays the first answer. */
     async trade(
       user: AuthUser,
       marketIdOrSlug: string,
       input: TradeInput,
       idempotencyKey?: string,
+      /** True once the client has gone: a queued trade nobody waits for is not started. */
+      abandoned: () => boolean = () => false,
     ): Promise<{ body: TradeResult; replayed: boolean }> {
       const requestHash = createHash('sha256')
         .update(JSON.stringify([marketIdOrSlug, input]))
         .digest('hex');
-      const outcome = await perMarket(marketIdOrSlug, () =>
-        inTransaction(db, async (trx) => {
+      const outcome = await perMarket.run(marketIdOrSlug, () => {
+        if (abandoned())
+          throw new ApiError(499, 'CLIENT_CLOSED_REQUEST', 'The client left before the trade ran');
+        return inTransaction(db, async (trx) => {
           if (idempotencyKey) {
             const claim = await idempotencyRepository.claim(trx, user.id, idempotencyKey, requestHash);
             if (claim.kind === 'mismatch') {
@@ -84,8 +91,8 @@ export function createTradingService({ db, trading, markets, onMarketChanged }: 
           const body = toResult(await executeTrade(trading, trx, market, account, input));
           if (idempotencyKey) await idempotencyRepository.complete(trx, user.id, idempotencyKey, 201, body);
           return { body, replayed: false };
-        }),
-      );
+        });
+      });
       if (!outcome.replayed) await onMarketChanged?.(outcome.body.market.id);
       return outcome;
     },
