@@ -8,7 +8,7 @@ import { healthRoutes } from './modules/health/health.routes.ts';
 import { registerMarkets } from './modules/markets/index.ts';
 import { createUserRepository } from './modules/users/users.repository.ts';
 import { authPlugin } from './plugins/auth.ts';
-import { errorHandlerPlugin } from './plugins/error-handler.ts';
+import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.ts';
 import { openapiPlugin } from './plugins/openapi.ts';
 import { LOG_REDACT_PATHS, requestContextPlugin, requestIdOptions } from './plugins/request-context.ts';
 
@@ -30,7 +30,12 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     bodyLimit: config.BODY_LIMIT,
     trustProxy: config.TRUST_PROXY ? config.TRUST_PROXY.split(',').map((s) => s.trim()) : false,
     routerOptions: { maxParamLength: 200 },
+    frameworkErrors: frameworkErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
+
+  // JSON in, JSON out: without this, Fastify parses text/plain into a string and the client
+  // gets a confusing "expected object" 400 instead of a 415.
+  app.removeContentTypeParser('text/plain');
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(fastSerializerCompiler);
