@@ -120,7 +120,7 @@ for (const kind of databaseKinds()) {
       }
       assert.equal(
         messages.size,
-        8,
+        7,
         'missing, not Bearer, malformed, expired, bad signature, algorithm, claims: all distinct',
       );
       assert.equal(await marketCount(), before);
