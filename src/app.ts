@@ -51,6 +51,16 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await app.register(healthRoutes(database));
   await registerMarkets(app, { database, users });
 
+  // A request still running when close() starts keeps its keep-alive connection open after
+  // the answer, and close() waits for that connection (until SHUTDOWN_TIMEOUT_MS, then exit 1):
+  // tell those clients to hang up.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   app.addHook('onClose', async () => {
     await database.close();
   });

@@ -67,7 +67,11 @@ for (const kind of databaseKinds()) {
       const before = await count();
       for (const payload of ['{"name": "Will it', '{name: 1}', '', '{"__proto__": {"admin": true}}']) {
         const body = assertEnvelope(await post(payload), 400, 'INVALID_JSON');
-        assert.doesNotMatch(String(body.error), /Unexpected token|position|SyntaxError/, 'no parser internals');
+        assert.doesNotMatch(
+          String(body.error),
+          /Unexpected token|position|SyntaxError/,
+          'no parser internals',
+        );
       }
       assert.equal(await count(), before);
     });
