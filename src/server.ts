@@ -1,5 +1,5 @@
 import { loadConfig } from './config/env.ts';
-import { startService } from './service.ts';
+import { DataDirInUseError, type RunningService, startService } from './service.ts';
 
 /** Entry point: start the API, stop gracefully on SIGTERM/SIGINT. */
 let config: ReturnType<typeof loadConfig>;
@@ -9,7 +9,13 @@ try {
   console.error((error as Error).message);
   process.exit(1);
 }
-const service = await startService(config);
+let service: RunningService;
+try {
+  service = await startService(config);
+} catch (error) {
+  console.error(error instanceof DataDirInUseError ? error.message : error);
+  process.exit(1);
+}
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -185,6 +185,12 @@ describe('the server process on PGlite: scripts beside it, graceful stop, restar
     const first = await startServer(env);
     assert.match(first.out.stdout, /migrations applied/);
 
+    // A second server on the same data dir would corrupt it: it refuses, and the first keeps its socket.
+    const twin = await run('src/server.ts', [], env);
+    assert.equal(twin.code, 1);
+    assert.match(twin.stderr.trim(), /^DATA_DIR .* is in use by a running server/);
+    assert.equal(twin.stderr.trim().split('\n').length, 1);
+
     const viaSocket = await run('scripts/token.ts', ['--email', 'ops@example.com', '--role', 'admin'], env);
     assert.equal(viaSocket.code, 0, viaSocket.stderr);
     assert.match(viaSocket.stderr, /via the running server/);
