@@ -12,6 +12,7 @@ import { marketBody } from './helpers/factories.ts';
 /** These tests run the real entry points as an operator would: `node src/server.ts`, `node scripts/…`. */
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const JWT = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+const SHUTDOWN_TIMEOUT_MS = 1000;
 
 type Env = Record<string, string>;
 /** Only what we set: the developer's own DATABASE_URL, PORT or JWT_SECRET must not leak in. */
@@ -180,7 +181,7 @@ describe('the server process on PGlite: scripts beside it, graceful stop, restar
   });
   after(() => rm(dataDir, { recursive: true, force: true }));
 
-  test('start → token and migrate through the socket → in-flight request survives SIGTERM → scripts offline → restart keeps the data', async () => {
+  test('start → token and migrate through the socket → in-flight request survives SIGTERM → scripts offline → restart keeps the data → a stuck request bounds the stop', async () => {
     // A fresh data dir: the server creates and migrates it by itself.
     const first = await startServer(env);
     assert.match(first.out.stdout, /migrations applied/);
@@ -245,7 +246,7 @@ describe('the server process on PGlite: scripts beside it, graceful stop, restar
 
     // Restart on the same data dir: both markets are there, and the secret kept in DATA_DIR
     // still verifies the token signed while the server was down.
-    const second = await startServer(env);
+    const second = await startServer({ ...env, SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) });
     assert.doesNotMatch(second.out.stdout, /migrations applied/);
     const list = (await (
       await fetch(`${second.url}/api/markets?sort=name&limit=100&fields=slug`)
@@ -260,8 +261,14 @@ describe('the server process on PGlite: scripts beside it, graceful stop, restar
       body: JSON.stringify(marketBody()),
     });
     assert.equal(again.status, 201);
+    // A request that never finishes holds the stop only SHUTDOWN_TIMEOUT_MS, then the exit code is 1.
+    const stuck = postInTwoParts(second.url, offlineToken, marketBody());
+    stuck.response.catch(() => {}); // its connection is cut
+    await sleep(300);
     const stoppedAgain = await second.stop('SIGINT');
-    assert.equal(stoppedAgain.code, 0, stoppedAgain.stderr);
+    assert.equal(stoppedAgain.code, 1, stoppedAgain.stderr);
+    assert.ok(stoppedAgain.tookMs < SHUTDOWN_TIMEOUT_MS + 3000, `stopped in ${stoppedAgain.tookMs} ms`);
+    assert.match(stoppedAgain.stdout, /shutdown timed out/);
   });
 });
 
