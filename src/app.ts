@@ -10,7 +10,7 @@ import { createMarketRepository } from './modules/markets/markets.repository.ts'
 import { createTradingModule } from './modules/trading/index.ts';
 import { createUserRepository } from './modules/users/users.repository.ts';
 import { authPlugin } from './plugins/auth.ts';
-import { errorHandlerPlugin } from './plugins/error-handler.ts';
+import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.ts';
 import { openapiPlugin } from './plugins/openapi.ts';
 import { LOG_REDACT_PATHS, requestContextPlugin, requestIdOptions } from './plugins/request-context.ts';
 
@@ -36,7 +36,12 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     bodyLimit: config.BODY_LIMIT,
     trustProxy: config.TRUST_PROXY ? config.TRUST_PROXY.split(',').map((s) => s.trim()) : false,
     routerOptions: { maxParamLength: 200 },
+    frameworkErrors: frameworkErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
+
+  // JSON in, JSON out: without this, Fastify parses text/plain into a string and the client
+  // gets a confusing "expected object" 400 instead of a 415.
+  app.removeContentTypeParser('text/plain');
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(fastSerializerCompiler);
@@ -58,6 +63,16 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     users,
     funding: trading.trading,
     defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
+  });
+  // A request still running when close() starts keeps its keep-alive connection open after
+  // the answer, and close() waits for that connection (until SHUTDOWN_TIMEOUT_MS, then exit 1):
+  // tell those clients to hang up.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
   });
   await trading.register(app);
   // Runs after the HTTP server has closed: trades still queued for clients that already left finish first.

@@ -5,7 +5,7 @@ import { buildApp } from './app.ts';
 import type { Config } from './config/env.ts';
 import { resolveJwtSecret } from './config/jwt-secret.ts';
 import { migrate } from './db/migrate.ts';
-import { openDatabaseFromConfig, pgliteSocketPath } from './db/open-from-config.ts';
+import { openDatabaseFromConfig, pgliteSocketPath, serverSocketAnswers } from './db/open-from-config.ts';
 
 export interface RunningService {
   app: FastifyInstance;
@@ -19,6 +19,12 @@ export interface RunningService {
  * the server holds the data dir (PGlite allows one process per data dir).
  */
 export async function startService(config: Config): Promise<RunningService> {
+  // Two processes on one PGlite data dir corrupt it; the socket of a running server says so.
+  if (!config.DATABASE_URL && (await serverSocketAnswers(pgliteSocketPath(config)))) {
+    throw new DataDirInUseError(
+      `DATA_DIR ${config.DATA_DIR} is in use by a running server; stop it or use another DATA_DIR`,
+    );
+  }
   const database = await openDatabaseFromConfig(config);
   const applied = await migrate(database);
   const { secret, generated } = await resolveJwtSecret(config);
@@ -47,3 +53,5 @@ export async function startService(config: Config): Promise<RunningService> {
     },
   };
 }
+
+export class DataDirInUseError extends Error {}

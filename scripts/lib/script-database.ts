@@ -1,22 +1,12 @@
-import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
 import { type Config, loadConfig } from '../../src/config/env.ts';
 import type { Database } from '../../src/db/database.ts';
 import { migrate } from '../../src/db/migrate.ts';
-import { openDatabaseFromConfig, pgliteSocketDir, pgliteSocketPath } from '../../src/db/open-from-config.ts';
-
-/** True when a running server answers on the PGlite socket in DATA_DIR (not a stale file). */
-function serverSocketAnswers(path: string): Promise<boolean> {
-  if (!existsSync(path)) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
+import {
+  openDatabaseFromConfig,
+  pgliteSocketDir,
+  pgliteSocketPath,
+  serverSocketAnswers,
+} from '../../src/db/open-from-config.ts';
 
 /**
  * The database for an operator script: DATABASE_URL when set; else the running server's PGlite

@@ -83,6 +83,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     pglite,
     stats,
     ping: () => sql`select 1`.execute(db).then(() => undefined),
-    close: () => db.destroy(),
+    async close() {
+      // Kysely closes PGlite only if it ever ran a query; a script that only migrated
+      // (through pglite directly) would leave it open: the process hangs, nothing is flushed.
+      await db.destroy();
+      if (!pglite.closed) await pglite.close();
+    },
   };
 }

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/env.ts';
 import { type Database, openDatabase } from './database.ts';
@@ -16,5 +18,18 @@ export function openDatabaseFromConfig(config: Config, overrides: { url?: string
     poolSize: config.DATABASE_POOL_SIZE,
     statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
     connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+  });
+}
+
+/** True when a running server answers on the PGlite socket in DATA_DIR (not a stale file). */
+export function serverSocketAnswers(path: string): Promise<boolean> {
+  if (!existsSync(path)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
   });
 }

@@ -8,13 +8,26 @@ export interface Cursor {
   id: string;
 }
 
+/** What the sort column holds, so a tampered cursor is a 400 rather than a database error. */
+export type CursorValueKind = 'integer' | 'number' | 'timestamp' | 'string';
+
+const VALUE_CHECKS: Record<CursorValueKind, (value: unknown) => boolean> = {
+  integer: (v) => Number.isSafeInteger(v),
+  number: (v) => typeof v === 'number' && Number.isFinite(v),
+  timestamp: (v) => typeof v === 'string' && !Number.isNaN(Date.parse(v)),
+  string: (v) => typeof v === 'string',
+};
+
 export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify([cursor.sort, cursor.order, cursor.value, cursor.id])).toString(
     'base64url',
   );
 }
 
-export function decodeCursor(raw: string, expected: { sort: string; order: 'asc' | 'desc' }): Cursor {
+export function decodeCursor(
+  raw: string,
+  expected: { sort: string; order: 'asc' | 'desc'; kind: CursorValueKind },
+): Cursor {
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
@@ -36,5 +49,6 @@ export function decodeCursor(raw: string, expected: { sort: string; order: 'asc'
   if (sort !== expected.sort || order !== expected.order) {
     throw ApiError.badRequest('This cursor belongs to another sort or order; start again without it');
   }
+  if (!VALUE_CHECKS[expected.kind](value)) throw ApiError.badRequest('Invalid cursor');
   return { sort, order, value, id };
 }

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { isConnectionError, pgErrorCode } from '../db/errors.ts';
 import { ApiError } from '../lib/errors.ts';
+import { logRequestCompleted } from './request-context.ts';
 
 const FASTIFY_CODES: Record<string, { status: number; code: string; message?: string }> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: {
@@ -86,3 +87,18 @@ export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
     ),
   );
 });
+
+/**
+ * Fastify's `frameworkErrors`: a URL the router cannot decode (`/api/markets/%zz`) or a path
+ * parameter over maxParamLength fails before any route or hook runs. Answer in the envelope,
+ * with the request id, and log the request line the onResponse hook would have written.
+ */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const apiError =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? new ApiError(400, 'BAD_REQUEST', 'A path parameter is too long')
+      : new ApiError(400, 'BAD_REQUEST', 'The URL is not valid (bad percent-encoding?)');
+  reply.header('x-request-id', request.id);
+  send(request, reply, apiError);
+  logRequestCompleted(request, reply, 'unroutable');
+}

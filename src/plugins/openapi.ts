@@ -28,7 +28,9 @@ export const openapiPlugin = fp(async (app: FastifyInstance, { docsEnabled }: { 
       if (permission && out.schema && !out.schema.hide) {
         Object.assign(out.schema, { security: [{ bearerAuth: [] }], 'x-permission': permission });
       }
-      return out;
+      // A module's root route ('/' under prefix '/api/markets') is documented as /api/markets,
+      // the URL clients use, not /api/markets/.
+      return { ...out, url: out.url.length > 1 ? out.url.replace(/\/$/, '') : out.url };
     },
     transformObject: jsonSchemaTransformObject,
   });

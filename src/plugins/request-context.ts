@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
 import fp from 'fastify-plugin';
 
 const SANE_REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -32,18 +38,21 @@ export const requestContextPlugin = fp(async (app: FastifyInstance) => {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
-  app.addHook('onResponse', async (request, reply) => {
-    const status = reply.statusCode;
-    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
-    request.log[level](
-      {
-        method: request.method,
-        route: request.routeOptions.url ?? 'not-found',
-        status,
-        durationMs: Math.round(reply.elapsedTime * 100) / 100,
-        userId: request.user?.id,
-      },
-      'request completed',
-    );
-  });
+  app.addHook('onResponse', async (request, reply) => logRequestCompleted(request, reply));
 });
+
+/** The one line a finished request leaves in the log (also written for requests no route saw). */
+export function logRequestCompleted(request: FastifyRequest, reply: FastifyReply, route?: string) {
+  const status = reply.statusCode;
+  const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+  request.log[level](
+    {
+      method: request.method,
+      route: route ?? request.routeOptions.url ?? 'not-found',
+      status,
+      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      userId: request.user?.id,
+    },
+    'request completed',
+  );
+}

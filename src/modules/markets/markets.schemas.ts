@@ -117,6 +117,10 @@ const csv = <T extends string>(values: readonly T[], name: string) =>
             .filter(Boolean),
         ),
       ];
+      if (items.length === 0) {
+        ctx.addIssue({ code: 'custom', message: `name at least one ${name}` });
+        return z.NEVER;
+      }
       const unknown = items.filter((x) => !values.includes(x as T));
       if (unknown.length > 0) {
         ctx.addIssue({

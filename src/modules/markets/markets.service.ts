@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
 import type { DB, MarketRow, Outcome } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
+import { type CursorValueKind, decodeCursor, encodeCursor } from '../../lib/cursor.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { slugify, UUID_PATTERN, withRandomSuffix } from '../../lib/slug.ts';
 import { type AuthUser, canModify } from '../auth/permissions.ts';
@@ -16,6 +16,7 @@ import {
   type MarketField,
   type PatchMarketInput,
   type ReplaceMarketInput,
+  type SortField,
 } from './markets.schemas.ts';
 
 export type MarketsService = ReturnType<typeof createMarketsService>;
@@ -138,7 +139,9 @@ export function createMarketsService({
       const columns = new Set<MarketField>([...requested, 'id', query.sort]);
       if (includeCreator) columns.add('creatorId');
       if (columns.has('status')) columns.add('closesAt');
-      const after = query.cursor ? decodeCursor(query.cursor, query) : undefined;
+      const after = query.cursor
+        ? decodeCursor(query.cursor, { ...query, kind: SORT_VALUE_KINDS[query.sort] })
+        : undefined;
       if (after && query.offset > 0) throw ApiError.badRequest('Use either cursor or offset, not both');
 
       const filters = {
@@ -225,6 +228,15 @@ export function createMarketsService({
     },
   };
 }
+
+/** volume is integer cents; timestamps travel as ISO strings. */
+const SORT_VALUE_KINDS: Record<SortField, CursorValueKind> = {
+  volume: 'integer',
+  probability: 'number',
+  createdAt: 'timestamp',
+  closesAt: 'timestamp',
+  name: 'string',
+};
 
 function cursorValue(value: unknown): string | number {
   return value instanceof Date ? value.toISOString() : (value as string | number);

@@ -15,7 +15,7 @@ interface Deps {
   trading: Pick<TradingRepository, 'ledger'>;
 }
 
-const TRADE_ORDER = { sort: 'createdAt', order: 'desc' } as const;
+const TRADE_ORDER = { sort: 'createdAt', order: 'desc', kind: 'timestamp' } as const;
 
 const summary = (row: Partial<MarketSummaryRow> & { marketId: string }) =>
   row.marketName === undefined

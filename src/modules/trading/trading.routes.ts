@@ -96,7 +96,7 @@ export function tradingRoutes({ trading, settlement, portfolio }: Services): Fas
           tags: ['trading'],
           summary: 'Your trades, newest first; include=market joins each market in the same query',
           querystring: historyQuery,
-          response: { 200: tradePageResponse, ...errorResponses(400, 401) },
+          response: { 200: tradePageResponse, ...errorResponses(400, 401, 403) },
         },
       },
       async (request) => ({
@@ -113,7 +113,7 @@ export function tradingRoutes({ trading, settlement, portfolio }: Services): Fas
           tags: ['trading'],
           summary: 'Your positions; include=market joins each market in the same query',
           querystring: historyQuery.pick({ include: true }),
-          response: { 200: positionListResponse, ...errorResponses(400, 401) },
+          response: { 200: positionListResponse, ...errorResponses(400, 401, 403) },
         },
       },
       async (request) => ({

@@ -1,0 +1,312 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase, type TestDatabase } from './helpers/databases.ts';
+import { marketBody } from './helpers/factories.ts';
+
+/** These tests run the real entry points as an operator would: `node src/server.ts`, `node scripts/…`. */
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const JWT = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+const SHUTDOWN_TIMEOUT_MS = 1000;
+
+type Env = Record<string, string>;
+/** Only what we set: the developer's own DATABASE_URL, PORT or JWT_SECRET must not leak in. */
+const baseEnv = (): Env => ({
+  PATH: process.env.PATH ?? '',
+  HOME: process.env.HOME ?? tmpdir(),
+  HOST: '127.0.0.1',
+  PORT: '0',
+  LOG_LEVEL: 'info',
+});
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function collect(child: ChildProcess) {
+  const out = { stdout: '', stderr: '' };
+  child.stdout!.on('data', (chunk) => {
+    out.stdout += chunk;
+  });
+  child.stderr!.on('data', (chunk) => {
+    out.stderr += chunk;
+  });
+  const finished = new Promise<Finished>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal, ...out })),
+  );
+  return { out, finished };
+}
+
+function run(file: string, args: string[], env: Env): Promise<Finished> {
+  const child = spawn(process.execPath, [file, ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return collect(child).finished;
+}
+
+interface Server {
+  url: string;
+  child: ChildProcess;
+  out: { stdout: string; stderr: string };
+  finished: Promise<Finished>;
+  /** Sends the signal and waits for the exit, failing after `ms`. */
+  stop(signal: NodeJS.Signals, ms?: number): Promise<Finished & { tookMs: number }>;
+}
+
+const running = new Set<ChildProcess>();
+
+async function startServer(env: Env): Promise<Server> {
+  const child = spawn(process.execPath, ['src/server.ts'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  const { out, finished } = collect(child);
+  finished.then(() => running.delete(child));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`server did not listen in 60 s:\n${out.stdout}\n${out.stderr}`)),
+      60_000,
+    );
+    const onData = () => {
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out.stdout);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    finished.then((f) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${f.code}) before listening:\n${f.stdout}\n${f.stderr}`));
+    });
+  });
+  return {
+    url,
+    child,
+    out,
+    finished,
+    async stop(signal, ms = 15_000) {
+      const started = Date.now();
+      child.kill(signal);
+      let timer: NodeJS.Timeout | undefined;
+      const result = await Promise.race([
+        finished,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no exit ${ms} ms after ${signal}`)), ms);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      return { ...result, tookMs: Date.now() - started };
+    },
+  };
+}
+
+/** A POST whose body arrives in two parts, so the request is still in flight when we say so. */
+function postInTwoParts(url: string, token: string, body: unknown) {
+  const payload = JSON.stringify(body);
+  const half = Math.floor(payload.length / 2);
+  const req = http.request(`${url}/api/markets`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(payload),
+      authorization: `Bearer ${token}`,
+    },
+  });
+  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (chunk) => {
+        text += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+    });
+    req.on('error', reject);
+  });
+  req.write(payload.slice(0, half));
+  return { response, finish: () => req.end(payload.slice(half)) };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const lastLine = (text: string) => text.trim().split('\n').at(-1) ?? '';
+
+after(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+describe('configuration errors stop the process with one line', { concurrency: true }, () => {
+  const cases: [string, Env, RegExp][] = [
+    ['PORT=abc', { PORT: 'abc' }, /PORT/],
+    ['DATABASE_URL=mysql://x', { DATABASE_URL: 'mysql://x' }, /DATABASE_URL/],
+    ['a short JWT_SECRET', { JWT_SECRET: 'short' }, /JWT_SECRET/],
+    ['LOG_LEVEL=loud', { LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    ['production without JWT_SECRET', { NODE_ENV: 'production' }, /JWT_SECRET/],
+  ];
+  for (const [label, env, names] of cases) {
+    test(`${label}: exit 1, one line on stderr naming the variable`, async () => {
+      const dataDir = await mkdtemp(join(tmpdir(), 'markets-bad-config-'));
+      try {
+        const result = await run('src/server.ts', [], { ...baseEnv(), DATA_DIR: dataDir, ...env });
+        assert.equal(result.code, 1);
+        assert.equal(result.stdout, '');
+        const lines = result.stderr.trim().split('\n');
+        assert.equal(lines.length, 1, result.stderr);
+        assert.match(lines[0]!, names);
+        assert.match(lines[0]!, /^Invalid configuration: /);
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
+describe('the server process on PGlite: scripts beside it, graceful stop, restart', () => {
+  let dataDir: string;
+  let env: Env;
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'markets-server-'));
+    env = { ...baseEnv(), DATA_DIR: dataDir };
+  });
+  after(() => rm(dataDir, { recursive: true, force: true }));
+
+  test('start → token and migrate through the socket → in-flight request survives SIGTERM → scripts offline → restart keeps the data → a stuck request bounds the stop', async () => {
+    // A fresh data dir: the server creates and migrates it by itself.
+    const first = await startServer(env);
+    assert.match(first.out.stdout, /migrations applied/);
+
+    // A second server on the same data dir would corrupt it: it refuses, and the first keeps its socket.
+    const twin = await run('src/server.ts', [], env);
+    assert.equal(twin.code, 1);
+    assert.match(twin.stderr.trim(), /^DATA_DIR .* is in use by a running server/);
+    assert.equal(twin.stderr.trim().split('\n').length, 1);
+
+    const viaSocket = await run('scripts/token.ts', ['--email', 'ops@example.com', '--role', 'admin'], env);
+    assert.equal(viaSocket.code, 0, viaSocket.stderr);
+    assert.match(viaSocket.stderr, /via the running server/);
+    const token = lastLine(viaSocket.stdout);
+    assert.match(token, JWT, 'the token alone on the last line of stdout');
+
+    const created = await fetch(`${first.url}/api/markets`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify(marketBody({ slug: 'made-before-restart' })),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+
+    const migrateLive = await run('scripts/migrate.ts', [], env);
+    assert.equal(migrateLive.code, 0, migrateLive.stderr);
+    assert.match(migrateLive.stdout, /up to date \(the running server\)/);
+
+    // SIGTERM while a request is half received: it completes, new connections are refused.
+    const inFlight = postInTwoParts(first.url, token, marketBody({ slug: 'made-during-shutdown' }));
+    await sleep(300);
+    const stopping = first.stop('SIGTERM');
+    await sleep(300);
+    const late = await fetch(`${first.url}/healthz`).then(
+      (res) => res.status,
+      () => 'refused',
+    );
+    assert.ok(late === 'refused' || late === 503, `a new request during shutdown: ${late}`);
+    inFlight.finish();
+    const answer = await inFlight.response;
+    assert.equal(answer.status, 201, answer.body);
+    const stopped = await stopping;
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.ok(stopped.tookMs < 5000, `stopped in ${stopped.tookMs} ms`);
+    assert.match(stopped.stdout, /shutting down/);
+    assert.ok(!stopped.stdout.includes(token) && !stopped.stderr.includes(token), 'the token is not logged');
+    assert.ok(!stopped.stdout.includes(token.split('.')[2]!), 'nor its signature');
+
+    // Server stopped: the scripts open the data dir themselves.
+    const offline = await run('scripts/token.ts', ['--email', 'OPS@example.com', '--role', 'admin'], env);
+    assert.equal(offline.code, 0, offline.stderr);
+    assert.match(offline.stderr, /via PGlite in/);
+    const offlineToken = lastLine(offline.stdout);
+    assert.match(offlineToken, JWT);
+    assert.equal(
+      JSON.parse(Buffer.from(offlineToken.split('.')[1]!, 'base64url').toString()).sub,
+      JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).sub,
+      'the same user, found case-insensitively',
+    );
+    const migrateOffline = await run('scripts/migrate.ts', [], env);
+    assert.equal(migrateOffline.code, 0, migrateOffline.stderr);
+    assert.match(migrateOffline.stdout, /up to date \(PGlite in /);
+
+    // Restart on the same data dir: both markets are there, and the secret kept in DATA_DIR
+    // still verifies the token signed while the server was down.
+    const second = await startServer({ ...env, SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) });
+    assert.doesNotMatch(second.out.stdout, /migrations applied/);
+    const list = (await (
+      await fetch(`${second.url}/api/markets?sort=name&limit=100&fields=slug`)
+    ).json()) as { data: { slug: string }[] };
+    assert.deepEqual(list.data.map((m: { slug: string }) => m.slug).sort(), [
+      'made-before-restart',
+      'made-during-shutdown',
+    ]);
+    const again = await fetch(`${second.url}/api/markets`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${offlineToken}` },
+      body: JSON.stringify(marketBody()),
+    });
+    assert.equal(again.status, 201);
+    // A request that never finishes holds the stop only SHUTDOWN_TIMEOUT_MS, then the exit code is 1.
+    const stuck = postInTwoParts(second.url, offlineToken, marketBody());
+    stuck.response.catch(() => {}); // its connection is cut
+    await sleep(300);
+    const stoppedAgain = await second.stop('SIGINT');
+    assert.equal(stoppedAgain.code, 1, stoppedAgain.stderr);
+    assert.ok(stoppedAgain.tookMs < SHUTDOWN_TIMEOUT_MS + 3000, `stopped in ${stoppedAgain.tookMs} ms`);
+    assert.match(stoppedAgain.stdout, /shutdown timed out/);
+  });
+});
+
+const postgresUrl = process.env.TEST_DATABASE_URL;
+describe('the server process on PostgreSQL (DATABASE_URL)', {
+  skip: !postgresUrl && 'TEST_DATABASE_URL is not set',
+}, () => {
+  let database: TestDatabase;
+  let dataDir: string;
+  before(async () => {
+    database = await createTestDatabase('postgres');
+    dataDir = await mkdtemp(join(tmpdir(), 'markets-server-pg-'));
+  });
+  after(async () => {
+    await database.cleanup();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test('DATABASE_URL switches the server and the scripts to PostgreSQL', async () => {
+    const env = {
+      ...baseEnv(),
+      DATA_DIR: dataDir,
+      DATABASE_URL: database.url!,
+      JWT_SECRET: 'a-process-test-secret-of-at-least-32-chars',
+    };
+    const server = await startServer(env);
+    const token = await run('scripts/token.ts', ['--email', 'pg@example.com'], env);
+    assert.equal(token.code, 0, token.stderr);
+    assert.match(token.stderr, /via DATABASE_URL/);
+    const res = await fetch(`${server.url}/api/markets`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${lastLine(token.stdout)}` },
+      body: JSON.stringify(marketBody({ slug: 'stored-in-postgres' })),
+    });
+    assert.equal(res.status, 201);
+    const stopped = await server.stop('SIGTERM');
+    assert.equal(stopped.code, 0, stopped.stderr);
+    const row = await database.database.db.selectFrom('markets').select('slug').executeTakeFirst();
+    assert.equal(row?.slug, 'stored-in-postgres');
+  });
+});
