@@ -132,7 +132,7 @@ export function tradingRoutes({ trading, settlement, portfolio }: Services): Fas
           description: 'Moderators and admins at any time; the creator once the market has closed.',
           params: marketIdParams,
           body: resolveBody,
-          response: { 200: marketResponse, ...errorResponses(400, 401, 403, 404, 409) },
+          response: { 200: marketResponse, ...errorResponses(400, 401, 403, 404, 409, 413, 415) },
         },
       },
       async (request) => ({
