@@ -6,7 +6,33 @@ export interface UsersTable {
   email: string;
   name: string;
   role: Generated<Role>;
+  /** argon2id PHC string; null for users without a password (token script, external provider). */
+  passwordHash: string | null;
+  externalIssuer: string | null;
+  externalSubject: string | null;
   createdAt: ColumnType<Date, never, never>;
+}
+
+export interface RefreshTokensTable {
+  id: Generated<string>;
+  familyId: string;
+  userId: string;
+  tokenHash: string;
+  expiresAt: Date;
+  usedAt: Date | null;
+  revokedAt: Date | null;
+  createdAt: ColumnType<Date, never, never>;
+}
+
+export interface ApiKeysTable {
+  id: Generated<string>;
+  userId: string;
+  name: string;
+  prefix: string;
+  keyHash: string;
+  createdAt: ColumnType<Date, never, never>;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
 }
 
 export interface MarketsTable {
@@ -36,6 +62,8 @@ export interface SchemaMigrationsTable {
 export interface DB {
   users: UsersTable;
   markets: MarketsTable;
+  refreshTokens: RefreshTokensTable;
+  apiKeys: ApiKeysTable;
   schemaMigrations: SchemaMigrationsTable;
 }
 
