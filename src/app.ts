@@ -50,6 +50,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
           issuer: config.JWT_ISSUER,
           audience: config.JWT_AUDIENCE,
           roleClaim: config.JWT_ROLE_CLAIM,
+          cooldownMs: config.JWT_JWKS_COOLDOWN_MS,
         })
       : undefined;
 

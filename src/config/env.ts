@@ -30,6 +30,8 @@ export const envSchema = z.object({
   JWT_AUDIENCE: z.string().min(1).max(500).optional(),
   /** The claim holding the provider's role (a dotted path such as `realm_access.roles` works). */
   JWT_ROLE_CLAIM: z.string().min(1).max(200).default('role'),
+  /** After a key-set fetch, how long an unknown `kid` waits before it may trigger another fetch. */
+  JWT_JWKS_COOLDOWN_MS: int(0, 600_000).default(30_000),
   BODY_LIMIT: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
   TRUST_PROXY: z.string().optional(),

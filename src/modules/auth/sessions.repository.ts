@@ -15,7 +15,12 @@ export function createSessionRepository(db: Kysely<DB>) {
     async start(session: { userId: string; tokenHash: string; expiresAt: Date }): Promise<void> {
       await db
         .insertInto('refreshTokens')
-        .values({ ...session, familyId: sql<string>`gen_random_uuid()` })
+        .values({
+          userId: session.userId,
+          tokenHash: session.tokenHash,
+          expiresAt: session.expiresAt,
+          familyId: sql<string>`gen_random_uuid()`,
+        })
         .execute();
     },
 
@@ -55,7 +60,12 @@ export function createSessionRepository(db: Kysely<DB>) {
           .execute();
         await trx
           .insertInto('refreshTokens')
-          .values({ ...next, familyId: current.familyId, userId: current.id })
+          .values({
+            tokenHash: next.tokenHash,
+            expiresAt: next.expiresAt,
+            familyId: current.familyId,
+            userId: current.id,
+          })
           .execute();
         return { status: 'rotated', user: { id: current.id, email: current.email, role: current.role } };
       });
