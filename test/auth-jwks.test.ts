@@ -56,12 +56,19 @@ for (const kind of databaseKinds()) {
       // Same subject, changed email at the provider: still the same account.
       const again = await me(await idp.sign(rsa, { sub, email: uniqueEmail() }));
       assert.equal(again.json().data.id, user.id);
-      const rows = await t.database.db.selectFrom('users').select('id').where('externalSubject', '=', sub).execute();
+      const rows = await t.database.db
+        .selectFrom('users')
+        .select('id')
+        .where('externalSubject', '=', sub)
+        .execute();
       assert.equal(rows.length, 1);
     });
 
     test('an ES256 token is accepted too', async () => {
-      assert.equal((await me(await idp.sign(ec, { sub: uniqueSubject(), email: uniqueEmail() }))).statusCode, 200);
+      assert.equal(
+        (await me(await idp.sign(ec, { sub: uniqueSubject(), email: uniqueEmail() }))).statusCode,
+        200,
+      );
     });
 
     test('the configured role claim sets the role: provider admins may call admin routes, others may not', async () => {
@@ -70,10 +77,18 @@ for (const kind of databaseKinds()) {
         email: uniqueEmail(),
         realm_access: { roles: ['offline_access', 'admin'] },
       });
-      const res = await t.request({ method: 'GET', url: '/api/users', headers: { authorization: `Bearer ${asAdmin}` } });
+      const res = await t.request({
+        method: 'GET',
+        url: '/api/users',
+        headers: { authorization: `Bearer ${asAdmin}` },
+      });
       assert.equal(res.statusCode, 200);
       const plain = await idp.sign(rsa, { sub: uniqueSubject(), email: uniqueEmail(), role: 'admin' });
-      const denied = await t.request({ method: 'GET', url: '/api/users', headers: { authorization: `Bearer ${plain}` } });
+      const denied = await t.request({
+        method: 'GET',
+        url: '/api/users',
+        headers: { authorization: `Bearer ${plain}` },
+      });
       assert.equal(denied.statusCode, 403, 'a role outside the configured claim is ignored');
     });
 
@@ -94,10 +109,19 @@ for (const kind of databaseKinds()) {
     test('wrong issuer, wrong audience, expired and not-yet-valid provider tokens are refused', async () => {
       const base = { sub: uniqueSubject(), email: uniqueEmail() };
       const now = Math.floor(Date.now() / 1000);
-      await refused(await idp.sign(rsa, { ...base, iss: 'https://evil.example/' }), 'Token claim "iss" is not valid');
-      await refused(await idp.sign(rsa, { ...base, aud: 'some-other-app' }), 'Token claim "aud" is not valid');
+      await refused(
+        await idp.sign(rsa, { ...base, iss: 'https://evil.example/' }),
+        'Token claim "iss" is not valid',
+      );
+      await refused(
+        await idp.sign(rsa, { ...base, aud: 'some-other-app' }),
+        'Token claim "aud" is not valid',
+      );
       await refused(await idp.sign(rsa, { ...base, iat: now - 600, exp: now - 300 }), 'Token expired');
-      await refused(await idp.sign(rsa, { ...base, nbf: now + 3600, exp: now + 7200 }), 'Token claim "nbf" is not valid');
+      await refused(
+        await idp.sign(rsa, { ...base, nbf: now + 3600, exp: now + 7200 }),
+        'Token claim "nbf" is not valid',
+      );
     });
 
     test('algorithm confusion: an HS256 token "signed" with the provider public key is refused', async () => {
@@ -118,11 +142,16 @@ for (const kind of databaseKinds()) {
 
     test('alg "none" with a provider kid is refused', async () => {
       const payload = { iss: PROVIDER_ISSUER, aud: PROVIDER_AUDIENCE, sub: uniqueSubject(), exp: 9e9 };
-      await refused(`${b64({ alg: 'none', kid: rsa.kid })}.${b64(payload)}.`, /algorithm not allowed|Malformed/);
+      await refused(
+        `${b64({ alg: 'none', kid: rsa.kid })}.${b64(payload)}.`,
+        /algorithm not allowed|Malformed/,
+      );
     });
 
     test('a payload edited after signing is refused', async () => {
-      const [header, , signature] = (await idp.sign(rsa, { sub: uniqueSubject(), email: uniqueEmail() })).split('.');
+      const [header, , signature] = (
+        await idp.sign(rsa, { sub: uniqueSubject(), email: uniqueEmail() })
+      ).split('.');
       const edited = b64({
         iss: PROVIDER_ISSUER,
         aud: PROVIDER_AUDIENCE,
@@ -137,12 +166,21 @@ for (const kind of databaseKinds()) {
       await me(await idp.sign(rsa, { sub: uniqueSubject(), email: uniqueEmail() })); // keys cached
       const cached = idp.fetches;
       const rotated = await idp.newKey('RS256');
-      assert.equal((await me(await idp.sign(rotated, { sub: uniqueSubject(), email: uniqueEmail() }))).statusCode, 200);
+      assert.equal(
+        (await me(await idp.sign(rotated, { sub: uniqueSubject(), email: uniqueEmail() }))).statusCode,
+        200,
+      );
       assert.equal(idp.fetches, cached + 1);
-      assert.equal((await me(await idp.sign(rotated, { sub: uniqueSubject(), email: uniqueEmail() }))).statusCode, 200);
+      assert.equal(
+        (await me(await idp.sign(rotated, { sub: uniqueSubject(), email: uniqueEmail() }))).statusCode,
+        200,
+      );
       assert.equal(idp.fetches, cached + 1, 'a known kid is served from the cache');
       const stranger = await idp.newKey('RS256', false);
-      await refused(await idp.sign(stranger, { sub: uniqueSubject(), email: uniqueEmail() }), 'Unknown token signing key');
+      await refused(
+        await idp.sign(stranger, { sub: uniqueSubject(), email: uniqueEmail() }),
+        'Unknown token signing key',
+      );
     });
 
     test('when the provider is down, a key we have not cached is a 503, and cached keys keep working', async () => {
@@ -151,7 +189,11 @@ for (const kind of databaseKinds()) {
       idp.setFailing(true);
       try {
         const fresh = await idp.newKey('ES256');
-        await refused(await idp.sign(fresh, { sub: uniqueSubject(), email: uniqueEmail() }), /identity provider/, 503);
+        await refused(
+          await idp.sign(fresh, { sub: uniqueSubject(), email: uniqueEmail() }),
+          /identity provider/,
+          503,
+        );
         assert.equal((await me(cachedToken)).statusCode, 200);
       } finally {
         idp.setFailing(false);

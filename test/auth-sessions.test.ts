@@ -18,7 +18,8 @@ for (const kind of databaseKinds()) {
       t.request({ method: 'POST', url: '/api/auth/register', payload });
     const refresh = (refreshToken: string) =>
       t.request({ method: 'POST', url: '/api/auth/refresh', payload: { refreshToken } });
-    const me = (authorization: string) => t.request({ method: 'GET', url: '/api/me', headers: { authorization } });
+    const me = (authorization: string) =>
+      t.request({ method: 'GET', url: '/api/me', headers: { authorization } });
 
     test('register returns the new user as a "user", without any password or hash', async () => {
       const body = registration({ name: '  Ada Lovelace  ' });
@@ -62,7 +63,11 @@ for (const kind of databaseKinds()) {
         const res = await register(registration({ email, ...override }));
         assert.equal(res.statusCode, 400, JSON.stringify(override).slice(0, 80));
         assert.equal(res.json().code, 'VALIDATION_ERROR');
-        if (field) assert.ok(res.json().details.some((d: { path: string[] }) => d.path.includes(field)), field);
+        if (field)
+          assert.ok(
+            res.json().details.some((d: { path: string[] }) => d.path.includes(field)),
+            field,
+          );
       }
       const users = await t.database.db.selectFrom('users').select('id').where('email', '=', email).execute();
       assert.equal(users.length, 0);
@@ -154,7 +159,10 @@ for (const kind of databaseKinds()) {
       assert.equal((await refresh('not-a-token-we-ever-issued')).statusCode, 401);
       assert.equal((await refresh('x'.repeat(10_000))).statusCode, 400);
       const account = await signUp(t);
-      await t.database.db.updateTable('refreshTokens').set({ expiresAt: new Date(Date.now() - 1000) }).execute();
+      await t.database.db
+        .updateTable('refreshTokens')
+        .set({ expiresAt: new Date(Date.now() - 1000) })
+        .execute();
       const res = await refresh(account.refreshToken);
       assert.equal(res.statusCode, 401);
       assert.equal(res.json().error, 'Invalid or expired refresh token');

@@ -19,8 +19,15 @@ for (const kind of databaseKinds()) {
     });
     after(() => t.close());
 
-    const me = (authorization: string) => t.request({ method: 'GET', url: '/api/me', headers: { authorization } });
-    const claims = () => ({ sub: alice.id, email: alice.email, role: 'user', iss: 'markets-api', aud: 'markets-api' });
+    const me = (authorization: string) =>
+      t.request({ method: 'GET', url: '/api/me', headers: { authorization } });
+    const claims = () => ({
+      sub: alice.id,
+      email: alice.email,
+      role: 'user',
+      iss: 'markets-api',
+      aud: 'markets-api',
+    });
     /** An HS256 token signed with the real secret, with any claims. */
     const signed = (payload: Record<string, unknown>) =>
       new SignJWT(payload).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(secret);
@@ -48,24 +55,38 @@ for (const kind of databaseKinds()) {
     });
 
     test('a token not valid yet (nbf in the future) is refused', async () => {
-      await refused(await signed({ ...claims(), nbf: now() + 3600, exp: now() + 7200 }), 'Token claim "nbf" is not valid');
+      await refused(
+        await signed({ ...claims(), nbf: now() + 3600, exp: now() + 7200 }),
+        'Token claim "nbf" is not valid',
+      );
     });
 
     test('a wrong issuer or audience is refused', async () => {
-      await refused(await signed({ ...claims(), iss: 'someone-else', exp: now() + 60 }), 'Token claim "iss" is not valid');
-      await refused(await signed({ ...claims(), aud: 'another-app', exp: now() + 60 }), 'Token claim "aud" is not valid');
+      await refused(
+        await signed({ ...claims(), iss: 'someone-else', exp: now() + 60 }),
+        'Token claim "iss" is not valid',
+      );
+      await refused(
+        await signed({ ...claims(), aud: 'another-app', exp: now() + 60 }),
+        'Token claim "aud" is not valid',
+      );
     });
 
     test('a payload edited after signing (role raised to admin) is refused', async () => {
       const [header, , signature] = alice.token.split('.');
       const payload = { ...claims(), role: 'admin', exp: now() + 3600 };
       await refused(`${header}.${b64(payload)}.${signature}`, 'Invalid token signature');
-      assert.equal((await t.request({ method: 'GET', url: '/api/users', headers: alice.auth })).statusCode, 403);
+      assert.equal(
+        (await t.request({ method: 'GET', url: '/api/users', headers: alice.auth })).statusCode,
+        403,
+      );
     });
 
     test('a token signed with another secret is refused', async () => {
       const other = new TextEncoder().encode('another-secret-that-is-also-32-characters-long');
-      const token = await new SignJWT({ ...claims(), exp: now() + 60 }).setProtectedHeader({ alg: 'HS256' }).sign(other);
+      const token = await new SignJWT({ ...claims(), exp: now() + 60 })
+        .setProtectedHeader({ alg: 'HS256' })
+        .sign(other);
       await refused(token, 'Invalid token signature');
     });
 
@@ -78,12 +99,20 @@ for (const kind of databaseKinds()) {
 
     test('an RS256 token is refused when no identity provider is configured', async () => {
       const { privateKey } = await generateKeyPair('RS256');
-      const token = await new SignJWT({ ...claims(), exp: now() + 60 }).setProtectedHeader({ alg: 'RS256' }).sign(privateKey);
+      const token = await new SignJWT({ ...claims(), exp: now() + 60 })
+        .setProtectedHeader({ alg: 'RS256' })
+        .sign(privateKey);
       await refused(token, 'Token algorithm not allowed');
     });
 
     test('garbage, a missing token and a non-Bearer scheme are 401s, not 500s', async () => {
-      for (const authorization of ['Bearer abc', 'Bearer a.b.c', `Bearer ${'x'.repeat(5000)}`, 'Basic dXNlcjpwYXNz', 'Bearer']) {
+      for (const authorization of [
+        'Bearer abc',
+        'Bearer a.b.c',
+        `Bearer ${'x'.repeat(5000)}`,
+        'Basic dXNlcjpwYXNz',
+        'Bearer',
+      ]) {
         const res = await me(authorization);
         assert.equal(res.statusCode, 401, authorization.slice(0, 40));
       }
@@ -95,7 +124,10 @@ for (const kind of databaseKinds()) {
     test('the role comes from the database, not the token: a demoted admin loses admin at once', async () => {
       const admin = await t.user('admin', 'Soon Demoted');
       await t.user('admin', 'Remaining Admin');
-      assert.equal((await t.request({ method: 'GET', url: '/api/users', headers: admin.auth })).statusCode, 200);
+      assert.equal(
+        (await t.request({ method: 'GET', url: '/api/users', headers: admin.auth })).statusCode,
+        200,
+      );
       await t.database.db.updateTable('users').set({ role: 'user' }).where('id', '=', admin.id).execute();
       const res = await t.request({ method: 'GET', url: '/api/users', headers: admin.auth });
       assert.equal(res.statusCode, 403);

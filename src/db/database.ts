@@ -83,6 +83,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     pglite,
     stats,
     ping: () => sql`select 1`.execute(db).then(() => undefined),
-    close: () => db.destroy(),
+    async close() {
+      await db.destroy();
+      // Kysely closes PGlite only if it ever ran a query through it; an open instance keeps the process alive.
+      if (!pglite.closed) await pglite.close();
+    },
   };
 }

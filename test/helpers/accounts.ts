@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import type { TestApp } from './build-app.ts';
 
 /** argon2id at a cost that keeps a test file quick; production uses PASSWORD_HASH_* defaults. */
-export const FAST_PASSWORD_HASHING = { PASSWORD_HASH_MEMORY_KIB: '256', PASSWORD_HASH_ITERATIONS: '1' } as const;
+export const FAST_PASSWORD_HASHING = {
+  PASSWORD_HASH_MEMORY_KIB: '256',
+  PASSWORD_HASH_ITERATIONS: '1',
+} as const;
 
 let counter = 0;
 

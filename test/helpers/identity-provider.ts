@@ -35,7 +35,13 @@ export async function startIdentityProvider() {
   async function newKey(alg: 'RS256' | 'ES256', publish = true): Promise<SigningKey> {
     const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
     const kid = `${alg.toLowerCase()}-${crypto.randomUUID().slice(0, 8)}`;
-    const key = { kid, alg, privateKey, publicKey, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
+    const key = {
+      kid,
+      alg,
+      privateKey,
+      publicKey,
+      jwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' },
+    };
     if (publish) published.push(key);
     return key;
   }
@@ -69,7 +75,9 @@ export async function startIdentityProvider() {
           ...claims,
         }).filter(([, v]) => v !== undefined),
       );
-      return new SignJWT(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey);
+      return new SignJWT(payload)
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+        .sign(key.privateKey);
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
