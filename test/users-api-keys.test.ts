@@ -32,7 +32,8 @@ for (const kind of databaseKinds()) {
         id: string;
         lastUsedAt: string | null;
       }[];
-    const meWith = (headers: Record<string, string | undefined>) => t.request({ method: 'GET', url: '/api/me', headers });
+    const meWith = (headers: Record<string, string | undefined>) =>
+      t.request({ method: 'GET', url: '/api/me', headers });
 
     test('a new key is shown once, recognisable by its prefix, and only its digest is stored', async () => {
       const created = await createKey(alice, 'nightly script');
