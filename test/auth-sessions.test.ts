@@ -71,6 +71,12 @@ for (const kind of databaseKinds()) {
       }
       const users = await t.database.db.selectFrom('users').select('id').where('email', '=', email).execute();
       assert.equal(users.length, 0);
+      const login = await t.request({
+        method: 'POST',
+        url: '/api/auth/login',
+        payload: { email, password: 'x'.repeat(10_000) },
+      });
+      assert.equal(login.statusCode, 400);
     });
 
     test('login returns a 15-minute access token that identifies the user, and a refresh token', async () => {
@@ -136,6 +142,18 @@ for (const kind of databaseKinds()) {
       // Another login of the same user is a separate session and is untouched.
       const other = await login(t, account.email, account.password);
       assert.equal((await refresh(other.refreshToken)).statusCode, 200);
+    });
+
+    test('two refreshes racing with the same token: one wins, the other counts as reuse', async () => {
+      const account = await signUp(t);
+      const results = await Promise.all([refresh(account.refreshToken), refresh(account.refreshToken)]);
+      assert.deepEqual(results.map((r) => r.statusCode).sort(), [200, 401]);
+      const rows = await t.database.db
+        .selectFrom('refreshTokens')
+        .select('revokedAt')
+        .where('userId', '=', account.id)
+        .execute();
+      assert.equal(rows.length, 2, 'exactly one successor was issued');
     });
 
     test('logout revokes the refresh token; logging out again is harmless', async () => {
