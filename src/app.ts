@@ -3,11 +3,16 @@ import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-z
 import type { Config } from './config/env.ts';
 import type { Database } from './db/database.ts';
 import { fastSerializerCompiler } from './lib/fast-serializer.ts';
+import { createAuthenticator } from './modules/auth/authenticator.ts';
+import { registerAuth } from './modules/auth/index.ts';
+import { createExternalTokenVerifier } from './modules/auth/jwks.ts';
 import { createTokenService } from './modules/auth/tokens.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
 import { registerMarkets } from './modules/markets/index.ts';
 import { createMarketRepository } from './modules/markets/markets.repository.ts';
 import { createTradingModule } from './modules/trading/index.ts';
+import { createApiKeyRepository } from './modules/users/api-keys.repository.ts';
+import { registerUsers } from './modules/users/index.ts';
 import { createUserRepository } from './modules/users/users.repository.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.ts';
@@ -47,15 +52,30 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   app.setSerializerCompiler(fastSerializerCompiler);
 
   const users = createUserRepository(database.db, { signupGrantCents: config.SIGNUP_GRANT * 100 });
+  const apiKeys = createApiKeyRepository(database.db);
   const markets = createMarketRepository(database.db);
   const tokens = createTokenService(jwtSecret, config.JWT_TTL_SECONDS);
+  const external =
+    config.JWT_JWKS_URL && config.JWT_ISSUER && config.JWT_AUDIENCE
+      ? createExternalTokenVerifier({
+          jwksUrl: config.JWT_JWKS_URL,
+          issuer: config.JWT_ISSUER,
+          audience: config.JWT_AUDIENCE,
+          roleClaim: config.JWT_ROLE_CLAIM,
+          cooldownMs: config.JWT_JWKS_COOLDOWN_MS,
+        })
+      : undefined;
 
   await app.register(requestContextPlugin);
   await app.register(errorHandlerPlugin);
   await app.register(openapiPlugin, { docsEnabled: config.DOCS_ENABLED });
-  await app.register(authPlugin, { tokens, users });
+  await app.register(authPlugin, {
+    authenticator: createAuthenticator({ tokens, external, users, apiKeys }),
+  });
 
   await app.register(healthRoutes(database));
+  await registerAuth(app, { config, database, users, tokens });
+  await registerUsers(app, { users, apiKeys });
   const trading = createTradingModule({ database, markets });
   await registerMarkets(app, {
     database,

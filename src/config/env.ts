@@ -18,7 +18,20 @@ export const envSchema = z.object({
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(10_000),
   DATABASE_CONNECT_TIMEOUT_MS: int(100, 60_000).default(3_000),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-  JWT_TTL_SECONDS: int(60, 60 * 60 * 24 * 30).default(3600),
+  /** Lifetime of the access tokens that login, refresh and `npm run token` issue. */
+  JWT_TTL_SECONDS: int(60, 60 * 60 * 24 * 30).default(900),
+  REFRESH_TOKEN_TTL_SECONDS: int(300, 60 * 60 * 24 * 365).default(60 * 60 * 24 * 30),
+  /** argon2id cost. The defaults are OWASP's minimum (19 MiB, 2 passes); tests lower them. */
+  PASSWORD_HASH_MEMORY_KIB: int(64, 1024 * 1024).default(19_456),
+  PASSWORD_HASH_ITERATIONS: int(1, 20).default(2),
+  /** An external identity provider whose RS256/ES256 tokens are accepted beside our own. */
+  JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  JWT_ISSUER: z.string().min(1).max(500).optional(),
+  JWT_AUDIENCE: z.string().min(1).max(500).optional(),
+  /** The claim holding the provider's role (a dotted path such as `realm_access.roles` works). */
+  JWT_ROLE_CLAIM: z.string().min(1).max(200).default('role'),
+  /** After a key-set fetch, how long an unknown `kid` waits before it may trigger another fetch. */
+  JWT_JWKS_COOLDOWN_MS: int(0, 600_000).default(30_000),
   BODY_LIMIT: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
   TRUST_PROXY: z.string().optional(),
@@ -39,6 +52,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (result.data.NODE_ENV === 'production' && !result.data.JWT_SECRET) {
     throw new ConfigError('Invalid configuration: JWT_SECRET is required when NODE_ENV=production');
+  }
+  const { JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE } = result.data;
+  // Without both checks any token that provider signs, for any application, would be accepted.
+  if (JWT_JWKS_URL && (!JWT_ISSUER || !JWT_AUDIENCE)) {
+    throw new ConfigError('Invalid configuration: JWT_JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE');
   }
   return result.data;
 }

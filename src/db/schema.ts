@@ -10,7 +10,33 @@ export interface UsersTable {
   balance: Generated<number>;
   /** Cents given to this user at sign-up (set by a trigger from the initial balance). */
   granted: ColumnType<number, never, never>;
+  /** argon2id PHC string; null for users without a password (token script, external provider). */
+  passwordHash: string | null;
+  externalIssuer: string | null;
+  externalSubject: string | null;
   createdAt: ColumnType<Date, never, never>;
+}
+
+export interface RefreshTokensTable {
+  id: Generated<string>;
+  familyId: string;
+  userId: string;
+  tokenHash: string;
+  expiresAt: Date;
+  usedAt: Date | null;
+  revokedAt: Date | null;
+  createdAt: ColumnType<Date, never, never>;
+}
+
+export interface ApiKeysTable {
+  id: Generated<string>;
+  userId: string;
+  name: string;
+  prefix: string;
+  keyHash: string;
+  createdAt: ColumnType<Date, never, never>;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
 }
 
 export interface MarketsTable {
@@ -85,6 +111,8 @@ export interface DB {
   trades: TradesTable;
   positions: PositionsTable;
   idempotencyKeys: IdempotencyKeysTable;
+  refreshTokens: RefreshTokensTable;
+  apiKeys: ApiKeysTable;
   schemaMigrations: SchemaMigrationsTable;
 }
 

@@ -3,10 +3,34 @@ import scalar from '@scalar/fastify-api-reference';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import { type Access, rolesWith } from '../modules/auth/permissions.ts';
 
 type TransformInput = Parameters<typeof jsonSchemaTransform>[0] & {
-  route?: { config?: { permission?: string } };
+  route?: { config?: { permission?: Access } };
 };
+
+/**
+ * Who may call an operation, in the document: `security` (none for public routes, which also
+ * overrides any default), `x-permission` and `x-roles` for tools, and a sentence for people.
+ */
+function accessAnnotations(permission: Access, description: string | undefined) {
+  if (permission === 'public') {
+    return {
+      security: [],
+      'x-permission': 'public',
+      description: join(description, 'Public: no credentials needed.'),
+    };
+  }
+  const roles = rolesWith(permission);
+  return {
+    security: [{ bearerAuth: [] }, { apiKeyAuth: [] }],
+    'x-permission': permission,
+    'x-roles': roles,
+    description: join(description, `Requires the \`${permission}\` permission (roles: ${roles.join(', ')}).`),
+  };
+}
+
+const join = (a: string | undefined, b: string) => (a ? `${a}\n\n${b}` : b);
 
 /** OpenAPI 3.1 from the routes' Zod schemas at /openapi.json; a browsable reference at /docs. */
 export const openapiPlugin = fp(async (app: FastifyInstance, { docsEnabled }: { docsEnabled: boolean }) => {
@@ -19,14 +43,29 @@ export const openapiPlugin = fp(async (app: FastifyInstance, { docsEnabled }: { 
         description: 'Prediction markets: list, search, create and trade markets, resolve them, pay out.',
       },
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An access token from /api/auth/login, or an API key (`mk_live_…`)',
+          },
+          apiKeyAuth: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-API-Key',
+            description: 'An API key (`mk_live_…`)',
+          },
+        },
       },
     },
     transform: (input) => {
       const out = jsonSchemaTransform(input);
       const permission = (input as TransformInput).route?.config?.permission;
       if (permission && out.schema && !out.schema.hide) {
-        Object.assign(out.schema, { security: [{ bearerAuth: [] }], 'x-permission': permission });
+        Object.assign(
+          out.schema,
+          accessAnnotations(permission, out.schema.description as string | undefined),
+        );
       }
       // A module's root route ('/' under prefix '/api/markets') is documented as /api/markets,
       // the URL clients use, not /api/markets/.

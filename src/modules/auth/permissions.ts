@@ -1,6 +1,8 @@
 import type { Role } from '../../db/schema.ts';
 
 export type Permission = 'read' | 'write' | 'delete' | 'admin';
+/** What a route declares: `public` (anyone, no credentials) or the permission a caller needs. */
+export type Access = Permission | 'public';
 
 /** The seed's role table, verbatim. */
 export const rolePermissions: Record<Role, readonly Permission[]> = {
@@ -13,6 +15,13 @@ export interface AuthUser {
   id: string;
   email: string;
   role: Role;
+}
+
+/** The roles that hold a permission (for the API document). */
+export function rolesWith(permission: Permission): Role[] {
+  return (Object.keys(rolePermissions) as Role[]).filter((role) =>
+    rolePermissions[role].includes(permission),
+  );
 }
 
 export function hasPermission(user: AuthUser, permission: Permission): boolean {

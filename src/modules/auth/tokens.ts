@@ -8,41 +8,43 @@ export interface TokenClaims {
   role: Role;
 }
 
-const ROLES: readonly Role[] = ['admin', 'moderator', 'user'];
+export const ROLES: readonly Role[] = ['admin', 'moderator', 'user'];
+
+/** Our own tokens name us as issuer and audience, so a token minted elsewhere with the same secret is refused. */
+export const LOCAL_ISSUER = 'markets-api';
+export const LOCAL_AUDIENCE = 'markets-api';
 
 export interface TokenService {
+  readonly ttlSeconds: number;
   sign(claims: TokenClaims, ttlSeconds?: number): Promise<string>;
-  /** Verifies an HS256 token; every failure is a 401 whose message says which check failed. */
+  /** Verifies one of our HS256 tokens; every failure is a 401 whose message says which check failed. */
   verify(token: string): Promise<TokenClaims>;
 }
 
 export function createTokenService(secret: string, defaultTtlSeconds: number): TokenService {
   const key = new TextEncoder().encode(secret);
   return {
+    ttlSeconds: defaultTtlSeconds,
     sign: (claims, ttlSeconds = defaultTtlSeconds) =>
       new SignJWT({ email: claims.email, role: claims.role })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(claims.sub)
+        .setIssuer(LOCAL_ISSUER)
+        .setAudience(LOCAL_AUDIENCE)
         .setIssuedAt()
         .setExpirationTime(`${ttlSeconds}s`)
         .sign(key),
 
     async verify(token) {
-      if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) throw ApiError.unauthorized('Malformed token');
       let payload: Record<string, unknown>;
       try {
-        ({ payload } = await jwtVerify(token, key, { algorithms: ['HS256'] }));
+        ({ payload } = await jwtVerify(token, key, {
+          algorithms: ['HS256'],
+          issuer: LOCAL_ISSUER,
+          audience: LOCAL_AUDIENCE,
+        }));
       } catch (error) {
-        if (error instanceof errors.JWTExpired) throw ApiError.unauthorized('Token expired');
-        if (error instanceof errors.JWSSignatureVerificationFailed) {
-          throw ApiError.unauthorized('Invalid token signature');
-        }
-        if (error instanceof errors.JOSEAlgNotAllowed)
-          throw ApiError.unauthorized('Token algorithm not allowed');
-        if (error instanceof errors.JWTClaimValidationFailed) {
-          throw ApiError.unauthorized(`Token claim "${error.claim}" is not valid`);
-        }
-        throw ApiError.unauthorized('Malformed token');
+        throw tokenError(error);
       }
       const { sub, email, role } = payload;
       if (typeof sub !== 'string' || typeof email !== 'string' || !ROLES.includes(role as Role)) {
@@ -51,4 +53,18 @@ export function createTokenService(secret: string, defaultTtlSeconds: number): T
       return { sub, email, role: role as Role };
     },
   };
+}
+
+/** A jose verification failure as the 401 that says which check failed (never the token itself). */
+export function tokenError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof errors.JWTExpired) return ApiError.unauthorized('Token expired');
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return ApiError.unauthorized('Invalid token signature');
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed) return ApiError.unauthorized('Token algorithm not allowed');
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return ApiError.unauthorized(`Token claim "${error.claim}" is not valid`);
+  }
+  return ApiError.unauthorized('Malformed token');
 }

@@ -20,6 +20,7 @@ export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
     app.get(
       '/',
       {
+        config: { permission: 'public' },
         schema: {
           tags: ['markets'],
           summary: 'List markets with filters, sorting, pagination and column selection',
@@ -33,6 +34,7 @@ export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
     app.get(
       '/:id',
       {
+        config: { permission: 'public' },
         schema: {
           tags: ['markets'],
           summary: 'Get a market by id or slug',

@@ -57,6 +57,7 @@ export function tradingRoutes({ trading, settlement, portfolio }: Services): Fas
     app.get(
       '/api/markets/:id/trades',
       {
+        config: { permission: 'public' },
         schema: {
           tags: ['trading'],
           summary: "A market's trades, newest first (cursor pagination)",
@@ -74,6 +75,7 @@ export function tradingRoutes({ trading, settlement, portfolio }: Services): Fas
     app.get(
       '/api/markets/:id/positions',
       {
+        config: { permission: 'public' },
         schema: {
           tags: ['trading'],
           summary: "A market's open positions, largest first",

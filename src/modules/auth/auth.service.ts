@@ -1,0 +1,87 @@
+import { isUniqueViolation } from '../../db/errors.ts';
+import type { Role } from '../../db/schema.ts';
+import { ApiError } from '../../lib/errors.ts';
+import { randomSecret, sha256Hex } from '../../lib/secrets.ts';
+import { toUserDto } from '../users/user-dto.ts';
+import type { UserRepository } from '../users/users.repository.ts';
+import type { PasswordHasher } from './password.ts';
+import type { SessionRepository } from './sessions.repository.ts';
+import type { TokenService } from './tokens.ts';
+
+export type AuthService = ReturnType<typeof createAuthService>;
+
+export interface AuthServiceDeps {
+  users: Pick<UserRepository, 'create' | 'findCredentials'>;
+  sessions: Pick<SessionRepository, 'start' | 'rotate' | 'revokeByToken'>;
+  passwords: PasswordHasher;
+  tokens: Pick<TokenService, 'sign' | 'ttlSeconds'>;
+  refreshTtlSeconds: number;
+}
+
+const INVALID_LOGIN = 'Invalid email or password';
+const INVALID_REFRESH = 'Invalid or expired refresh token';
+
+/** Register, log in, refresh and log out. Passwords and tokens never leave this file unhashed except to their owner. */
+export function createAuthService({
+  users,
+  sessions,
+  passwords,
+  tokens,
+  refreshTtlSeconds,
+}: AuthServiceDeps) {
+  const newRefreshToken = () => {
+    const token = randomSecret();
+    return { token, tokenHash: sha256Hex(token), expiresAt: new Date(Date.now() + refreshTtlSeconds * 1000) };
+  };
+
+  const issue = async (user: { id: string; email: string; role: Role }, refreshToken: string) => ({
+    accessToken: await tokens.sign({ sub: user.id, email: user.email, role: user.role }),
+    refreshToken,
+    tokenType: 'Bearer' as const,
+    expiresIn: tokens.ttlSeconds,
+  });
+
+  return {
+    async register(input: { email: string; password: string; name: string }) {
+      // Hash before the insert, so a taken email answers no faster than a new one.
+      const passwordHash = await passwords.hash(input.password);
+      try {
+        return toUserDto(await users.create({ email: input.email, name: input.name, passwordHash }));
+      } catch (error) {
+        if (isUniqueViolation(error, 'users_email_lower_key')) {
+          throw ApiError.conflict('An account with this email already exists', 'EMAIL_TAKEN');
+        }
+        throw error;
+      }
+    },
+
+    async login(input: { email: string; password: string }) {
+      const user = await users.findCredentials(input.email);
+      if (!user?.passwordHash) {
+        // Same work and same answer as a wrong password: the response does not tell which emails exist.
+        await passwords.burnVerification(input.password);
+        throw ApiError.unauthorized(INVALID_LOGIN);
+      }
+      if (!(await passwords.verify(user.passwordHash, input.password)))
+        throw ApiError.unauthorized(INVALID_LOGIN);
+      const { token, tokenHash, expiresAt } = newRefreshToken();
+      await sessions.start({ userId: user.id, tokenHash, expiresAt });
+      return issue(user, token);
+    },
+
+    async refresh(refreshToken: string) {
+      const next = newRefreshToken();
+      const result = await sessions.rotate(sha256Hex(refreshToken), next);
+      if (result.status === 'reused') {
+        throw ApiError.unauthorized('Refresh token already used: this session has been ended, sign in again');
+      }
+      if (result.status !== 'rotated') throw ApiError.unauthorized(INVALID_REFRESH);
+      return issue(result.user, next.token);
+    },
+
+    /** Idempotent: logging out twice, or with an unknown token, is not an error. */
+    async logout(refreshToken: string): Promise<void> {
+      await sessions.revokeByToken(sha256Hex(refreshToken));
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { type Kysely, sql } from 'kysely';
+import type { DB, Role } from '../../db/schema.ts';
+
+export type ApiKeyRepository = ReturnType<typeof createApiKeyRepository>;
+
+const LISTED = ['id', 'name', 'prefix', 'createdAt', 'lastUsedAt'] as const;
+
+// Writing last_used_at on every request would turn each read into a write; a minute is precise enough.
+const LAST_USED_RESOLUTION = sql<Date>`now() - interval '1 minute'`;
+
+export function createApiKeyRepository(db: Kysely<DB>) {
+  return {
+    create(key: { userId: string; name: string; prefix: string; keyHash: string }) {
+      return db.insertInto('apiKeys').values(key).returning(LISTED).executeTakeFirstOrThrow();
+    },
+
+    listActive(userId: string) {
+      return db
+        .selectFrom('apiKeys')
+        .select(LISTED)
+        .where('userId', '=', userId)
+        .where('revokedAt', 'is', null)
+        .orderBy('createdAt', 'desc')
+        .orderBy('id')
+        .execute();
+    },
+
+    /** Revokes one of this user's keys; false when there is no such active key of theirs. */
+    async revoke(userId: string, id: string): Promise<boolean> {
+      const result = await db
+        .updateTable('apiKeys')
+        .set({ revokedAt: sql`now()` })
+        .where('id', '=', id)
+        .where('userId', '=', userId)
+        .where('revokedAt', 'is', null)
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    },
+
+    /** The owner of an active key, in one query; records the use at most once a minute. */
+    async authenticate(keyHash: string): Promise<{ id: string; email: string; role: Role } | undefined> {
+      const row = await db
+        .selectFrom('apiKeys')
+        .innerJoin('users', 'users.id', 'apiKeys.userId')
+        .select([
+          'apiKeys.id as keyId',
+          'users.id',
+          'users.email',
+          'users.role',
+          sql<boolean>`coalesce(api_keys.last_used_at < ${LAST_USED_RESOLUTION}, true)`.as('stale'),
+        ])
+        .where('apiKeys.keyHash', '=', keyHash)
+        .where('apiKeys.revokedAt', 'is', null)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      if (row.stale) {
+        await db.updateTable('apiKeys').set({ lastUsedAt: sql`now()` }).where('id', '=', row.keyId).execute();
+      }
+      return { id: row.id, email: row.email, role: row.role };
+    },
+  };
+}
