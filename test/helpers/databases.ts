@@ -41,7 +41,10 @@ async function pgliteTemplate(): Promise<Blob> {
 
 export async function createTestDatabase(kind: DatabaseKind): Promise<TestDatabase> {
   if (kind === 'pglite') {
-    const pglite = await PGlite.create({ loadDataDir: await pgliteTemplate(), parsers: { 20: Number, 1700: String } });
+    const pglite = await PGlite.create({
+      loadDataDir: await pgliteTemplate(),
+      parsers: { 20: Number, 1700: String },
+    });
     const database = await openDatabase({ pglite });
     await migrate(database);
     return { database, url: undefined, cleanup: () => database.close() };

@@ -7,23 +7,34 @@ const health = z.object({
   checks: z.record(z.string(), z.string()),
 });
 
-/** Probes: /healthz says the process is up; /readyz that its dependencies answer. */
-export function healthRoutes(database: Pick<Database, 'ping'>): FastifyPluginAsyncZod {
+export interface HealthDeps {
+  database: Pick<Database, 'ping'>;
+  /** The cache is optional for serving (reads fall back to the database): down = degraded, not unready. */
+  cache: { ping(): Promise<void> };
+}
+
+/** Probes: /healthz says the process is up; /readyz that its dependencies answer. Never rate limited. */
+export function healthRoutes({ database, cache }: HealthDeps): FastifyPluginAsyncZod {
   return async (app) => {
-    app.get('/healthz', { schema: { tags: ['probes'], response: { 200: health } } }, async () => ({
-      status: 'ok' as const,
-      checks: {},
-    }));
+    app.get(
+      '/healthz',
+      { config: { rateLimit: false }, schema: { tags: ['probes'], response: { 200: health } } },
+      async () => ({ status: 'ok' as const, checks: {} }),
+    );
 
     app.get(
       '/readyz',
-      { schema: { tags: ['probes'], response: { 200: health, 503: health } } },
+      { config: { rateLimit: false }, schema: { tags: ['probes'], response: { 200: health, 503: health } } },
       async (_request, reply) => {
-        const db = await pingWithin(() => database.ping(), 2000);
-        const ok = db === 'ok';
-        return reply
-          .status(ok ? 200 : 503)
-          .send({ status: ok ? 'ok' : 'unavailable', checks: { database: db } });
+        const [db, cacheCheck] = await Promise.all([
+          pingWithin(() => database.ping(), 2000),
+          pingWithin(() => cache.ping(), 1000),
+        ]);
+        const status = db !== 'ok' ? 'unavailable' : cacheCheck !== 'ok' ? 'degraded' : 'ok';
+        return reply.status(status === 'unavailable' ? 503 : 200).send({
+          status,
+          checks: { database: db, cache: cacheCheck === 'ok' ? 'ok' : `degraded (${cacheCheck})` },
+        });
       },
     );
   };
