@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { MarketRow } from '../../db/schema.ts';
 import { type CacheAside, jsonCodec } from '../../lib/cache/cache.ts';
 import type { MarketFilters, MarketPage, MarketRepository } from './markets.repository.ts';
@@ -52,12 +52,19 @@ export function createCachedMarketRepository(
   cache: CacheAside,
   ttl: MarketCacheTtl,
 ): CachedMarketRepository {
+  let drawing: Promise<string> | undefined;
   async function listGeneration(): Promise<string> {
     const current = await cache.readRaw(keys.listGeneration);
     if (current !== undefined) return current;
-    const fresh = crypto.randomUUID();
-    await cache.writeRaw(keys.listGeneration, fresh);
-    return fresh;
+    // Concurrent readers here (a page and its count) draw one token, so they share entries.
+    drawing ??= (async () => {
+      const fresh = randomUUID();
+      await cache.writeRaw(keys.listGeneration, fresh);
+      return fresh;
+    })().finally(() => {
+      drawing = undefined;
+    });
+    return drawing;
   }
 
   async function invalidate(marketId: string): Promise<void> {
