@@ -91,3 +91,9 @@ export const json = (body: unknown, headers: Record<string, string> = {}): Reque
   headers: { 'content-type': 'application/json', ...headers },
   body: JSON.stringify(body),
 });
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read bodies loosely, as inject's res.json() does
+type Loose = any;
+
+/** A response body as JSON. */
+export const body = (res: Response): Promise<Loose> => res.json();

@@ -79,6 +79,7 @@ export async function ownRedisServer(): Promise<OwnRedis> {
       );
       for (let attempt = 0; ; attempt++) {
         const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null });
+        probe.on('error', () => {}); // connect() rejects too; that is what we look at
         try {
           await probe.connect();
           await probe.ping();
