@@ -36,6 +36,8 @@ export async function startInstances(
   kind: DatabaseKind,
   count: number,
   env: Partial<Record<keyof Config, string>>,
+  /** Adds test-only routes (e.g. to try a rate-limit preset) before the app starts. */
+  register?: (app: FastifyInstance, config: Config) => void,
 ): Promise<Cluster> {
   const shared = await createTestDatabase(kind);
   const config = configWith({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...env });
@@ -61,6 +63,7 @@ export async function startInstances(
       jwtSecret: TEST_JWT_SECRET,
       logger: pino({ level: 'info' }, sink),
     });
+    register?.(app, config);
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     instances.push({ app, database, logs, url, fetch: (path, init) => fetch(url + path, init) });
   }
@@ -80,7 +83,12 @@ export async function startInstances(
     },
     async close() {
       // The first instance owns the shared PGlite: close it last.
-      for (const instance of instances.slice().reverse()) await instance.app.close();
+      for (const instance of instances.slice().reverse()) {
+        const closing = instance.app.close();
+        // fetch keeps connections alive; the test is over, so do not wait for the client to drop them.
+        instance.app.server.closeAllConnections();
+        await closing;
+      }
       await shared.cleanup().catch(() => {});
     },
   };
