@@ -17,6 +17,8 @@ end
 return {current, ttl}
 `;
 
+const INCR_COMMAND = 'marketsRateLimitIncr';
+
 /** Fixed-window counters in this process, bounded: the least recently seen clients are dropped first. */
 function memoryCounter(maxClients: number) {
   const windows = new LRUCache<string, { current: number; resetAt: number }>({ max: maxClients });
@@ -55,6 +57,14 @@ export function rateLimitStore({
 }: RateLimitStoreOptions): FastifyRateLimitStoreCtor {
   const memory = memoryCounter(maxClients);
   let degraded = false;
+  // A named script runs by its hash (EVALSHA): the script text is not resent on every request.
+  if (redis && !(INCR_COMMAND in redis)) {
+    redis.defineCommand(INCR_COMMAND, { numberOfKeys: 1, lua: INCR_FIXED_WINDOW });
+  }
+  const incrInRedis = redis as unknown as Record<
+    typeof INCR_COMMAND,
+    (key: string, windowMs: number) => Promise<unknown>
+  >;
 
   function fallBack(error: unknown) {
     if (degraded) return;
@@ -71,7 +81,7 @@ export function rateLimitStore({
       fallBack(new Error(`redis is ${redis.status}`));
       return callback(null, memory(key, timeWindow));
     }
-    redis.eval(INCR_FIXED_WINDOW, 1, namespace + key, timeWindow).then(
+    incrInRedis[INCR_COMMAND](namespace + key, timeWindow).then(
       (result) => {
         if (degraded) {
           degraded = false;
