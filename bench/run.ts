@@ -84,6 +84,9 @@ try {
       DATABASE_URL: target.url,
       LOG_LEVEL: 'warn',
       JWT_SECRET: jwtSecret,
+      // Benchmarks measure the service, not the limiter's refusals.
+      RATE_LIMIT_PER_MINUTE: '0',
+      TRADE_RATE_LIMIT_PER_MINUTE: '0',
       DATA_DIR: tmpDir,
     },
     readyPath: '/healthz',

@@ -2,12 +2,17 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from './config/env.ts';
 import type { Database } from './db/database.ts';
+import { type Cache, createCacheAside } from './lib/cache/cache.ts';
+import { createMemoryCache } from './lib/cache/memory-cache.ts';
+import { createRedisCache } from './lib/cache/redis-cache.ts';
 import { fastSerializerCompiler } from './lib/fast-serializer.ts';
+import { closeRedis, createRedisClient, waitUntilReady } from './lib/redis.ts';
 import { createAuthenticator } from './modules/auth/authenticator.ts';
 import { registerAuth } from './modules/auth/index.ts';
 import { createExternalTokenVerifier } from './modules/auth/jwks.ts';
 import { createTokenService } from './modules/auth/tokens.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
+import { createCachedMarketRepository } from './modules/markets/cached-markets.repository.ts';
 import { registerMarkets } from './modules/markets/index.ts';
 import { createMarketRepository } from './modules/markets/markets.repository.ts';
 import { createTradingModule } from './modules/trading/index.ts';
@@ -16,7 +21,9 @@ import { registerUsers } from './modules/users/index.ts';
 import { createUserRepository } from './modules/users/users.repository.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.ts';
+import { metricsPlugin } from './plugins/metrics.ts';
 import { openapiPlugin } from './plugins/openapi.ts';
+import { bearerIdentity, rateLimitPlugin } from './plugins/rate-limit.ts';
 import { LOG_REDACT_PATHS, requestContextPlugin, requestIdOptions } from './plugins/request-context.ts';
 
 export interface AppDeps {
@@ -53,7 +60,6 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
 
   const users = createUserRepository(database.db, { signupGrantCents: config.SIGNUP_GRANT * 100 });
   const apiKeys = createApiKeyRepository(database.db);
-  const markets = createMarketRepository(database.db);
   const tokens = createTokenService(jwtSecret, config.JWT_TTL_SECONDS);
   const external =
     config.JWT_JWKS_URL && config.JWT_ISSUER && config.JWT_AUDIENCE
@@ -66,23 +72,49 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
         })
       : undefined;
 
+  // With REDIS_URL the cache and the rate-limit counters are shared by every instance; without, in process.
+  const redis = config.REDIS_URL ? createRedisClient(config.REDIS_URL, app.log) : undefined;
+  if (redis && !(await waitUntilReady(redis, 2000))) {
+    app.log.warn('redis is not reachable at start: serving from the database until it is');
+  }
+  const cacheStore: Cache = redis
+    ? createRedisCache(redis, `${config.REDIS_KEY_PREFIX}cache:`)
+    : createMemoryCache();
+  const cache = createCacheAside(cacheStore, { log: app.log });
+  // The seed's CachedMarketRepository: cache-aside reads over the PostgreSQL repository.
+  const markets = createCachedMarketRepository(createMarketRepository(database.db), cache, {
+    rowSeconds: config.CACHE_TTL_SECONDS,
+    listSeconds: config.LIST_CACHE_TTL_SECONDS,
+  });
+
   await app.register(requestContextPlugin);
   await app.register(errorHandlerPlugin);
   await app.register(openapiPlugin, { docsEnabled: config.DOCS_ENABLED });
+  // Before any route it limits: it attaches itself to routes as they are added.
+  await app.register(rateLimitPlugin, {
+    config,
+    redis,
+    namespace: `${config.REDIS_KEY_PREFIX}rate-limit:`,
+    identify: bearerIdentity(tokens),
+  });
+  await app.register(metricsPlugin, { database, cacheStats: cache.stats });
   await app.register(authPlugin, {
     authenticator: createAuthenticator({ tokens, external, users, apiKeys }),
   });
 
-  await app.register(healthRoutes(database));
+  await app.register(healthRoutes({ database, cache }));
   await registerAuth(app, { config, database, users, tokens });
   await registerUsers(app, { users, apiKeys });
-  const trading = createTradingModule({ database, markets });
+  // After a commit that changed a market, other modules drop what the cache holds of it.
+  const onMarketChanged = (marketId: string) => markets.invalidate(marketId);
+  const trading = createTradingModule({ database, markets, onMarketChanged, config });
   await registerMarkets(app, {
     database,
     markets,
     users,
     funding: trading.trading,
     defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
+    onMarketChanged,
   });
   // A request still running when close() starts keeps its keep-alive connection open after
   // the answer, and close() waits for that connection (until SHUTDOWN_TIMEOUT_MS, then exit 1):
@@ -97,6 +129,9 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await trading.register(app);
   // Runs after the HTTP server has closed: trades still queued for clients that already left finish first.
   app.addHook('onClose', () => trading.trading.idle());
+  app.addHook('onClose', async () => {
+    if (redis) await closeRedis(redis);
+  });
 
   return app;
 }

@@ -53,7 +53,8 @@ for (const kind of databaseKinds()) {
     };
 
     before(async () => {
-      t = await buildTestApp(kind);
+      // Fixtures go straight into the database and query counts are the subject: no list cache here.
+      t = await buildTestApp(kind, { LIST_CACHE_TTL_SECONDS: '0' });
       creators = [];
       for (let c = 0; c < CREATORS; c++) {
         const u = await t.user('user', `Creator ${String(c).padStart(2, '0')}`);

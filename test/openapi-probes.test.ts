@@ -122,7 +122,7 @@ for (const kind of databaseKinds()) {
       assert.equal(health.json().status, 'ok');
       const ready = await t.request({ method: 'GET', url: '/readyz' });
       assert.equal(ready.statusCode, 200);
-      assert.deepEqual(ready.json(), { status: 'ok', checks: { database: 'ok' } });
+      assert.deepEqual(ready.json(), { status: 'ok', checks: { database: 'ok', cache: 'ok' } });
       assert.ok(ready.headers['x-request-id']);
     });
 
@@ -135,7 +135,10 @@ for (const kind of databaseKinds()) {
         headers: { 'x-request-id': 'ready-down' },
       });
       assert.equal(ready.statusCode, 503);
-      assert.deepEqual(ready.json(), { status: 'unavailable', checks: { database: 'unavailable' } });
+      assert.deepEqual(ready.json(), {
+        status: 'unavailable',
+        checks: { database: 'unavailable', cache: 'ok' },
+      });
       const reason = t.logs.find((l) => l.requestId === 'ready-down' && l.err);
       assert.ok(reason, 'the reason is logged');
       assert.equal(reason.level, 40);

@@ -306,6 +306,34 @@ for (const kind of databaseKinds()) {
       assert.equal(marketPositions.length, 2);
     });
 
+    test('a cached market is never stale after a trade, a resolve or a cancel', async () => {
+      const read = async (id: string) =>
+        (await t.request({ method: 'GET', url: `/api/markets/${id}` })).json().data;
+      const listed = async (id: string) =>
+        (await t.request({ method: 'GET', url: '/api/markets?limit=100&sort=createdAt' }))
+          .json()
+          .data.find((m: { id: string }) => m.id === id);
+      const m = await createMarket(t, admin);
+      assert.equal((await read(m.id)).volume, 0); // now cached by id
+      assert.equal((await listed(m.id)).volume, 0); // and in the first list page
+      await trade(t, alice, m.id, { outcome: 'YES', side: 'buy', amount: 3 });
+      assert.equal((await read(m.id)).volume, 3);
+      assert.equal((await listed(m.id)).volume, 3);
+      await t.request({
+        method: 'POST',
+        url: `/api/markets/${m.id}/resolve`,
+        headers: admin.auth,
+        payload: { outcome: 'NO' },
+      });
+      assert.equal((await read(m.slug)).status, 'resolved');
+      assert.equal((await listed(m.id)).status, 'resolved');
+
+      const c = await createMarket(t, admin);
+      assert.equal((await read(c.id)).status, 'active');
+      await t.request({ method: 'POST', url: `/api/markets/${c.id}/cancel`, headers: admin.auth });
+      assert.equal((await read(c.id)).status, 'cancelled');
+    });
+
     test('the ledger is for admins only', async () => {
       const res = await t.request({ method: 'GET', url: '/api/admin/ledger', headers: alice.auth });
       assert.equal(res.statusCode, 403);

@@ -38,6 +38,23 @@ export const envSchema = z.object({
   DOCS_ENABLED: bool.default(true),
   SIGNUP_GRANT: z.coerce.number().int().min(0).max(1_000_000_000).default(1000),
   DEFAULT_LIQUIDITY: z.coerce.number().positive().max(1_000_000).default(100),
+  /** Set: cache and rate-limit counters live in Redis, shared by every instance. Unset: in process. */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+    .optional(),
+  /** Prefix of every key this service writes to Redis (one Redis can serve several deployments). */
+  REDIS_KEY_PREFIX: z.string().min(1).max(100).default('markets-api:'),
+  /** Market rows by id/slug; 0 turns the market cache off. */
+  CACHE_TTL_SECONDS: int(0, 86_400).default(300),
+  /** First pages of GET /api/markets; short because "active" depends on the clock. 0 = not cached. */
+  LIST_CACHE_TTL_SECONDS: int(0, 3600).default(10),
+  /** Requests per minute per client (user, else IP) on every route; 0 = no limit. */
+  RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(100),
+  /** Login attempts per minute, per IP and per email; 0 = no limit. */
+  LOGIN_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(10),
+  /** Trades per minute per user; 0 = no stricter limit than RATE_LIMIT_PER_MINUTE. */
+  TRADE_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(30),
 });
 
 export type Config = z.infer<typeof envSchema>;

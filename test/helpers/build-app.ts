@@ -35,7 +35,16 @@ export async function buildTestApp(
   env: Partial<Record<keyof Config, string>> = {},
 ): Promise<TestApp> {
   const { database, cleanup } = await createTestDatabase(kind);
-  const config = configWith({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...env });
+  const config = configWith({
+    NODE_ENV: 'test',
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'info',
+    // Every request of a test comes from one address: limits are tested where they are the subject.
+    RATE_LIMIT_PER_MINUTE: '0',
+    LOGIN_RATE_LIMIT_PER_MINUTE: '0',
+    TRADE_RATE_LIMIT_PER_MINUTE: '0',
+    ...env,
+  });
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {

@@ -1,3 +1,5 @@
+import type { RateLimitOptions } from '@fastify/rate-limit';
+import type { preHandlerAsyncHookHandler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorResponses, ok } from '../../lib/http-schemas.ts';
@@ -6,7 +8,14 @@ import { loginBody, refreshBody, registerBody, tokenPairResponse } from './auth.
 import type { AuthService } from './auth.service.ts';
 
 /** /api/auth: public by nature; the credentials are in the body. */
-export function authRoutes(service: AuthService): FastifyPluginAsyncZod {
+export interface LoginLimits {
+  /** Attempts per client IP (rate-limit.ts `loginRateLimit`). */
+  perIp: RateLimitOptions | undefined;
+  /** Attempts per target email, from any IP (rate-limit.ts `loginEmailRateLimit`). */
+  perEmail: preHandlerAsyncHookHandler;
+}
+
+export function authRoutes(service: AuthService, limits: LoginLimits): FastifyPluginAsyncZod {
   return async (app) => {
     app.post(
       '/register',
@@ -28,12 +37,13 @@ export function authRoutes(service: AuthService): FastifyPluginAsyncZod {
     app.post(
       '/login',
       {
-        config: { permission: 'public' },
+        config: { permission: 'public', ...(limits.perIp && { rateLimit: limits.perIp }) },
+        preHandler: limits.perEmail,
         schema: {
           tags: ['auth'],
           summary: 'Exchange email and password for an access token and a refresh token',
           body: loginBody,
-          response: { 200: tokenPairResponse, ...errorResponses(400, 401, 413, 415) },
+          response: { 200: tokenPairResponse, ...errorResponses(400, 401, 413, 415, 429) },
         },
       },
       async (request) => ({ success: true as const, data: await service.login(request.body) }),

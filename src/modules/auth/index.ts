@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config/env.ts';
 import type { Database } from '../../db/database.ts';
+import { loginEmailRateLimit, loginRateLimit } from '../../plugins/rate-limit.ts';
 import type { UserRepository } from '../users/users.repository.ts';
 import { authRoutes } from './auth.routes.ts';
 import { createAuthService } from './auth.service.ts';
@@ -23,6 +24,7 @@ export async function registerAuth(
     tokens: deps.tokens,
     refreshTtlSeconds: deps.config.REFRESH_TOKEN_TTL_SECONDS,
   });
-  await app.register(authRoutes(service), { prefix: '/api/auth' });
+  const limits = { perIp: loginRateLimit(deps.config), perEmail: loginEmailRateLimit(app, deps.config) };
+  await app.register(authRoutes(service, limits), { prefix: '/api/auth' });
   return { service };
 }

@@ -7,24 +7,36 @@ const health = z.object({
   checks: z.record(z.string(), z.string()),
 });
 
-/** Probes: /healthz says the process is up; /readyz that its dependencies answer. */
-export function healthRoutes(database: Pick<Database, 'ping'>): FastifyPluginAsyncZod {
+export interface HealthDeps {
+  database: Pick<Database, 'ping'>;
+  /** The cache is optional for serving (reads fall back to the database): down = degraded, not unready. */
+  cache: { ping(): Promise<void> };
+}
+
+/** Probes: /healthz says the process is up; /readyz that its dependencies answer. Never rate limited. */
+export function healthRoutes({ database, cache }: HealthDeps): FastifyPluginAsyncZod {
   return async (app) => {
-    app.get('/healthz', { schema: { tags: ['probes'], response: { 200: health } } }, async () => ({
-      status: 'ok' as const,
-      checks: {},
-    }));
+    app.get(
+      '/healthz',
+      { config: { rateLimit: false }, schema: { tags: ['probes'], response: { 200: health } } },
+      async () => ({ status: 'ok' as const, checks: {} }),
+    );
 
     app.get(
       '/readyz',
-      { schema: { tags: ['probes'], response: { 200: health, 503: health } } },
+      { config: { rateLimit: false }, schema: { tags: ['probes'], response: { 200: health, 503: health } } },
       async (request, reply) => {
-        const failure = await pingWithin(() => database.ping(), 2000);
-        // The reason goes to the log: a public probe must not reveal hosts or driver messages.
-        if (failure) request.log.warn({ err: failure }, 'readiness check failed: database');
-        return reply.status(failure ? 503 : 200).send({
-          status: failure ? 'unavailable' : 'ok',
-          checks: { database: failure ? 'unavailable' : 'ok' },
+        const [db, cacheFailure] = await Promise.all([
+          pingWithin(() => database.ping(), 2000),
+          pingWithin(() => cache.ping(), 1000),
+        ]);
+        // Reasons go to the log: a public probe must not reveal hosts or driver messages.
+        if (db) request.log.warn({ err: db }, 'readiness check failed: database');
+        if (cacheFailure) request.log.warn({ err: cacheFailure }, 'readiness check degraded: cache');
+        const status = db ? 'unavailable' : cacheFailure ? 'degraded' : 'ok';
+        return reply.status(db ? 503 : 200).send({
+          status,
+          checks: { database: db ? 'unavailable' : 'ok', cache: cacheFailure ? 'degraded' : 'ok' },
         });
       },
     );

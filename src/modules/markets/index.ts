@@ -7,6 +7,7 @@ import { createMarketsService, type MarketFunding } from './markets.service.ts';
 
 interface Deps {
   database: Database;
+  /** The cached repository in the app (cached-markets.repository.ts); any MarketRepository works. */
   markets: MarketRepository;
   users: UserRepository;
   funding: MarketFunding;

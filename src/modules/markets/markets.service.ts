@@ -200,6 +200,8 @@ export function createMarketsService({
 
     async create(user: AuthUser, input: CreateMarketInput) {
       const market = await insertFunded(user, input);
+      // Created inside a transaction, past the cache: cached list pages must learn of it.
+      await onMarketChanged?.(market.id);
       return { market: toMarketDto(market), etag: etagOf(market) };
     },
 

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import type { Config } from '../../config/env.ts';
 import type { Database } from '../../db/database.ts';
+import { tradeRateLimit } from '../../plugins/rate-limit.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import { createPortfolioService } from './portfolio.service.ts';
 import { createSettlementService } from './settlement.service.ts';
@@ -10,12 +12,13 @@ import { createTradingService } from './trading.service.ts';
 
 interface Deps {
   database: Database;
+  config: Config;
   markets: MarketRepository;
   onMarketChanged?: (marketId: string) => Promise<void>;
 }
 
 /** Wires trading: repositories → trading, settlement and portfolio services. Routes are registered separately. */
-export function createTradingModule({ database, markets, onMarketChanged }: Deps) {
+export function createTradingModule({ database, config, markets, onMarketChanged }: Deps) {
   const { db } = database;
   const trading = createTradingRepository(db);
   const services = {
@@ -25,6 +28,6 @@ export function createTradingModule({ database, markets, onMarketChanged }: Deps
   };
   return {
     ...services,
-    register: (app: FastifyInstance) => app.register(tradingRoutes(services)),
+    register: (app: FastifyInstance) => app.register(tradingRoutes(services, tradeRateLimit(config))),
   };
 }

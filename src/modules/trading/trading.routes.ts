@@ -1,3 +1,4 @@
+import type { RateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { errorResponses } from '../../lib/http-schemas.ts';
 import { marketIdParams, marketResponse } from '../markets/markets.schemas.ts';
@@ -24,19 +25,26 @@ interface Services {
 }
 
 /** Trading HTTP: trades and positions under /api/markets/:id, the caller's under /api/me, the ledger for admins. */
-export function tradingRoutes({ trading, settlement, portfolio }: Services): FastifyPluginAsyncZod {
+export function tradingRoutes(
+  { trading, settlement, portfolio }: Services,
+  /** Trades per user per minute, stricter than the general limit (rate-limit.ts `tradeRateLimit`). */
+  tradeLimit: RateLimitOptions | undefined,
+): FastifyPluginAsyncZod {
   return async (app) => {
     app.post(
       '/api/markets/:id/trades',
       {
-        config: { permission: 'write' },
+        config: { permission: 'write', ...(tradeLimit && { rateLimit: tradeLimit }) },
         schema: {
           tags: ['trading'],
           summary: 'Buy or sell shares at the LMSR price (Idempotency-Key makes retries safe)',
           params: marketIdParams,
           headers: idempotencyHeaders,
           body: tradeBody,
-          response: { 201: tradeResultResponse, ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422) },
+          response: {
+            201: tradeResultResponse,
+            ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 429),
+          },
         },
       },
       async (request, reply) => {

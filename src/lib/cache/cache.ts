@@ -1,0 +1,208 @@
+import type { FastifyBaseLogger } from 'fastify';
+
+/**
+ * The cache port: string values with a TTL. memory-cache.ts keeps them in this process (the
+ * default); redis-cache.ts in Redis, shared by every instance (REDIS_URL). Methods reject when the
+ * backing store is unreachable; `createCacheAside` turns that into "serve from the database".
+ */
+export interface Cache {
+  readonly kind: 'memory' | 'redis';
+  get(key: string): Promise<string | undefined>;
+  /** ttlSeconds 0 = no expiry (the entry can still be evicted). */
+  set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  /** Deletes the keys and voids every lease taken on them (see `lease`). */
+  delete(keys: readonly string[]): Promise<void>;
+  /**
+   * Starts filling `key` from the source of truth. `fill` stores the value only if no `delete(key)`
+   * happened in between, so a read that raced a write cannot put the pre-write row back.
+   */
+  lease(key: string): Promise<string>;
+  /** Stores `value` (if defined) when the lease still holds; returns whether it held. */
+  fill(key: string, token: string, value: string | undefined, ttlSeconds: number): Promise<boolean>;
+  /** Drops every entry this service wrote (the fallback when invalidations were lost). */
+  clear(): Promise<void>;
+  /** Rejects when the cache cannot serve; readiness reports that as degraded. */
+  ping(): Promise<void>;
+  /** Called whenever the store becomes reachable again (Redis reconnected). */
+  onReady(listener: () => void): void;
+}
+
+/** Counters exported on /metrics. */
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  errors: number;
+}
+
+export interface ReadSpec<T> {
+  key: string;
+  ttlSeconds: number;
+  load: () => Promise<T | undefined>;
+  encode: (value: T) => string;
+  decode: (text: string) => T;
+  /**
+   * Take a lease so a concurrent delete voids the fill. Keys that embed a generation token
+   * (list pages) do not need one: a write rotates the token, orphaning whatever is filled late.
+   */
+  leased: boolean;
+}
+
+export type CacheAside = ReturnType<typeof createCacheAside>;
+
+interface Flight<T> {
+  value: T | undefined;
+  /** False when a delete may have happened while loading: a request that joined late must reload. */
+  consistent: boolean;
+}
+
+/** Invalidations that failed while the cache was down, replayed once it answers again. */
+const MAX_PENDING_INVALIDATIONS = 10_000;
+
+/**
+ * Cache-aside reads with single-flight, invalidation that survives a cache outage, and counters.
+ * Every cache failure falls back to the database; a warning is logged at most once per interval.
+ */
+export function createCacheAside(
+  cache: Cache,
+  { log, warnIntervalMs = 30_000 }: { log: FastifyBaseLogger; warnIntervalMs?: number },
+) {
+  const stats: CacheStats = { hits: 0, misses: 0, errors: 0 };
+  const flights = new Map<string, Promise<Flight<unknown>>>();
+  const pending = new Set<string>();
+  let pendingOverflow = false;
+  let flushing: Promise<void> | undefined;
+  let lastWarning = Number.NEGATIVE_INFINITY;
+
+  function recordError(operation: string, error: unknown) {
+    stats.errors++;
+    const now = Date.now();
+    if (now - lastWarning < warnIntervalMs) return;
+    lastWarning = now;
+    log.warn(
+      { err: error, operation, cache: cache.kind },
+      'cache unavailable: serving from the database (logged once per interval)',
+    );
+  }
+
+  async function fly<T>(spec: ReadSpec<T>): Promise<Flight<T>> {
+    let token: string | undefined;
+    if (spec.leased) {
+      try {
+        token = await cache.lease(spec.key);
+      } catch (error) {
+        recordError('lease', error);
+        return { value: await spec.load(), consistent: false };
+      }
+    }
+    const value = await spec.load();
+    const text = value === undefined ? undefined : spec.encode(value);
+    try {
+      if (token !== undefined) {
+        return { value, consistent: await cache.fill(spec.key, token, text, spec.ttlSeconds) };
+      }
+      if (text !== undefined) await cache.set(spec.key, text, spec.ttlSeconds);
+    } catch (error) {
+      recordError('fill', error);
+      return { value, consistent: token === undefined };
+    }
+    return { value, consistent: true };
+  }
+
+  /** Delete the keys now; if the cache is down, remember them and retry when it is back. */
+  async function invalidate(keys: readonly string[]): Promise<void> {
+    try {
+      await cache.delete(keys);
+    } catch (error) {
+      recordError('delete', error);
+      for (const key of keys) pending.add(key);
+      if (pending.size > MAX_PENDING_INVALIDATIONS) {
+        pending.clear();
+        pendingOverflow = true;
+      }
+    }
+  }
+
+  function flushPending(): Promise<void> {
+    flushing ??= (async () => {
+      const keys = [...pending];
+      const overflow = pendingOverflow;
+      pending.clear();
+      pendingOverflow = false;
+      try {
+        if (overflow) await cache.clear();
+        else await cache.delete(keys);
+        log.info({ keys: overflow ? 'all' : keys.length }, 'cache invalidations replayed after an outage');
+      } catch (error) {
+        recordError('replay', error);
+        for (const key of keys) pending.add(key);
+        pendingOverflow ||= overflow;
+      } finally {
+        flushing = undefined;
+      }
+    })();
+    return flushing;
+  }
+
+  cache.onReady(() => {
+    if (pending.size > 0 || pendingOverflow) void flushPending();
+  });
+
+  return {
+    stats,
+    kind: cache.kind,
+    invalidate,
+    recordError,
+    ping: () => cache.ping(),
+    /** Plain access for bookkeeping keys (generation tokens, no expiry); rejects when the cache is down. */
+    readRaw: (key: string) => cache.get(key),
+    writeRaw: (key: string, value: string) => cache.set(key, value, 0),
+
+    /** Reads `key` through the cache; concurrent misses in this process share one load. */
+    async read<T>(spec: ReadSpec<T>): Promise<T | undefined> {
+      // A stale entry must not be served while its invalidation is still owed.
+      if (pending.size > 0 || pendingOverflow) await flushPending();
+      try {
+        const text = await cache.get(spec.key);
+        if (text !== undefined) {
+          stats.hits++;
+          return spec.decode(text);
+        }
+      } catch (error) {
+        recordError('get', error);
+      }
+      stats.misses++;
+
+      let joined: Promise<Flight<unknown>> | undefined;
+      for (;;) {
+        const current = flights.get(spec.key);
+        if (current && current !== joined) {
+          const flight = (await current) as Flight<T>;
+          // A load that started before we arrived may predate a write that finished before we
+          // arrived. If a delete hit it (consistent=false), take one newer load: it started after
+          // we joined this one, so it sees every write we could have observed.
+          if (flight.consistent || joined) return flight.value;
+          joined = current;
+          continue;
+        }
+        const own = fly(spec);
+        flights.set(spec.key, own);
+        try {
+          return (await own).value;
+        } finally {
+          if (flights.get(spec.key) === own) flights.delete(spec.key);
+        }
+      }
+    },
+  };
+}
+
+/** JSON with the Date fields of database rows restored. */
+export function jsonCodec<T>(dateFields: ReadonlySet<string>) {
+  return {
+    encode: (value: T) => JSON.stringify(value),
+    decode: (text: string) =>
+      JSON.parse(text, (key, value) =>
+        dateFields.has(key) && typeof value === 'string' ? new Date(value) : value,
+      ) as T,
+  };
+}

@@ -1,0 +1,69 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { Redis } from 'ioredis';
+
+export interface RedisOptions {
+  /** Per-command timeout: a hung Redis must not hang requests (callers fall back instead). */
+  commandTimeoutMs?: number;
+  /** Connection problems are logged at most once per interval, not once per retry. */
+  warnIntervalMs?: number;
+}
+
+/**
+ * One Redis connection per app, shared by the cache and the rate limiter. It fails commands fast
+ * while disconnected (no offline queue) so callers fall back to the database / the memory store,
+ * and it keeps reconnecting in the background on its own.
+ */
+export function createRedisClient(
+  url: string,
+  log: FastifyBaseLogger,
+  { commandTimeoutMs = 500, warnIntervalMs = 30_000 }: RedisOptions = {},
+): Redis {
+  const redis = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: 2000,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+  });
+  let lastWarning = Number.NEGATIVE_INFINITY;
+  let lost = false;
+  redis.on('error', (error: Error) => {
+    lost = true;
+    const now = Date.now();
+    if (now - lastWarning < warnIntervalMs) return;
+    lastWarning = now;
+    log.warn({ err: error }, 'redis unreachable; retrying in the background (logged once per interval)');
+  });
+  redis.on('ready', () => {
+    if (!lost) return;
+    lost = false;
+    log.info('redis connection restored');
+  });
+  return redis;
+}
+
+/** Waits for the first connection, up to `ms`; a Redis that is down at start only degrades the app. */
+export async function waitUntilReady(redis: Redis, ms: number): Promise<boolean> {
+  if (redis.status === 'ready') return true;
+  let timer: NodeJS.Timeout | undefined;
+  let onReady: (() => void) | undefined;
+  try {
+    return await new Promise<boolean>((resolve) => {
+      onReady = () => resolve(true);
+      redis.once('ready', onReady);
+      timer = setTimeout(() => resolve(false), ms);
+    });
+  } finally {
+    clearTimeout(timer);
+    if (onReady) redis.off('ready', onReady);
+  }
+}
+
+/** Closes politely when connected; otherwise just stops reconnecting. */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') {
+    await redis.quit().catch(() => redis.disconnect());
+  } else {
+    redis.disconnect();
+  }
+}

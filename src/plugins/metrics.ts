@@ -1,0 +1,77 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import type { Database } from '../db/database.ts';
+import type { CacheStats } from '../lib/cache/cache.ts';
+
+export interface MetricsDeps {
+  database: Pick<Database, 'stats'>;
+  cacheStats: CacheStats;
+}
+
+/**
+ * GET /metrics in Prometheus text format: per-route request count and latency, cache hits, misses
+ * and errors, database statements, and Node's process metrics. One registry per app (no global).
+ */
+export const metricsPlugin = fp(
+  async (app: FastifyInstance, { database, cacheStats }: MetricsDeps) => {
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+
+    const labelNames = ['method', 'route', 'status'] as const;
+    const requests = new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests answered, by route template and status',
+      labelNames,
+      registers: [registry],
+    });
+    const duration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Time to answer HTTP requests, by route template and status',
+      labelNames,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    });
+
+    // Counters kept elsewhere, read at scrape time.
+    const mirror = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    mirror('cache_hits_total', 'Cache-aside reads answered by the cache', () => cacheStats.hits);
+    mirror('cache_misses_total', 'Cache-aside reads that went to the database', () => cacheStats.misses);
+    mirror(
+      'cache_errors_total',
+      'Cache operations that failed (served from the database)',
+      () => cacheStats.errors,
+    );
+    mirror('db_queries_total', 'SQL statements executed', () => database.stats.queries);
+
+    app.addHook('onResponse', async (request, reply) => {
+      // The route template, not the URL, keeps the label set small; unknown URLs share one label.
+      const labels = {
+        method: request.method,
+        route: request.routeOptions.url ?? 'not-found',
+        status: String(reply.statusCode),
+      };
+      requests.inc(labels);
+      duration.observe(labels, reply.elapsedTime / 1000);
+    });
+
+    app.get(
+      '/metrics',
+      { config: { rateLimit: false }, schema: { tags: ['probes'], summary: 'Prometheus metrics' } },
+      async (_request, reply) => {
+        reply.type(registry.contentType);
+        return registry.metrics();
+      },
+    );
+  },
+  { name: 'metrics' },
+);
