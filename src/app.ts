@@ -3,9 +3,12 @@ import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-z
 import type { Config } from './config/env.ts';
 import type { Database } from './db/database.ts';
 import { fastSerializerCompiler } from './lib/fast-serializer.ts';
+import { createJobQueue } from './lib/jobs/queue.ts';
+import { jobsAdminRoutes } from './modules/admin/jobs.routes.ts';
 import { createTokenService } from './modules/auth/tokens.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
 import { registerMarkets } from './modules/markets/index.ts';
+import { createSearchModule } from './modules/search/index.ts';
 import { createUserRepository } from './modules/users/users.repository.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { errorHandlerPlugin } from './plugins/error-handler.ts';
@@ -43,11 +46,34 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await app.register(openapiPlugin, { docsEnabled: config.DOCS_ENABLED });
   await app.register(authPlugin, { tokens, users });
 
+  const queue = await createJobQueue(database, jobQueueOptions(config, app.log));
+  const search = await createSearchModule({ database, config, queue, log: app.log });
+
   await app.register(healthRoutes(database));
-  await registerMarkets(app, { database, users });
+  await registerMarkets(app, { database, users, afterWrite: search.indexing.enqueue });
+  await app.register(search.routes, { prefix: '/api/markets' });
+  await app.register(jobsAdminRoutes({ queue, reindexAll: search.indexing.reindexAll }), {
+    prefix: '/api/admin',
+  });
+  if (config.WORKERS) await search.startWorkers();
 
   app.addHook('onClose', async () => {
+    // Workers first (running jobs get half the shutdown budget), then the database they use.
+    await queue.stop(config.SHUTDOWN_TIMEOUT_MS / 2);
     await database.close();
   });
   return app;
+}
+
+/** The job queue's settings from the configuration (the worker process uses them too). */
+export function jobQueueOptions(config: Config, log: FastifyBaseLogger) {
+  return {
+    retry: {
+      limit: config.JOB_RETRY_LIMIT,
+      delaySeconds: config.JOB_RETRY_DELAY_SECONDS,
+      delayMaxSeconds: config.JOB_RETRY_DELAY_MAX_SECONDS,
+    },
+    pollIntervalMs: config.WORKER_POLL_INTERVAL_MS,
+    onError: (error: Error) => log.error({ err: error }, 'job queue error'),
+  };
 }

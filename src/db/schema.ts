@@ -28,6 +28,14 @@ export interface MarketsTable {
   version: Generated<number>;
 }
 
+/** Written by the search indexing job. `embedding vector(N)` exists only where pgvector does, so raw SQL reaches it. */
+export interface MarketEmbeddingsTable {
+  marketId: string;
+  model: string;
+  marketVersion: number;
+  embeddedAt: ColumnType<Date, Date | undefined, Date>;
+}
+
 export interface SchemaMigrationsTable {
   name: string;
   appliedAt: ColumnType<Date, never, never>;
@@ -36,6 +44,7 @@ export interface SchemaMigrationsTable {
 export interface DB {
   users: UsersTable;
   markets: MarketsTable;
+  marketEmbeddings: MarketEmbeddingsTable;
   schemaMigrations: SchemaMigrationsTable;
 }
 

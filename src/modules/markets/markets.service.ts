@@ -1,5 +1,6 @@
+import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
-import type { MarketRow } from '../../db/schema.ts';
+import type { DB, MarketRow } from '../../db/schema.ts';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { slugify, UUID_PATTERN, withRandomSuffix } from '../../lib/slug.ts';
@@ -22,9 +23,30 @@ interface Deps {
   users: Pick<UserRepository, 'findProfiles'>;
   /** Refuses deleting a market with trades; the trading module provides it. */
   hasTrades?: (marketId: string) => Promise<boolean>;
+  /** Runs in the transaction that creates a market or changes its text (search enqueues indexing here). */
+  afterWrite?: AfterWrite | undefined;
 }
 
-export function createMarketsService({ markets, users, hasTrades }: Deps) {
+/** The hook and the transaction it runs in. */
+export interface AfterWrite {
+  transaction: <T>(fn: (trx: Kysely<DB>) => Promise<T>) => Promise<T>;
+  hook: (trx: Kysely<DB>, marketId: string) => Promise<unknown>;
+}
+
+export function createMarketsService({ markets, users, hasTrades, afterWrite }: Deps) {
+  /** Runs a write, with the afterWrite hook in the same transaction when there is one. */
+  function write<R extends MarketRow | undefined>(
+    run: (trx?: Kysely<DB>) => Promise<R>,
+    notify = true,
+  ): Promise<R> {
+    if (!afterWrite || !notify) return run();
+    return afterWrite.transaction(async (trx) => {
+      const row = await run(trx);
+      if (row) await afterWrite.hook(trx, row.id);
+      return row;
+    });
+  }
+
   async function findOrThrow(idOrSlug: string): Promise<MarketRow> {
     const market = UUID_PATTERN.test(idOrSlug)
       ? await markets.findById(idOrSlug.toLowerCase())
@@ -49,7 +71,7 @@ export function createMarketsService({ markets, users, hasTrades }: Deps) {
     let slug = input.slug ?? slugify(input.name);
     for (let attempt = 0; ; attempt++) {
       try {
-        return await markets.create({
+        const values = {
           slug,
           name: input.name,
           description: input.description,
@@ -57,7 +79,9 @@ export function createMarketsService({ markets, users, hasTrades }: Deps) {
           tags: input.tags,
           closesAt: input.closesAt,
           creatorId: user.id,
-        });
+        };
+        // One transaction per attempt: a unique violation aborts the transaction it happens in.
+        return await write((trx) => markets.create(values, trx));
       } catch (error) {
         if (!isUniqueViolation(error, 'markets_slug_key')) throw error;
         if (explicit) throw ApiError.conflict(`Slug "${slug}" is already taken`, 'SLUG_TAKEN');
@@ -81,7 +105,8 @@ export function createMarketsService({ markets, users, hasTrades }: Deps) {
     const expected = assertFresh(market, ifMatch) ?? market.version;
     let updated: MarketRow | undefined;
     try {
-      updated = await markets.update(market.id, changes, expected);
+      const textChanged = changes.name !== undefined || changes.description !== undefined;
+      updated = await write((trx) => markets.update(market.id, changes, expected, trx), textChanged);
     } catch (error) {
       if (isUniqueViolation(error, 'markets_slug_key'))
         throw ApiError.conflict(`Slug "${changes.slug}" is already taken`, 'SLUG_TAKEN');
