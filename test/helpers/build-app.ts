@@ -18,10 +18,7 @@ export interface TestApp {
   /** Every log line the app wrote, parsed. */
   logs: Record<string, unknown>[];
   /** Creates a user and returns it with a valid bearer token. */
-  user(
-    role?: Role,
-    name?: string,
-  ): Promise<{ id: string; email: string; token: string; auth: { authorization: string } }>;
+  user(role?: Role, name?: string): Promise<{ id: string; email: string; token: string; auth: { authorization: string } }>;
   sign(claims: { sub: string; email: string; role: Role }, ttlSeconds?: number): Promise<string>;
   request(options: InjectOptions): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
@@ -30,10 +27,7 @@ export interface TestApp {
 let userCounter = 0;
 
 /** The whole app over a fresh database of the given kind, with logs captured. */
-export async function buildTestApp(
-  kind: DatabaseKind,
-  env: Partial<Record<keyof Config, string>> = {},
-): Promise<TestApp> {
+export async function buildTestApp(kind: DatabaseKind, env: Partial<Record<keyof Config, string>> = {}): Promise<TestApp> {
   const { database, cleanup } = await createTestDatabase(kind);
   const config = configWith({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...env });
   const logs: Record<string, unknown>[] = [];
@@ -43,10 +37,7 @@ export async function buildTestApp(
       done();
     },
   });
-  const logger = pino(
-    { level: config.LOG_LEVEL, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } },
-    sink,
-  );
+  const logger = pino({ level: config.LOG_LEVEL, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } }, sink);
   const app = await buildApp({ config, database, jwtSecret: TEST_JWT_SECRET, logger });
   await app.ready();
   const tokens = createTokenService(TEST_JWT_SECRET, 3600);
