@@ -3,7 +3,7 @@ import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-z
 import type { Config } from './config/env.ts';
 import type { Database } from './db/database.ts';
 import { fastSerializerCompiler } from './lib/fast-serializer.ts';
-import { createJobQueue } from './lib/jobs/queue.ts';
+import { createJobQueue, jobQueueOptions } from './lib/jobs/queue.ts';
 import { jobsAdminRoutes } from './modules/admin/jobs.routes.ts';
 import { createTokenService } from './modules/auth/tokens.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
@@ -63,17 +63,4 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     await database.close();
   });
   return app;
-}
-
-/** The job queue's settings from the configuration (the worker process uses them too). */
-export function jobQueueOptions(config: Config, log: FastifyBaseLogger) {
-  return {
-    retry: {
-      limit: config.JOB_RETRY_LIMIT,
-      delaySeconds: config.JOB_RETRY_DELAY_SECONDS,
-      delayMaxSeconds: config.JOB_RETRY_DELAY_MAX_SECONDS,
-    },
-    pollIntervalMs: config.WORKER_POLL_INTERVAL_MS,
-    onError: (error: Error) => log.error({ err: error }, 'job queue error'),
-  };
 }

@@ -1,19 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { databaseKinds } from './helpers/databases.ts';
+import { eventually } from './helpers/eventually.ts';
 import { marketBody } from './helpers/factories.ts';
-
-/** Polls until `check` is true (jobs run in the background). */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await sleep(100);
-  }
-  assert.fail(`condition not met within ${timeoutMs} ms`);
-}
 
 for (const kind of databaseKinds()) {
   describe(`search API (${kind})`, () => {

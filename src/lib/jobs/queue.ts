@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { fromKysely, fromPglite, PgBoss } from 'pg-boss';
+import type { Config } from '../../config/env.ts';
 import type { Database } from '../../db/database.ts';
 import type { DB } from '../../db/schema.ts';
 import { deadLetterQueueOf, JOB_NAMES, type JobName, type JobPayloads } from './jobs.ts';
@@ -18,6 +19,22 @@ export interface JobQueueOptions {
   /** Jobs running longer are presumed lost (their process died) and retried. */
   expireInSeconds?: number;
   onError?: (error: Error) => void;
+}
+
+/** The queue's settings from the configuration (the API and the worker process share them). */
+export function jobQueueOptions(
+  config: Config,
+  log: { error(obj: object, msg: string): void },
+): JobQueueOptions {
+  return {
+    retry: {
+      limit: config.JOB_RETRY_LIMIT,
+      delaySeconds: config.JOB_RETRY_DELAY_SECONDS,
+      delayMaxSeconds: config.JOB_RETRY_DELAY_MAX_SECONDS,
+    },
+    pollIntervalMs: config.WORKER_POLL_INTERVAL_MS,
+    onError: (error) => log.error({ err: error }, 'job queue error'),
+  };
 }
 
 /** A job that exhausted its retries, as the admin API shows it. */
