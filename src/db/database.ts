@@ -93,6 +93,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     pglite,
     stats,
     ping: () => sql`select 1`.execute(db).then(() => undefined),
-    close: () => db.destroy(),
+    async close() {
+      await db.destroy();
+      // Kysely closes PGlite only if it ever ran a query through it; pg-boss and migrate() use it directly.
+      if (!pglite.closed) await pglite.close();
+    },
   };
 }
