@@ -9,6 +9,8 @@ export interface SearchParams {
   q: string;
   /** The query's embedding; absent: full text only. */
   vector?: number[] | undefined;
+  /** False: nearest neighbours only (the relevance measurements compare the retrievers). */
+  fullText?: boolean;
   model: string;
   filters: Pick<MarketFilters, 'status' | 'category'>;
   limit: number;
@@ -64,12 +66,16 @@ export function createSearchRepository(db: Kysely<DB>) {
     async search(params: SearchParams): Promise<SearchHit[]> {
       const run = async (trx: Kysely<DB>) => {
         const vector = params.vector ? sql`${JSON.stringify(params.vector)}::vector` : undefined;
-        const fullText = sql`select id, row_number() over (order by relevance desc, id) as rank
-          from (${fullTextCandidates(params)}) fts`;
-        const ranked = vector
-          ? sql`${fullText} union all select id, row_number() over (order by distance, id) as rank
-              from (${vectorCandidates(params, vector)}) vec`
-          : fullText;
+        const parts = [];
+        if (params.fullText !== false) {
+          parts.push(sql`select id, row_number() over (order by relevance desc, id) as rank
+            from (${fullTextCandidates(params)}) fts`);
+        }
+        if (vector) {
+          parts.push(sql`select id, row_number() over (order by distance, id) as rank
+            from (${vectorCandidates(params, vector)}) vec`);
+        }
+        const ranked = sql.join(parts, sql` union all `);
         const { rows } = await sql<MarketRow & { score: number }>`
           with ranked as (${ranked}),
           fused as (select id, sum(1.0 / (${RRF_K} + rank))::float8 as score from ranked group by id)
