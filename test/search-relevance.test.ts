@@ -45,7 +45,9 @@ describe('search relevance (pglite, local embedder)', () => {
     const rows = await db
       .insertInto('markets')
       .values(
-        entries.map(([key, name]) => ({
+        // Fixed ids: ties in rank are broken by id, so the measurement is the same on every run.
+        entries.map(([key, name], i) => ({
+          id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
           slug: key,
           name,
           category: 'fixture',
@@ -91,6 +93,15 @@ describe('search relevance (pglite, local embedder)', () => {
       `${mode.padEnd(8)} recall@3=${results[mode].recallAt3.toFixed(3)} MRR=${results[mode].mrr.toFixed(3)}`;
     t.diagnostic(`${QUERIES.length} queries over ${Object.keys(MARKETS).length} markets`);
     for (const mode of ['fulltext', 'vector', 'hybrid'] as const) t.diagnostic(line(mode));
+    if (process.env.RELEVANCE_DEBUG) {
+      const r = { f: await rankAll('fulltext'), v: await rankAll('vector'), h: await rankAll('hybrid') };
+      for (const [i, q] of QUERIES.entries()) {
+        const pos = (x: string[]) => x.findIndex((k) => q.relevant.includes(k));
+        t.diagnostic(
+          `${q.q}: f=${pos(r.f[i]!)} v=${pos(r.v[i]!)} h=${pos(r.h[i]!)} f0=${r.f[i]![0]} h0=${r.h[i]![0]}`,
+        );
+      }
+    }
     assert.ok(results.hybrid.recallAt3 >= results.fulltext.recallAt3, line('hybrid'));
     assert.ok(results.hybrid.mrr >= results.fulltext.mrr, line('hybrid'));
   });

@@ -36,6 +36,12 @@ export interface MarketEmbeddingsTable {
   embeddedAt: ColumnType<Date, Date | undefined, Date>;
 }
 
+/** Kept current by a trigger on markets (004_search.sql); the search query reads it. */
+export interface MarketSearchDocumentsTable {
+  marketId: string;
+  document: string;
+}
+
 export interface SchemaMigrationsTable {
   name: string;
   appliedAt: ColumnType<Date, never, never>;
@@ -45,6 +51,7 @@ export interface DB {
   users: UsersTable;
   markets: MarketsTable;
   marketEmbeddings: MarketEmbeddingsTable;
+  marketSearchDocuments: MarketSearchDocumentsTable;
   schemaMigrations: SchemaMigrationsTable;
 }
 

@@ -1,9 +1,9 @@
 import { type Embedder, l2Normalize } from './embedder.ts';
 
 /**
- * A deterministic embedder with no network and no model files: the "hashing trick" over word
- * unigrams, word bigrams and character trigrams of each word, folded into `dimensions` buckets
- * with a sign hash, then L2-normalised. Similar vectors mean shared words and spellings
+ * A deterministic embedder with no network and no model files: the "hashing trick" over words
+ * (crudely stemmed), word bigrams and character trigrams of each word, folded into `dimensions`
+ * buckets with a sign hash, then L2-normalised. Similar vectors mean shared words and spellings
  * ("election" ~ "elections" through their trigrams), not shared meaning: "vote" and "ballot" are
  * unrelated to it. Good enough to exercise the whole pipeline and to rank lexical near-misses.
  */
@@ -29,10 +29,11 @@ function embedOne(text: string, dimensions: number): number[] {
     vector[h % dimensions]! += h & 0x80000000 ? -weight : weight;
   };
   const words = tokenize(text);
+  const stems = words.map(stem);
   for (let i = 0; i < words.length; i++) {
     const word = words[i]!;
-    add(`w:${word}`, WORD_WEIGHT);
-    if (i > 0) add(`b:${words[i - 1]} ${word}`, BIGRAM_WEIGHT);
+    add(`w:${stems[i]}`, WORD_WEIGHT);
+    if (i > 0) add(`b:${stems[i - 1]} ${stems[i]}`, BIGRAM_WEIGHT);
     const padded = `<${word}>`;
     for (let j = 0; j + 3 <= padded.length; j++) add(`c:${padded.slice(j, j + 3)}`, TRIGRAM_WEIGHT);
   }
@@ -53,6 +54,14 @@ export function tokenize(text: string): string[] {
       .replace(/\p{M}/gu, '')
       .match(/[\p{L}\p{N}]+/gu) ?? []
   ).filter((w) => !STOPWORDS.has(w));
+}
+
+/** Strips a few English endings ("released" and "release" → "releas", "elections" → "election"): cheap, not linguistics. */
+export function stem(word: string): string {
+  for (const suffix of ['ing', 'ed', 'es', 'e', 's', 'ly']) {
+    if (word.length >= suffix.length + 3 && word.endsWith(suffix)) return word.slice(0, -suffix.length);
+  }
+  return word;
 }
 
 /** 32-bit FNV-1a: fast, stable across processes and versions, good spread for short strings. */

@@ -36,15 +36,16 @@ export type SearchRepository = ReturnType<typeof createSearchRepository>;
 export function createSearchRepository(db: Kysely<DB>) {
   /** `plainto_tsquery` ANDs every word; OR-ing them lets a market match most words of a question. */
   const tsQuery = (q: string) => sql`replace(plainto_tsquery('english', ${q})::text, '&', '|')::tsquery`;
-  const document = sql`market_search_document(name, description)`;
+  const document = sql.ref('d.document');
 
   function fullTextCandidates(params: SearchParams) {
     const query = tsQuery(params.q);
     return applyFilters(db.selectFrom('markets'), params.filters)
-      .select(['id', sql<number>`ts_rank(${document}, ${query})`.as('relevance')])
+      .innerJoin('marketSearchDocuments as d', 'd.marketId', 'markets.id')
+      .select(['markets.id', sql<number>`ts_rank(${document}, ${query})`.as('relevance')])
       .where(sql<boolean>`${document} @@ ${query}`)
       .orderBy('relevance', 'desc')
-      .orderBy('id')
+      .orderBy('markets.id')
       .limit(params.candidates);
   }
 
