@@ -47,7 +47,10 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await app.register(authPlugin, { tokens, users });
 
   const queue = await createJobQueue(database, jobQueueOptions(config, app.log));
-  const search = await createSearchModule({ database, config, queue, log: app.log });
+  const search = await createSearchModule({ database, config, queue, log: app.log }).catch(async (error) => {
+    await queue.stop(0); // its timers would keep a failed start's process alive
+    throw error;
+  });
 
   await app.register(healthRoutes(database));
   await registerMarkets(app, { database, users, afterWrite: search.indexing.enqueue });
