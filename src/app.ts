@@ -6,7 +6,9 @@ import { type Cache, createCacheAside } from './lib/cache/cache.ts';
 import { createMemoryCache } from './lib/cache/memory-cache.ts';
 import { createRedisCache } from './lib/cache/redis-cache.ts';
 import { fastSerializerCompiler } from './lib/fast-serializer.ts';
+import { createJobQueue, jobQueueOptions } from './lib/jobs/queue.ts';
 import { closeRedis, createRedisClient, waitUntilReady } from './lib/redis.ts';
+import { jobsAdminRoutes } from './modules/admin/jobs.routes.ts';
 import { createAuthenticator } from './modules/auth/authenticator.ts';
 import { registerAuth } from './modules/auth/index.ts';
 import { createExternalTokenVerifier } from './modules/auth/jwks.ts';
@@ -15,6 +17,7 @@ import { healthRoutes } from './modules/health/health.routes.ts';
 import { createCachedMarketRepository } from './modules/markets/cached-markets.repository.ts';
 import { registerMarkets } from './modules/markets/index.ts';
 import { createMarketRepository } from './modules/markets/markets.repository.ts';
+import { createSearchModule } from './modules/search/index.ts';
 import { createTradingModule } from './modules/trading/index.ts';
 import { createApiKeyRepository } from './modules/users/api-keys.repository.ts';
 import { registerUsers } from './modules/users/index.ts';
@@ -102,6 +105,12 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     authenticator: createAuthenticator({ tokens, external, users, apiKeys }),
   });
 
+  const queue = await createJobQueue(database, jobQueueOptions(config, app.log));
+  const search = await createSearchModule({ database, config, queue, log: app.log }).catch(async (error) => {
+    await queue.stop(0); // its timers would keep a failed start's process alive
+    throw error;
+  });
+
   await app.register(healthRoutes({ database, cache }));
   await registerAuth(app, { config, database, users, tokens });
   await registerUsers(app, { users, apiKeys });
@@ -115,7 +124,14 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     funding: trading.trading,
     defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
     onMarketChanged,
+    // Indexing is enqueued in the same transaction as the write it follows: a crash cannot lose it.
+    indexing: search.indexing.enqueue,
   });
+  await app.register(search.routes, { prefix: '/api/markets' });
+  await app.register(jobsAdminRoutes({ queue, reindexAll: search.indexing.reindexAll }), {
+    prefix: '/api/admin',
+  });
+  if (config.WORKERS) await search.startWorkers();
   // A request still running when close() starts keeps its keep-alive connection open after
   // the answer, and close() waits for that connection (until SHUTDOWN_TIMEOUT_MS, then exit 1):
   // tell those clients to hang up.
@@ -130,6 +146,8 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   // Runs after the HTTP server has closed: trades still queued for clients that already left finish first.
   app.addHook('onClose', () => trading.trading.idle());
   app.addHook('onClose', async () => {
+    // Workers get half the shutdown budget for running jobs; then the connections they use go.
+    await queue.stop(config.SHUTDOWN_TIMEOUT_MS / 2);
     if (redis) await closeRedis(redis);
   });
 

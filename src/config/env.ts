@@ -55,6 +55,22 @@ export const envSchema = z.object({
   LOGIN_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(10),
   /** Trades per minute per user; 0 = no stricter limit than RATE_LIMIT_PER_MINUTE. */
   TRADE_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(30),
+  // Background jobs (pg-boss on the same database).
+  WORKERS: bool.default(true),
+  WORKER_CONCURRENCY: int(1, 64).default(2),
+  WORKER_POLL_INTERVAL_MS: int(500, 60_000).default(2000),
+  JOB_RETRY_LIMIT: int(0, 20).default(5),
+  JOB_RETRY_DELAY_SECONDS: int(1, 3600).default(2),
+  JOB_RETRY_DELAY_MAX_SECONDS: int(1, 86_400).default(600),
+  // Embeddings for semantic search.
+  EMBEDDINGS_PROVIDER: z.enum(['local', 'openai']).default('local'),
+  EMBEDDINGS_URL: z.url().default('https://api.openai.com/v1/embeddings'),
+  EMBEDDINGS_API_KEY: z.string().min(1).optional(),
+  EMBEDDINGS_MODEL: z.string().min(1).max(200).default('text-embedding-3-small'),
+  EMBEDDING_DIMENSIONS: int(8, 2000).default(384),
+  EMBEDDINGS_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  EMBEDDINGS_MAX_RETRIES: int(0, 10).default(3),
+  EMBEDDINGS_BATCH_SIZE: int(1, 2048).default(64),
 });
 
 export type Config = z.infer<typeof envSchema>;
@@ -74,6 +90,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // Without both checks any token that provider signs, for any application, would be accepted.
   if (JWT_JWKS_URL && (!JWT_ISSUER || !JWT_AUDIENCE)) {
     throw new ConfigError('Invalid configuration: JWT_JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE');
+  }
+  if (result.data.EMBEDDINGS_PROVIDER === 'openai' && !result.data.EMBEDDINGS_API_KEY) {
+    throw new ConfigError(
+      'Invalid configuration: EMBEDDINGS_API_KEY is required when EMBEDDINGS_PROVIDER=openai',
+    );
   }
   return result.data;
 }

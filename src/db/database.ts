@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
 import { CamelCasePlugin, Kysely, type LogEvent, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DB } from './schema.ts';
@@ -24,6 +25,8 @@ export interface Database {
   db: Kysely<DB>;
   /** The PGlite instance when embedded (for the socket server that lets scripts share it). */
   pglite?: PGlite;
+  /** The server's URL when not embedded (pg-boss opens its own small pool to it). */
+  url?: string;
   /** Statements executed so far: the metrics endpoint and the N+1 checks read it. */
   stats: { queries: number };
   ping(): Promise<void>;
@@ -34,9 +37,15 @@ export interface Database {
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
 
+/** PGlite options every embedded instance uses: our type parsers, and pgvector for semantic search. */
+export const PGLITE_OPTIONS = {
+  parsers: { [INT8_OID]: Number, [NUMERIC_OID]: String },
+  extensions: { vector },
+};
+
 export async function openPglite(dataDir: string): Promise<PGlite> {
   if (!dataDir.startsWith('memory://')) await mkdir(dataDir, { recursive: true });
-  return PGlite.create(dataDir, { parsers: { [INT8_OID]: Number, [NUMERIC_OID]: String } });
+  return PGlite.create(dataDir, PGLITE_OPTIONS);
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
@@ -66,6 +75,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     return {
       kind: 'postgres',
       db,
+      url: options.url,
       stats,
       ping: () => sql`select 1`.execute(db).then(() => undefined),
       close: () => db.destroy(),
@@ -84,9 +94,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     stats,
     ping: () => sql`select 1`.execute(db).then(() => undefined),
     async close() {
-      // Kysely closes PGlite only if it ever ran a query; a script that only migrated
-      // (through pglite directly) would leave it open: the process hangs, nothing is flushed.
       await db.destroy();
+      // Kysely closes PGlite only if it ever ran a query through it; pg-boss and migrate() use it directly.
       if (!pglite.closed) await pglite.close();
     },
   };

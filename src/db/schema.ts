@@ -100,6 +100,20 @@ export interface IdempotencyKeysTable {
   createdAt: ColumnType<Date, never, never>;
 }
 
+/** Written by the search indexing job. `embedding vector(N)` exists only where pgvector does, so raw SQL reaches it. */
+export interface MarketEmbeddingsTable {
+  marketId: string;
+  model: string;
+  marketVersion: number;
+  embeddedAt: ColumnType<Date, Date | undefined, Date>;
+}
+
+/** Kept current by a trigger on markets (004_search.sql); the search query reads it. */
+export interface MarketSearchDocumentsTable {
+  marketId: string;
+  document: string;
+}
+
 export interface SchemaMigrationsTable {
   name: string;
   appliedAt: ColumnType<Date, never, never>;
@@ -113,6 +127,8 @@ export interface DB {
   idempotencyKeys: IdempotencyKeysTable;
   refreshTokens: RefreshTokensTable;
   apiKeys: ApiKeysTable;
+  marketEmbeddings: MarketEmbeddingsTable;
+  marketSearchDocuments: MarketSearchDocumentsTable;
   schemaMigrations: SchemaMigrationsTable;
 }
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { type Database, type DatabaseKind, openDatabase } from '../../src/db/database.ts';
+import { type Database, type DatabaseKind, openDatabase, PGLITE_OPTIONS } from '../../src/db/database.ts';
 import { listMigrations, migrate } from '../../src/db/migrate.ts';
 
 /** PGlite always; PostgreSQL too when TEST_DATABASE_URL names a server. */
@@ -27,7 +27,7 @@ async function pgliteTemplate(): Promise<Blob> {
   try {
     return new Blob([await readFile(file)]);
   } catch {
-    const pglite = await PGlite.create('memory://');
+    const pglite = await PGlite.create('memory://', PGLITE_OPTIONS);
     const database = await openDatabase({ pglite });
     await migrate(database);
     const dump = await pglite.dumpDataDir('gzip');
@@ -41,10 +41,7 @@ async function pgliteTemplate(): Promise<Blob> {
 
 export async function createTestDatabase(kind: DatabaseKind): Promise<TestDatabase> {
   if (kind === 'pglite') {
-    const pglite = await PGlite.create({
-      loadDataDir: await pgliteTemplate(),
-      parsers: { 20: Number, 1700: String },
-    });
+    const pglite = await PGlite.create({ ...PGLITE_OPTIONS, loadDataDir: await pgliteTemplate() });
     const database = await openDatabase({ pglite });
     await migrate(database);
     return { database, url: undefined, cleanup: () => database.close() };

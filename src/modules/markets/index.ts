@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.ts';
+import type { Trx } from '../../db/transaction.ts';
 import type { UserRepository } from '../users/users.repository.ts';
 import type { MarketRepository } from './markets.repository.ts';
 import { marketsRoutes } from './markets.routes.ts';
@@ -13,6 +14,7 @@ interface Deps {
   funding: MarketFunding;
   defaultLiquidity: number;
   onMarketChanged?: (marketId: string) => Promise<void>;
+  indexing?: (trx: Trx, marketId: string) => Promise<unknown>;
 }
 
 /** Wires markets: repository → service → routes under /api/markets. */

@@ -137,8 +137,8 @@ export function createMarketRepository(db: Kysely<DB>) {
   };
 }
 
-/** Filters as SQL. "active" and "closed" account for markets whose close time has passed. */
-function applyFilters<O>(query: SelectQueryBuilder<DB, 'markets', O>, filters: MarketFilters) {
+/** Filters as SQL (search uses them too). "active" and "closed" account for markets whose close time has passed. */
+export function applyFilters<O>(query: SelectQueryBuilder<DB, 'markets', O>, filters: MarketFilters) {
   let q = query;
   if (filters.status === 'active') {
     q = q.where('status', '=', 'active').where('closesAt', '>', sql<Date>`now()`);

@@ -41,6 +41,8 @@ interface Deps {
   defaultLiquidity: number;
   /** Called after a commit that changed a market (cache invalidation). */
   onMarketChanged?: (marketId: string) => Promise<void>;
+  /** Runs inside the transaction that creates a market or changes its text (search enqueues indexing). */
+  indexing?: (trx: Trx, marketId: string) => Promise<unknown>;
 }
 
 export function createMarketsService({
@@ -50,6 +52,7 @@ export function createMarketsService({
   funding,
   defaultLiquidity,
   onMarketChanged,
+  indexing,
 }: Deps) {
   async function findOrThrow(idOrSlug: string): Promise<MarketRow> {
     const market = UUID_PATTERN.test(idOrSlug)
@@ -95,7 +98,9 @@ export function createMarketsService({
             },
             trx,
           );
-          return funding.fund(trx, market, user.id, initialPosition);
+          const funded = await funding.fund(trx, market, user.id, initialPosition);
+          await indexing?.(trx, funded.id);
+          return funded;
         });
       } catch (error) {
         if (!isUniqueViolation(error, 'markets_slug_key')) throw error;
@@ -120,7 +125,15 @@ export function createMarketsService({
     const expected = assertFresh(market, ifMatch) ?? market.version;
     let updated: MarketRow | undefined;
     try {
-      updated = await markets.update(market.id, changes, expected);
+      // New text means a new embedding: enqueue it in the same transaction as the change.
+      updated =
+        indexing && (changes.name !== undefined || changes.description !== undefined)
+          ? await inTransaction(db, async (trx) => {
+              const row = await markets.update(market.id, changes, expected, trx);
+              if (row) await indexing(trx, row.id);
+              return row;
+            })
+          : await markets.update(market.id, changes, expected);
     } catch (error) {
       if (isUniqueViolation(error, 'markets_slug_key'))
         throw ApiError.conflict(`Slug "${changes.slug}" is already taken`, 'SLUG_TAKEN');
@@ -129,6 +142,7 @@ export function createMarketsService({
     // Someone else updated it between our read and write.
     if (!updated)
       throw ApiError.preconditionFailed('Market was changed by another request; fetch it and retry');
+    await onMarketChanged?.(updated.id);
     return { market: toMarketDto(updated), etag: etagOf(updated) };
   }
 

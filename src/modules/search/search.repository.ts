@@ -1,0 +1,139 @@
+import { type Kysely, type RawBuilder, sql } from 'kysely';
+import type { DB, MarketRow } from '../../db/schema.ts';
+import { applyFilters, type MarketFilters } from '../markets/markets.repository.ts';
+
+/** Reciprocal rank fusion constant: 60 is the value from Cormack et al. and nearly everyone since. */
+export const RRF_K = 60;
+
+export interface SearchParams {
+  q: string;
+  /** The query's embedding; absent: full text only. */
+  vector?: number[] | undefined;
+  /** False: nearest neighbours only (the relevance measurements compare the retrievers). */
+  fullText?: boolean;
+  model: string;
+  filters: Pick<MarketFilters, 'status' | 'category'>;
+  limit: number;
+  /** Candidates each retriever contributes before fusion. */
+  candidates: number;
+}
+
+export interface SearchHit {
+  market: MarketRow;
+  score: number;
+}
+
+export interface MarketToIndex {
+  id: string;
+  name: string;
+  description: string;
+  version: number;
+}
+
+export type SearchRepository = ReturnType<typeof createSearchRepository>;
+
+/** Data access for search: retrieval, fusion and the embeddings the indexing job writes. */
+export function createSearchRepository(db: Kysely<DB>) {
+  /** `plainto_tsquery` ANDs every word; OR-ing them lets a market match most words of a question. */
+  const tsQuery = (q: string) => sql`replace(plainto_tsquery('english', ${q})::text, '&', '|')::tsquery`;
+  const document = sql.ref('d.document');
+
+  function fullTextCandidates(params: SearchParams) {
+    const query = tsQuery(params.q);
+    return applyFilters(db.selectFrom('markets'), params.filters)
+      .innerJoin('marketSearchDocuments as d', 'd.marketId', 'markets.id')
+      .select(['markets.id', sql<number>`ts_rank(${document}, ${query})`.as('relevance')])
+      .where(sql<boolean>`${document} @@ ${query}`)
+      .orderBy('relevance', 'desc')
+      .orderBy('markets.id')
+      .limit(params.candidates);
+  }
+
+  function vectorCandidates(params: SearchParams, vector: RawBuilder<unknown>) {
+    // Nearest first straight off the HNSW index: ORDER BY distance LIMIT k on the indexed column
+    // and nothing else in the ordering, or the planner sorts the whole table instead. Filters are
+    // checked as the scan goes; the iterative scan set in search() keeps it going until k pass.
+    const distance = sql<number>`${sql.ref('e.embedding')} <=> ${vector}`;
+    return applyFilters(db.selectFrom('markets'), params.filters)
+      .innerJoin('marketEmbeddings as e', 'e.marketId', 'markets.id')
+      .select(['markets.id', distance.as('distance')])
+      .where('e.model', '=', params.model)
+      .orderBy(distance)
+      .limit(params.candidates);
+  }
+
+  return {
+    /** Best first: reciprocal rank fusion of full-text and (when given a vector) nearest-neighbour ranks. */
+    async search(params: SearchParams): Promise<SearchHit[]> {
+      const run = async (trx: Kysely<DB>) => {
+        const vector = params.vector ? sql`${JSON.stringify(params.vector)}::vector` : undefined;
+        const parts = [];
+        if (params.fullText !== false) {
+          parts.push(sql`select id, row_number() over (order by relevance desc, id) as rank
+            from (${fullTextCandidates(params)}) fts`);
+        }
+        if (vector) {
+          parts.push(sql`select id, row_number() over (order by distance, id) as rank
+            from (${vectorCandidates(params, vector)}) vec`);
+        }
+        const ranked = sql.join(parts, sql` union all `);
+        const { rows } = await sql<MarketRow & { score: number }>`
+          with ranked as (${ranked}),
+          fused as (select id, sum(1.0 / (${RRF_K} + rank))::float8 as score from ranked group by id)
+          select m.*, f.score from fused f join markets m on m.id = f.id
+          order by f.score desc, m.id limit ${params.limit}`.execute(trx);
+        return rows.map(({ score, ...market }) => ({ market: market as MarketRow, score }));
+      };
+      if (!params.vector) return run(db);
+      return db.transaction().execute(async (trx) => {
+        // pgvector 0.8: without an iterative scan, filters applied after the index scan can leave
+        // fewer than k rows; ef_search bounds how many candidates one scan returns.
+        await sql`select set_config('hnsw.iterative_scan', 'relaxed_order', true),
+                         set_config('hnsw.ef_search', ${String(Math.max(40, params.candidates))}, true)`.execute(
+          trx,
+        );
+        return run(trx);
+      });
+    },
+
+    findForIndexing(ids: readonly string[]): Promise<MarketToIndex[]> {
+      if (ids.length === 0) return Promise.resolve([]);
+      return db
+        .selectFrom('markets')
+        .select(['id', 'name', 'description', 'version'])
+        .where('id', 'in', ids)
+        .execute();
+    },
+
+    /**
+     * Stores an embedding unless one for a newer version of the market is already there: a slow
+     * job that read an older text must not overwrite the work of the job that read the newer one.
+     */
+    async saveEmbedding(market: Pick<MarketToIndex, 'id' | 'version'>, model: string, vector: number[]) {
+      await sql`
+        insert into market_embeddings (market_id, model, market_version, embedding, embedded_at)
+        values (${market.id}, ${model}, ${market.version}, ${JSON.stringify(vector)}::vector, now())
+        on conflict (market_id) do update
+          set model = excluded.model, market_version = excluded.market_version,
+              embedding = excluded.embedding, embedded_at = excluded.embedded_at
+          where market_embeddings.market_version <= excluded.market_version`.execute(db);
+    },
+
+    /** Market ids in id order after `after`, for queueing a reindex in pages. */
+    async listIds(after: string | undefined, limit: number): Promise<string[]> {
+      let query = db.selectFrom('markets').select('id').orderBy('id').limit(limit);
+      if (after) query = query.where('id', '>', after);
+      return (await query.execute()).map((r) => r.id);
+    },
+
+    /** How many markets carry an embedding from `model` (the admin status and the tests read it). */
+    async countEmbedded(model: string): Promise<number> {
+      const row = await db
+        .selectFrom('marketEmbeddings')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('model', '=', model)
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+  };
+}

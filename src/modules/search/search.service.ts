@@ -1,0 +1,41 @@
+import type { Embedder } from '../../lib/embeddings/embedder.ts';
+import { toMarketDto } from '../markets/market-dto.ts';
+import type { SearchRepository } from './search.repository.ts';
+import type { SearchQuery } from './search.schemas.ts';
+
+export type SearchMode = 'hybrid' | 'fulltext';
+export type SearchService = ReturnType<typeof createSearchService>;
+
+interface Deps {
+  search: Pick<SearchRepository, 'search'>;
+  embedder: Pick<Embedder, 'embed' | 'model'>;
+  /** 'fulltext' where pgvector is missing: the query is not even embedded. */
+  mode: SearchMode;
+}
+
+/** Each retriever's candidates before fusion: enough for a good fused top `limit`. */
+const candidatesFor = (limit: number) => Math.max(40, limit * 4);
+
+/**
+ * The seed's searchMarkets done right: hybrid retrieval (nearest neighbours + full text, fused by
+ * reciprocal rank in one query that also fetches the rows), best first, each with its score.
+ */
+export function createSearchService({ search, embedder, mode }: Deps) {
+  return {
+    async search(query: SearchQuery) {
+      const vector = mode === 'hybrid' ? (await embedder.embed([query.q]))[0] : undefined;
+      const hits = await search.search({
+        q: query.q,
+        vector,
+        model: embedder.model,
+        filters: { status: query.status, category: query.category },
+        limit: query.limit,
+        candidates: candidatesFor(query.limit),
+      });
+      return {
+        data: hits.map(({ market, score }) => ({ ...toMarketDto(market), score })),
+        meta: { mode, limit: query.limit, count: hits.length },
+      };
+    },
+  };
+}
