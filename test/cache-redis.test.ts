@@ -94,9 +94,9 @@ describe('the cache while Redis is down', { skip: skipWithoutRedisServer }, () =
     await app.fetch(`/api/markets/${market.id}`);
     const cachedKey = `${prefix}cache:market:id:${market.id}`;
     const direct = new Redis(redis.url);
-    const snapshot = await direct.dumpBuffer(cachedKey);
+    assert.ok(await direct.exists(cachedKey), 'the row was cached in Redis');
+    await direct.save(); // so Redis comes back with the old row still in it
     direct.disconnect();
-    assert.ok(snapshot, 'the row was cached in Redis');
 
     await redis.stop();
     for (let i = 0; i < 20; i++) {
@@ -123,11 +123,8 @@ describe('the cache while Redis is down', { skip: skipWithoutRedisServer }, () =
     assert.equal(readiness.checks.database, 'ok');
     assert.match(readiness.checks.cache, /^degraded/);
 
-    // Redis comes back with the old row still in it (as after a network partition).
+    // Redis comes back with the old row still in it (from its snapshot, loaded before it accepts anyone).
     await redis.start();
-    const restore = new Redis(redis.url);
-    await restore.restore(cachedKey, 0, snapshot);
-    restore.disconnect();
     await eventually(
       async () => (await body(await app.fetch('/readyz'))).status === 'ok',
       10_000,

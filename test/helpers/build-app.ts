@@ -56,7 +56,13 @@ export async function buildTestApp(
     { level: config.LOG_LEVEL, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } },
     sink,
   );
-  const app = await buildApp({ config, database, jwtSecret: TEST_JWT_SECRET, logger });
+  // A test whose app fails to build must still end: an open database keeps the process alive.
+  const app = await buildApp({ config, database, jwtSecret: TEST_JWT_SECRET, logger }).catch(
+    async (error) => {
+      await cleanup().catch(() => {});
+      throw error;
+    },
+  );
   await app.ready();
   const tokens = createTokenService(TEST_JWT_SECRET, 3600);
   return {

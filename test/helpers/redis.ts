@@ -1,7 +1,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 /** The shared Redis the Redis tests run against (.ci/run sets it when 127.0.0.1:6379 answers). */
@@ -47,7 +50,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** A private redis-server child process that a test may stop and start again (same port). */
+/** A private redis-server child process that a test may stop and start again (same port, same data dir). */
 export interface OwnRedis {
   url: string;
   start(): Promise<void>;
@@ -57,6 +60,8 @@ export interface OwnRedis {
 export async function ownRedisServer(): Promise<OwnRedis> {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
+  // Its own directory: a SAVE before stop() comes back at the next start(), like a real restart.
+  const dir = await mkdtemp(join(tmpdir(), 'markets-redis-'));
   let child: ChildProcess | undefined;
   const self: OwnRedis = {
     url,
@@ -72,6 +77,8 @@ export async function ownRedisServer(): Promise<OwnRedis> {
           '',
           '--appendonly',
           'no',
+          '--dir',
+          dir,
           '--daemonize',
           'no',
         ],

@@ -161,6 +161,7 @@ export function createCacheAside(
     async read<T>(spec: ReadSpec<T>): Promise<T | undefined> {
       // A stale entry must not be served while its invalidation is still owed.
       if (pending.size > 0 || pendingOverflow) await flushPending();
+      else if (flushing) await flushing;
       try {
         const text = await cache.get(spec.key);
         if (text !== undefined) {
