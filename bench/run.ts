@@ -13,16 +13,19 @@ import { markdownTable } from './lib/markdown-table.ts';
 import { type RunningServer, startServer } from './lib/processes.ts';
 import type { BenchSection } from './lib/section.ts';
 import { createThrowawayDatabase } from './lib/throwaway-database.ts';
+import { cacheSection } from './sections/cache.ts';
 import { marketsReadSection } from './sections/markets-read.ts';
+import { searchSection } from './sections/search.ts';
 import { tradingSection } from './sections/trading.ts';
 
 /**
- * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 200]`
+ * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 200]
+ *   [--search-markets 20000]`
  * Creates a throwaway PostgreSQL database on BENCH_DATABASE_URL's server (default: the local
  * one), seeds it, starts the app in its own process and runs each section against it. Progress
  * goes to stderr; the report, in Markdown, to stdout. The database is dropped at the end.
  */
-const SECTIONS: BenchSection[] = [marketsReadSection, tradingSection];
+const SECTIONS: BenchSection[] = [marketsReadSection, cacheSection, tradingSection, searchSection];
 
 const whole = wholeNumberArg;
 const parsed = z
@@ -32,12 +35,14 @@ const parsed = z
     warmup: whole(0, 60).default(2),
     connections: whole(1, 1000).default(50),
     rate: whole(1, 1_000_000).default(200),
+    // The search section's own PGlite corpus; 100000 takes over five minutes to index.
+    'search-markets': whole(1, 5_000_000).default(20_000),
   })
   .safeParse(parseArgs(process.argv.slice(2)));
 if (!parsed.success) {
   const issue = parsed.error.issues[0]!;
   console.error(
-    'usage: npm run bench -- [--markets N] [--duration s] [--warmup s] [--connections N] [--rate req/s]',
+    'usage: npm run bench -- [--markets N] [--duration s] [--warmup s] [--connections N] [--rate req/s] [--search-markets N]',
   );
   console.error(`${issue.path.length ? `--${issue.path.join('.')}: ` : ''}${issue.message}`);
   process.exit(2);
@@ -77,20 +82,23 @@ try {
   }>`select current_setting('server_version') as version`.execute(database.db);
 
   const jwtSecret = randomBytes(32).toString('hex');
-  app = await startServer({
-    script: new URL('../src/server.ts', import.meta.url).pathname,
-    env: {
-      NODE_ENV: 'production',
-      DATABASE_URL: target.url,
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: jwtSecret,
-      // Benchmarks measure the service, not the limiter's refusals.
-      RATE_LIMIT_PER_MINUTE: '0',
-      TRADE_RATE_LIMIT_PER_MINUTE: '0',
-      DATA_DIR: tmpDir,
-    },
-    readyPath: '/healthz',
-  });
+  const appEnv = {
+    NODE_ENV: 'production',
+    DATABASE_URL: target.url,
+    LOG_LEVEL: 'warn',
+    JWT_SECRET: jwtSecret,
+    // Benchmarks measure the service, not the limiter's refusals.
+    RATE_LIMIT_PER_MINUTE: '0',
+    TRADE_RATE_LIMIT_PER_MINUTE: '0',
+    DATA_DIR: tmpDir,
+  };
+  const startApp = (env: Record<string, string> = {}) =>
+    startServer({
+      script: new URL('../src/server.ts', import.meta.url).pathname,
+      env: { ...appEnv, ...env },
+      readyPath: '/healthz',
+    });
+  app = await startApp();
   const reports: string[] = [];
   for (const section of SECTIONS) {
     log(section.title);
@@ -103,6 +111,8 @@ try {
       rate: options.rate,
       jwtSecret,
       tmpDir,
+      startApp,
+      searchMarkets: options['search-markets'],
       log,
     });
     reports.push(`## ${section.title}\n\n${markdown}`);

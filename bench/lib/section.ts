@@ -15,6 +15,13 @@ export interface BenchContext {
   jwtSecret: string;
   /** A directory the section may write scratch files to. */
   tmpDir: string;
+  /**
+   * Starts another instance of the app on the same database, with the main one's environment
+   * plus `env` (say, another cache backend). The caller stops it.
+   */
+  startApp(env: Record<string, string>): Promise<RunningServer>;
+  /** Markets the search section indexes (in its own PGlite database). */
+  searchMarkets: number;
   log(message: string): void;
 }
 

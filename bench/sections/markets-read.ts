@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { createMarketRepository } from '../../src/modules/markets/markets.repository.ts';
 import { runClosedLoop } from '../lib/closed-loop.ts';
 import { runConstantRate } from '../lib/constant-rate.ts';
-import { type LoadOptions, type LoadResult, runLoad } from '../lib/load.ts';
+import type { LoadResult } from '../lib/load.ts';
 import { markdownTable } from '../lib/markdown-table.ts';
 import { type RunningServer, startServer } from '../lib/processes.ts';
-import type { BenchContext, BenchSection } from '../lib/section.ts';
+import type { BenchSection } from '../lib/section.ts';
+import { warmUpAndMeasure } from '../lib/warm-up-and-measure.ts';
 
 const BARE_SERVER = new URL('../lib/bare-server.ts', import.meta.url).pathname;
 
@@ -91,16 +92,3 @@ export const marketsReadSection: BenchSection = {
     }
   },
 };
-
-async function warmUpAndMeasure(
-  context: BenchContext,
-  label: string,
-  options: Pick<LoadOptions, 'url' | 'paths' | 'overallRate'>,
-): Promise<LoadResult> {
-  const base = { ...options, connections: context.connections };
-  if (context.warmupSeconds > 0) await runLoad({ ...base, durationSeconds: context.warmupSeconds });
-  context.log(`measuring ${label}`);
-  const result = await runLoad({ ...base, durationSeconds: context.durationSeconds });
-  context.log(`  ${result.reqPerSec} req/s, p99 ${result.p99} ms, ${result.errors} errors`);
-  return result;
-}
