@@ -24,6 +24,7 @@ import { registerUsers } from './modules/users/index.ts';
 import { createUserRepository } from './modules/users/users.repository.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.ts';
+import { gracefulClosePlugin } from './plugins/graceful-close.ts';
 import { metricsPlugin } from './plugins/metrics.ts';
 import { openapiPlugin } from './plugins/openapi.ts';
 import { bearerIdentity, rateLimitPlugin } from './plugins/rate-limit.ts';
@@ -91,6 +92,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   });
 
   await app.register(requestContextPlugin);
+  await app.register(gracefulClosePlugin);
   await app.register(errorHandlerPlugin);
   await app.register(openapiPlugin, { docsEnabled: config.DOCS_ENABLED });
   // Before any route it limits: it attaches itself to routes as they are added.
@@ -131,18 +133,9 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await app.register(jobsAdminRoutes({ queue, reindexAll: search.indexing.reindexAll }), {
     prefix: '/api/admin',
   });
-  if (config.WORKERS) await search.startWorkers();
-  // A request still running when close() starts keeps its keep-alive connection open after
-  // the answer, and close() waits for that connection (until SHUTDOWN_TIMEOUT_MS, then exit 1):
-  // tell those clients to hang up.
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
-  app.addHook('onSend', async (_request, reply) => {
-    if (closing) reply.header('connection', 'close');
-  });
   await trading.register(app);
+  if (config.WORKERS) await search.startWorkers();
+
   // Runs after the HTTP server has closed: trades still queued for clients that already left finish first.
   app.addHook('onClose', () => trading.trading.idle());
   app.addHook('onClose', async () => {
