@@ -20,12 +20,18 @@ import { tradingSection } from './sections/trading.ts';
 
 /**
  * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 200]
- *   [--search-markets 20000]`
+ *   [--search-markets 20000] [--sections markets-read,cache,trading,search]`
  * Creates a throwaway PostgreSQL database on BENCH_DATABASE_URL's server (default: the local
  * one), seeds it, starts the app in its own process and runs each section against it. Progress
  * goes to stderr; the report, in Markdown, to stdout. The database is dropped at the end.
  */
-const SECTIONS: BenchSection[] = [marketsReadSection, cacheSection, tradingSection, searchSection];
+const SECTIONS: Record<string, BenchSection> = {
+  'markets-read': marketsReadSection,
+  cache: cacheSection,
+  trading: tradingSection,
+  search: searchSection,
+};
+const SECTION_NAMES = Object.keys(SECTIONS);
 
 const whole = wholeNumberArg;
 const parsed = z
@@ -37,12 +43,17 @@ const parsed = z
     rate: whole(1, 1_000_000).default(200),
     // The search section's own PGlite corpus; 100000 takes over five minutes to index.
     'search-markets': whole(1, 5_000_000).default(20_000),
+    sections: z
+      .string()
+      .default(SECTION_NAMES.join(','))
+      .transform((list) => list.split(',').map((name) => name.trim()))
+      .pipe(z.array(z.enum(SECTION_NAMES)).min(1)),
   })
   .safeParse(parseArgs(process.argv.slice(2)));
 if (!parsed.success) {
   const issue = parsed.error.issues[0]!;
   console.error(
-    'usage: npm run bench -- [--markets N] [--duration s] [--warmup s] [--connections N] [--rate req/s] [--search-markets N]',
+    `usage: npm run bench -- [--markets N] [--duration s] [--warmup s] [--connections N] [--rate req/s] [--search-markets N] [--sections ${SECTION_NAMES.join(',')}]`,
   );
   console.error(`${issue.path.length ? `--${issue.path.join('.')}: ` : ''}${issue.message}`);
   process.exit(2);
@@ -92,15 +103,16 @@ try {
     TRADE_RATE_LIMIT_PER_MINUTE: '0',
     DATA_DIR: tmpDir,
   };
-  const startApp = (env: Record<string, string> = {}) =>
+  const startApp = (env: Record<string, string> = {}, { discardStdout = false } = {}) =>
     startServer({
       script: new URL('../src/server.ts', import.meta.url).pathname,
       env: { ...appEnv, ...env },
       readyPath: '/healthz',
+      discardStdout,
     });
   app = await startApp();
   const reports: string[] = [];
-  for (const section of SECTIONS) {
+  for (const section of options.sections.map((name) => SECTIONS[name]!)) {
     log(section.title);
     const markdown = await section.run({
       db: database.db,

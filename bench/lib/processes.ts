@@ -28,11 +28,13 @@ export async function startServer(options: {
   env?: Record<string, string>;
   readyPath?: string;
   timeoutMs?: number;
+  /** Drop what the child writes to stdout (its request logs) instead of mixing it into the report. */
+  discardStdout?: boolean;
 }): Promise<RunningServer> {
   const port = await freePort();
   const child = spawn(process.execPath, [options.script, ...(options.args ?? [])], {
     env: { ...process.env, ...options.env, PORT: String(port), HOST: '127.0.0.1' },
-    stdio: ['ignore', 'inherit', 'pipe'],
+    stdio: ['ignore', options.discardStdout ? 'ignore' : 'inherit', 'pipe'],
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {

@@ -17,9 +17,10 @@ export interface BenchContext {
   tmpDir: string;
   /**
    * Starts another instance of the app on the same database, with the main one's environment
-   * plus `env` (say, another cache backend). The caller stops it.
+   * plus `env` (say, another cache backend); with `discardStdout`, its logs go nowhere. The
+   * caller stops it.
    */
-  startApp(env: Record<string, string>): Promise<RunningServer>;
+  startApp(env: Record<string, string>, options?: { discardStdout?: boolean }): Promise<RunningServer>;
   /** Markets the search section indexes (in its own PGlite database). */
   searchMarkets: number;
   log(message: string): void;

@@ -197,13 +197,31 @@ export function createCacheAside(
   };
 }
 
-/** JSON with the Date fields of database rows restored. */
+/**
+ * JSON with the Date fields of database rows restored. The dates are restored by a walk after a
+ * plain `JSON.parse`, not by a reviver: a reviver is called back for every value and made decoding
+ * a cached list page several times slower.
+ */
 export function jsonCodec<T>(dateFields: ReadonlySet<string>) {
+  const revive = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) revive(item);
+    } else if (value !== null && typeof value === 'object') {
+      const record = value as Record<string, unknown>;
+      for (const key in record) {
+        const field = record[key];
+        if (typeof field === 'string') {
+          if (dateFields.has(key)) record[key] = new Date(field);
+        } else if (field !== null && typeof field === 'object') revive(field);
+      }
+    }
+  };
   return {
     encode: (value: T) => JSON.stringify(value),
-    decode: (text: string) =>
-      JSON.parse(text, (key, value) =>
-        dateFields.has(key) && typeof value === 'string' ? new Date(value) : value,
-      ) as T,
+    decode: (text: string) => {
+      const value = JSON.parse(text) as T;
+      revive(value);
+      return value;
+    },
   };
 }
