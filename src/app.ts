@@ -10,6 +10,7 @@ import { createJobQueue, jobQueueOptions } from './lib/jobs/queue.ts';
 import { closeRedis, createRedisClient, waitUntilReady } from './lib/redis.ts';
 import { jobsAdminRoutes } from './modules/admin/jobs.routes.ts';
 import { createAuthenticator } from './modules/auth/authenticator.ts';
+import { createCallerResolver } from './modules/auth/caller.ts';
 import { registerAuth } from './modules/auth/index.ts';
 import { createExternalTokenVerifier } from './modules/auth/jwks.ts';
 import { createTokenService } from './modules/auth/tokens.ts';
@@ -27,7 +28,7 @@ import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handl
 import { gracefulClosePlugin } from './plugins/graceful-close.ts';
 import { metricsPlugin } from './plugins/metrics.ts';
 import { openapiPlugin } from './plugins/openapi.ts';
-import { bearerIdentity, rateLimitPlugin } from './plugins/rate-limit.ts';
+import { callerIdentity, rateLimitPlugin } from './plugins/rate-limit.ts';
 import { LOG_REDACT_PATHS, requestContextPlugin, requestIdOptions } from './plugins/request-context.ts';
 
 export interface AppDeps {
@@ -76,6 +77,9 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
         })
       : undefined;
 
+  // One authentication per request, shared by the rate limiter (whose budget to charge) and the auth hook.
+  const resolveCaller = createCallerResolver(createAuthenticator({ tokens, external, users, apiKeys }));
+
   // With REDIS_URL the cache and the rate-limit counters are shared by every instance; without, in process.
   const redis = config.REDIS_URL ? createRedisClient(config.REDIS_URL, app.log) : undefined;
   if (redis && !(await waitUntilReady(redis, 2000))) {
@@ -100,12 +104,10 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     config,
     redis,
     namespace: `${config.REDIS_KEY_PREFIX}rate-limit:`,
-    identify: bearerIdentity(tokens),
+    identify: callerIdentity(tokens, resolveCaller),
   });
   await app.register(metricsPlugin, { database, cacheStats: cache.stats });
-  await app.register(authPlugin, {
-    authenticator: createAuthenticator({ tokens, external, users, apiKeys }),
-  });
+  await app.register(authPlugin, { resolveCaller });
 
   const queue = await createJobQueue(database, jobQueueOptions(config, app.log));
   const search = await createSearchModule({ database, config, queue, log: app.log }).catch(async (error) => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import Fastify from 'fastify';
 import { createAuthenticator } from '../src/modules/auth/authenticator.ts';
+import { createCallerResolver } from '../src/modules/auth/caller.ts';
 import { authPlugin } from '../src/plugins/auth.ts';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 
@@ -57,7 +58,7 @@ describe('every /api route declares who may call it', () => {
       apiKeys: {} as never,
     });
     try {
-      await app.register(authPlugin, { authenticator });
+      await app.register(authPlugin, { resolveCaller: createCallerResolver(authenticator) });
       app.get('/healthz-like', async () => 'fine outside /api');
       app.get('/api/declared', { config: { permission: 'public' } }, async () => 'declared');
       assert.throws(

@@ -108,6 +108,33 @@ describe('rate limiting with the memory store (5/min, login 3/min, trades 2/min)
     assert.equal((await get('/api/markets', { remoteAddress, headers: forged })).statusCode, 429);
   });
 
+  test('API-key callers are limited per key owner from any address; an invalid key counts against the IP', async () => {
+    const carol = await s.cluster.user();
+    const created = await post('/api/me/api-keys', { name: 'bot' }, { headers: carol.auth }); // 1 of 5
+    assert.equal(created.statusCode, 201);
+    const { key } = created.json().data;
+    const byHeader = (remoteAddress: string) =>
+      get('/api/markets', { remoteAddress, headers: { 'x-api-key': key } });
+    assert.deepEqual(await statuses(5, (i) => byHeader(`192.0.2.${60 + i}`)), [...ok(4), 429]);
+    const asBearer = { authorization: `Bearer ${key}` };
+    assert.equal(
+      (await get('/api/markets', { remoteAddress: '192.0.2.70', headers: asBearer })).statusCode,
+      429,
+    );
+
+    const unknownKey = { 'x-api-key': `mk_live_${'A'.repeat(43)}` };
+    const remoteAddress = '192.0.2.71';
+    assert.deepEqual(await statuses(6, () => get('/api/markets', { remoteAddress, headers: unknownKey })), [
+      ...ok(5),
+      429,
+    ]);
+    assert.equal((await get('/api/markets', { remoteAddress })).statusCode, 429);
+    assert.equal(
+      (await get('/api/markets', { remoteAddress: '192.0.2.72', headers: unknownKey })).statusCode,
+      200,
+    );
+  });
+
   test('/healthz, /readyz and /metrics are never limited', async () => {
     const remoteAddress = '192.0.2.30';
     await statuses(6, () => get('/api/markets', { remoteAddress }));

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiError } from '../lib/errors.ts';
-import type { Authenticator } from '../modules/auth/authenticator.ts';
+import type { CallerResolver } from '../modules/auth/caller.ts';
 import { type Access, type AuthUser, hasPermission } from '../modules/auth/permissions.ts';
 
 declare module 'fastify' {
@@ -24,7 +24,7 @@ const GUARDED_PREFIX = '/api';
  * caller learns nothing about a protected route's input rules and costs us nothing to refuse.
  */
 export const authPlugin = fp(
-  async (app: FastifyInstance, { authenticator }: { authenticator: Authenticator }) => {
+  async (app: FastifyInstance, { resolveCaller }: { resolveCaller: CallerResolver }) => {
     app.decorateRequest('user', null);
 
     app.addHook('onRoute', (route) => {
@@ -37,11 +37,7 @@ export const authPlugin = fp(
     app.addHook('onRequest', async (request) => {
       const permission = request.routeOptions.config.permission;
       if (!permission || permission === 'public') return;
-      const apiKey = request.headers['x-api-key'];
-      request.user = await authenticator.authenticate({
-        authorization: request.headers.authorization,
-        apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey,
-      });
+      request.user = await resolveCaller(request);
       if (!hasPermission(request.user, permission)) {
         throw ApiError.forbidden(`This needs the "${permission}" permission`);
       }

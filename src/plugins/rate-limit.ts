@@ -4,7 +4,9 @@ import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/env.ts';
 import { ApiError } from '../lib/errors.ts';
+import { type CallerResolver, credentialsOf } from '../modules/auth/caller.ts';
 import type { TokenService } from '../modules/auth/tokens.ts';
+import { looksLikeApiKey } from '../modules/users/api-key-format.ts';
 import { rateLimitStore } from './rate-limit-store.ts';
 
 const MINUTE_MS = 60_000;
@@ -20,7 +22,7 @@ export interface RateLimitDeps {
   redis?: Redis | undefined;
   /** Prefix of the Redis keys. */
   namespace: string;
-  /** The caller's identity when authenticated, without a database read; else undefined (keyed by IP). */
+  /** The caller's identity when authenticated; else undefined (keyed by IP). */
   identify?: (request: FastifyRequest) => Promise<string | undefined>;
 }
 
@@ -31,13 +33,23 @@ export interface RateLimitDeps {
  */
 export const clientIpKey = (request: FastifyRequest) => `ip:${normalizeIP(request.ip)}`;
 
-/** Keys by a verified bearer token's subject: a forged token cannot borrow someone else's budget. */
-export function bearerIdentity(tokens: Pick<TokenService, 'verify'>) {
+/**
+ * Keys a signed-in caller by user id, so one budget follows them across addresses. A token we
+ * signed is checked with our secret alone (no database read, even on public routes); an API key
+ * or an identity provider's token is authenticated through `resolveCaller`, the lookup the auth
+ * hook then reuses. A forged, expired or revoked credential keys nothing: it counts against the IP.
+ */
+export function callerIdentity(tokens: Pick<TokenService, 'verify'>, resolveCaller: CallerResolver) {
   return async (request: FastifyRequest): Promise<string | undefined> => {
-    const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
-    if (!match) return undefined;
+    const { authorization, apiKey } = credentialsOf(request);
+    if (authorization === undefined && apiKey === undefined) return undefined;
+    const bearer = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
+    if (apiKey === undefined && bearer !== undefined && !looksLikeApiKey(bearer)) {
+      const claims = await tokens.verify(bearer).catch(() => undefined);
+      if (claims) return `user:${claims.sub}`;
+    }
     try {
-      return `user:${(await tokens.verify(match[1]!)).sub}`;
+      return `user:${(await resolveCaller(request)).id}`;
     } catch {
       return undefined;
     }
