@@ -120,7 +120,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await registerUsers(app, { users, apiKeys });
   // After a commit that changed a market, other modules drop what the cache holds of it.
   const onMarketChanged = (marketId: string) => markets.invalidate(marketId);
-  const trading = createTradingModule({ database, markets, onMarketChanged, config });
+  const trading = createTradingModule({ database, markets, onMarketChanged, config, log: app.log });
   await registerMarkets(app, {
     database,
     markets,
@@ -137,9 +137,11 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   });
   await trading.register(app);
   if (config.WORKERS) await search.startWorkers();
+  const maintenance = trading.startMaintenance();
 
   // Runs after the HTTP server has closed: trades still queued for clients that already left finish first.
   app.addHook('onClose', () => trading.trading.idle());
+  app.addHook('onClose', () => maintenance.stop());
   app.addHook('onClose', async () => {
     // Workers get half the shutdown budget for running jobs; then the connections they use go.
     await queue.stop(config.SHUTDOWN_TIMEOUT_MS / 2);

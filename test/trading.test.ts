@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
+import { idempotencyRepository } from '../src/modules/trading/idempotency.repository.ts';
 import { cost, priceYes, sharesForMoney } from '../src/modules/trading/lmsr.ts';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { databaseKinds } from './helpers/databases.ts';
@@ -151,6 +153,33 @@ for (const kind of databaseKinds()) {
       assert.equal(other.json().code, 'IDEMPOTENCY_KEY_REUSED');
       const trades = (await t.request({ method: 'GET', url: `/api/markets/${m.id}/trades` })).json().data;
       assert.equal(trades.length, 1);
+    });
+
+    test('Idempotency-Keys replay for IDEMPOTENCY_KEY_TTL_HOURS; pruned after that, the key trades anew', async () => {
+      const m = await createMarket(t, admin);
+      const body = { outcome: 'YES', side: 'buy', amount: 2 };
+      const old = await trade(t, bob, m.id, body, { 'idempotency-key': 'old-order' });
+      const recent = await trade(t, bob, m.id, body, { 'idempotency-key': 'recent-order' });
+      assert.equal(old.statusCode, 201);
+      assert.equal(recent.statusCode, 201);
+      // The first key was used 25 hours ago.
+      await sql`update idempotency_keys set created_at = now() - interval '25 hours'
+                where user_id = ${bob.id} and key = 'old-order'`.execute(t.database.db);
+
+      // What the hourly maintenance task runs.
+      assert.equal(
+        await idempotencyRepository.pruneOlderThan(t.database.db, t.config.IDEMPOTENCY_KEY_TTL_HOURS),
+        1,
+      );
+
+      const again = await trade(t, bob, m.id, body, { 'idempotency-key': 'old-order' });
+      assert.equal(again.statusCode, 201);
+      assert.equal(again.headers['idempotent-replayed'], undefined);
+      assert.notEqual(again.json().data.trade.id, old.json().data.trade.id);
+      const replay = await trade(t, bob, m.id, body, { 'idempotency-key': 'recent-order' });
+      assert.equal(replay.headers['idempotent-replayed'], 'true');
+      const trades = (await t.request({ method: 'GET', url: `/api/markets/${m.id}/trades` })).json().data;
+      assert.equal(trades.length, 3);
     });
 
     test('resolve pays 1 unit per winning share and returns the rest of escrow to the creator, once', async () => {

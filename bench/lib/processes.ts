@@ -18,6 +18,12 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Children still running: killed when the bench exits however it ends (an interrupt included). */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
 /**
  * Starts `node <script>` in its own process (so it never shares an event loop with the load
  * generator) with PORT set, and resolves once `readyPath` answers 2xx.
@@ -36,6 +42,8 @@ export async function startServer(options: {
     env: { ...process.env, ...options.env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', options.discardStdout ? 'ignore' : 'inherit', 'pipe'],
   });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr += chunk;

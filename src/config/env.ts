@@ -38,6 +38,8 @@ export const envSchema = z.object({
   DOCS_ENABLED: bool.default(true),
   SIGNUP_GRANT: z.coerce.number().int().min(0).max(1_000_000_000).default(1000),
   DEFAULT_LIQUIDITY: z.coerce.number().positive().max(1_000_000).default(100),
+  /** How long a trade's Idempotency-Key replays its first answer; older keys are pruned hourly. */
+  IDEMPOTENCY_KEY_TTL_HOURS: int(1, 8760).default(24),
   /** Set: cache and rate-limit counters live in Redis, shared by every instance. Unset: in process. */
   REDIS_URL: z
     .string()

@@ -1,3 +1,5 @@
+import { type Kysely, sql } from 'kysely';
+import type { DB } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
 
 export type Claim =
@@ -42,5 +44,14 @@ export const idempotencyRepository = {
       .where('userId', '=', userId)
       .where('key', '=', key)
       .execute();
+  },
+
+  /** Deletes keys older than `ttlHours` (their retries are over); returns how many. */
+  async pruneOlderThan(db: Kysely<DB>, ttlHours: number): Promise<number> {
+    const result = await db
+      .deleteFrom('idempotencyKeys')
+      .where('createdAt', '<', sql<Date>`now() - make_interval(hours => ${ttlHours})`)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   },
 };

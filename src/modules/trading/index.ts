@@ -1,8 +1,10 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from '../../config/env.ts';
 import type { Database } from '../../db/database.ts';
+import { startPeriodicTask } from '../../lib/periodic-task.ts';
 import { tradeRateLimit } from '../../plugins/rate-limit.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
+import { idempotencyRepository } from './idempotency.repository.ts';
 import { createPortfolioService } from './portfolio.service.ts';
 import { createSettlementService } from './settlement.service.ts';
 import { createTradeHistoryRepository } from './trade-history.repository.ts';
@@ -15,10 +17,16 @@ interface Deps {
   config: Config;
   markets: MarketRepository;
   onMarketChanged?: (marketId: string) => Promise<void>;
+  log: FastifyBaseLogger;
 }
 
-/** Wires trading: repositories → trading, settlement and portfolio services. Routes are registered separately. */
-export function createTradingModule({ database, config, markets, onMarketChanged }: Deps) {
+const HOUR_MS = 3_600_000;
+
+/**
+ * Wires trading: repositories → trading, settlement and portfolio services. Routes are registered
+ * separately; `startMaintenance` prunes Idempotency-Keys past IDEMPOTENCY_KEY_TTL_HOURS, hourly.
+ */
+export function createTradingModule({ database, config, markets, onMarketChanged, log }: Deps) {
   const { db } = database;
   const trading = createTradingRepository(db);
   const services = {
@@ -29,5 +37,14 @@ export function createTradingModule({ database, config, markets, onMarketChanged
   return {
     ...services,
     register: (app: FastifyInstance) => app.register(tradingRoutes(services, tradeRateLimit(config))),
+    startMaintenance: () =>
+      startPeriodicTask(
+        HOUR_MS,
+        async () => {
+          const pruned = await idempotencyRepository.pruneOlderThan(db, config.IDEMPOTENCY_KEY_TTL_HOURS);
+          if (pruned > 0) log.info({ pruned }, 'expired idempotency keys pruned');
+        },
+        (error) => log.warn({ err: error }, 'pruning idempotency keys failed; trying again in an hour'),
+      ),
   };
 }
