@@ -6,6 +6,7 @@ import type { Config } from './config/env.ts';
 import { resolveJwtSecret } from './config/jwt-secret.ts';
 import { migrate } from './db/migrate.ts';
 import { openDatabaseFromConfig, pgliteSocketPath, serverSocketAnswers } from './db/open-from-config.ts';
+import { isolateSocketClients } from './db/socket-client-isolation.ts';
 
 export interface RunningService {
   app: FastifyInstance;
@@ -37,7 +38,11 @@ export async function startService(config: Config): Promise<RunningService> {
   if (database.pglite) {
     const path = pgliteSocketPath(config);
     await rm(path, { force: true });
-    socketServer = new PGLiteSocketServer({ db: database.pglite, path, maxConnections: 4 });
+    socketServer = new PGLiteSocketServer({
+      db: isolateSocketClients(database.pglite),
+      path,
+      maxConnections: 4,
+    });
     await socketServer.start();
   }
 
