@@ -1,9 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorResponses } from '../../lib/http-schemas.ts';
+import type { AuthUser } from '../auth/permissions.ts';
 import {
   createMarketBody,
   listMarketsQuery,
+  type MarketDto,
   marketIdParams,
   marketListResponse,
   marketResponse,
@@ -67,55 +69,44 @@ export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
       },
     );
 
-    app.put(
-      '/:id',
-      {
+    // PUT replaces every editable field and PATCH changes some; otherwise the same contract.
+    const editRoute = <Body extends z.ZodType>(
+      method: 'PUT' | 'PATCH',
+      summary: string,
+      body: Body,
+      apply: (
+        user: AuthUser,
+        idOrSlug: string,
+        input: z.output<Body>,
+        ifMatch: string | undefined,
+      ) => Promise<{ market: MarketDto; etag: string }>,
+    ) =>
+      app.route({
+        method,
+        url: '/:id',
         config: { permission: 'write' },
         schema: {
           tags: ['markets'],
-          summary: 'Replace the editable fields of a market (honours If-Match)',
+          summary: `${summary} (honours If-Match)`,
           params: marketIdParams,
           headers: ifMatchHeaders,
-          body: replaceMarketBody,
+          body,
           response: { 200: marketResponse, ...errorResponses(400, 401, 403, 404, 409, 412, 413, 415) },
         },
-      },
-      async (request, reply) => {
-        const { market, etag } = await service.replace(
-          request.user!,
-          request.params.id,
-          request.body,
-          request.headers['if-match'],
-        );
-        reply.header('etag', etag);
-        return { success: true as const, data: market };
-      },
-    );
-
-    app.patch(
-      '/:id',
-      {
-        config: { permission: 'write' },
-        schema: {
-          tags: ['markets'],
-          summary: 'Change some editable fields of a market (honours If-Match)',
-          params: marketIdParams,
-          headers: ifMatchHeaders,
-          body: patchMarketBody,
-          response: { 200: marketResponse, ...errorResponses(400, 401, 403, 404, 409, 412, 413, 415) },
+        handler: async (request, reply) => {
+          const { market, etag } = await apply(
+            request.user!,
+            request.params.id,
+            // Validated against `body` by then; the type provider cannot follow a generic schema.
+            request.body as z.output<Body>,
+            request.headers['if-match'],
+          );
+          reply.header('etag', etag);
+          return { success: true as const, data: market };
         },
-      },
-      async (request, reply) => {
-        const { market, etag } = await service.patch(
-          request.user!,
-          request.params.id,
-          request.body,
-          request.headers['if-match'],
-        );
-        reply.header('etag', etag);
-        return { success: true as const, data: market };
-      },
-    );
+      });
+    editRoute('PUT', 'Replace the editable fields of a market', replaceMarketBody, service.replace);
+    editRoute('PATCH', 'Change some editable fields of a market', patchMarketBody, service.patch);
 
     app.delete(
       '/:id',
