@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { MarketRow } from '../../db/schema.ts';
-import { type CacheAside, jsonCodec } from '../../lib/cache/cache.ts';
+import { type CacheAside, jsonCodec, type ReadSpec } from '../../lib/cache/cache.ts';
 import type { MarketFilters, MarketPage, MarketRepository } from './markets.repository.ts';
 
 export interface CachedMarketRepository extends MarketRepository {
@@ -67,6 +67,32 @@ export function createCachedMarketRepository(
     return drawing;
   }
 
+  /**
+   * A list page or count under the current list generation; straight from the database when the
+   * generation cannot be read (the cache is down).
+   */
+  async function readListEntry<T>(
+    keyOf: (generation: string) => string,
+    codec: Pick<ReadSpec<T>, 'encode' | 'decode'>,
+    load: () => Promise<T>,
+  ): Promise<T> {
+    let generation: string;
+    try {
+      generation = await listGeneration();
+    } catch (error) {
+      cache.recordError('get', error);
+      return load();
+    }
+    const value = await cache.read({
+      key: keyOf(generation),
+      ttlSeconds: ttl.listSeconds,
+      load,
+      ...codec,
+      leased: false,
+    });
+    return value!;
+  }
+
   async function invalidate(marketId: string): Promise<void> {
     await cache.invalidate([keys.byId(marketId), keys.listGeneration]);
   }
@@ -112,42 +138,22 @@ export function createCachedMarketRepository(
       return base.findBySlug(slug);
     },
 
-    async list(page) {
+    list(page) {
       if (ttl.listSeconds === 0 || page.after || page.offset >= MAX_CACHED_OFFSET) return base.list(page);
-      let generation: string;
-      try {
-        generation = await listGeneration();
-      } catch (error) {
-        cache.recordError('get', error);
-        return base.list(page);
-      }
-      const result = await cache.read({
-        key: keys.page(generation, page),
-        ttlSeconds: ttl.listSeconds,
-        load: () => base.list(page),
-        ...pageCodec,
-        leased: false,
-      });
-      return result!;
+      return readListEntry(
+        (generation) => keys.page(generation, page),
+        pageCodec,
+        () => base.list(page),
+      );
     },
 
-    async count(filters) {
+    count(filters) {
       if (ttl.listSeconds === 0) return base.count(filters);
-      let generation: string;
-      try {
-        generation = await listGeneration();
-      } catch (error) {
-        cache.recordError('get', error);
-        return base.count(filters);
-      }
-      const total = await cache.read({
-        key: keys.count(generation, filters),
-        ttlSeconds: ttl.listSeconds,
-        load: () => base.count(filters),
-        ...countCodec,
-        leased: false,
-      });
-      return total!;
+      return readListEntry(
+        (generation) => keys.count(generation, filters),
+        countCodec,
+        () => base.count(filters),
+      );
     },
 
     async create(values, trx) {
