@@ -151,6 +151,24 @@ for (const kind of databaseKinds()) {
       assertEnvelope(unknown, 404, 'NOT_FOUND');
     });
 
+    test('a NUL character in text is a 400 that changes nothing and logs no error', async () => {
+      const before = await count();
+      const created = await post(JSON.stringify(marketBody({ name: 'Will NUL \u0000 bytes pass?' })));
+      assertEnvelope(created, 400, 'BAD_REQUEST');
+      assert.match(created.json().error, /NUL/);
+      assert.equal(await count(), before);
+      const searched = await t.request({ method: 'GET', url: '/api/markets/search?q=a%00b' });
+      assertEnvelope(searched, 400, 'BAD_REQUEST');
+      for (const res of [created, searched]) {
+        const lines = linesOf(String(res.headers['x-request-id']));
+        assert.deepEqual(
+          lines.map((l) => l.level),
+          [40],
+          'one warn line (the request), no error',
+        );
+      }
+    });
+
     test('an unknown route or method is a 404 in the envelope', async () => {
       for (const [method, url] of [
         ['GET', '/nope'],

@@ -64,7 +64,11 @@ export function toApiError(error: FastifyError | Error): ApiError | undefined {
   if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500)
     return new ApiError(fe.statusCode, 'BAD_REQUEST', fe.message);
   if (isConnectionError(error)) return ApiError.unavailable('Database unavailable, retry shortly');
-  if (pgErrorCode(error) === '57014') return ApiError.unavailable('Database query timed out');
+  const pgCode = pgErrorCode(error);
+  if (pgCode === '57014') return ApiError.unavailable('Database query timed out');
+  // Input that passed validation but holds what PostgreSQL cannot store in text (a NUL byte).
+  if (pgCode === '22021' || pgCode === '22P05')
+    return new ApiError(400, 'BAD_REQUEST', 'Text must not contain NUL (\\u0000) characters');
   return undefined;
 }
 
