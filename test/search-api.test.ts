@@ -57,6 +57,25 @@ for (const kind of databaseKinds()) {
       );
     });
 
+    test('tags are searched too, and a changed tag is found at once', async () => {
+      const created = await create({ name: 'Will the new ferry line open on time?', tags: ['azores'] });
+      const found = await search('q=azores');
+      assert.deepEqual(
+        found.json().data.map((m: { name: string }) => m.name),
+        ['Will the new ferry line open on time?'],
+      );
+      const { id } = created.json().data;
+      const patched = await t.request({
+        method: 'PATCH',
+        url: `/api/markets/${id}`,
+        headers: alice.auth,
+        payload: { tags: ['madeira'] },
+      });
+      assert.equal(patched.statusCode, 200);
+      assert.equal((await search('q=madeira')).json().data[0]?.id, id);
+      assert.ok((await search('q=azores')).json().data.every((m: { id: string }) => m.id !== id));
+    });
+
     test('q must be 1 to 500 characters; a bad limit is a 400', async () => {
       for (const query of [
         'q=',
