@@ -20,6 +20,16 @@ for (const kind of databaseKinds()) {
     const create = (body: Record<string, unknown>) =>
       t.request({ method: 'POST', url: '/api/markets', headers: alice.auth, payload: marketBody(body) });
     const search = (query: string) => t.request({ method: 'GET', url: `/api/markets/search?${query}` });
+    /** Waits for the background job to embed the market. */
+    const embedded = (marketId: string) =>
+      eventually(async () => {
+        const row = await t.database.db
+          .selectFrom('marketEmbeddings')
+          .select('marketId')
+          .where('marketId', '=', marketId)
+          .executeTakeFirst();
+        return row !== undefined;
+      });
 
     test('a new market is found by its words, best match first, each result with a score', async () => {
       await create({
@@ -59,12 +69,11 @@ for (const kind of databaseKinds()) {
 
     test('tags are searched too, and a changed tag is found at once', async () => {
       const created = await create({ name: 'Will the new ferry line open on time?', tags: ['azores'] });
-      const found = await search('q=azores');
-      assert.deepEqual(
-        found.json().data.map((m: { name: string }) => m.name),
-        ['Will the new ferry line open on time?'],
-      );
       const { id } = created.json().data;
+      // In hybrid mode every embedded market is some query's neighbour: once this one is embedded
+      // too, its full-text match puts it first; until then it could tie with the nearest neighbour.
+      if (expectedMode === 'hybrid') await embedded(id);
+      assert.equal((await search('q=azores')).json().data[0]?.name, 'Will the new ferry line open on time?');
       const patched = await t.request({
         method: 'PATCH',
         url: `/api/markets/${id}`,
@@ -73,7 +82,9 @@ for (const kind of databaseKinds()) {
       });
       assert.equal(patched.statusCode, 200);
       assert.equal((await search('q=madeira')).json().data[0]?.id, id);
-      assert.ok((await search('q=azores')).json().data.every((m: { id: string }) => m.id !== id));
+      if (expectedMode === 'fulltext') {
+        assert.ok((await search('q=azores')).json().data.every((m: { id: string }) => m.id !== id));
+      }
     });
 
     test('q must be 1 to 500 characters; a bad limit is a 400', async () => {
@@ -104,14 +115,7 @@ for (const kind of databaseKinds()) {
         const created = (
           await create({ name: 'Will the Eurovision winner be Swedish?', category: 'culture' })
         ).json().data;
-        await eventually(async () => {
-          const row = await t.database.db
-            .selectFrom('marketEmbeddings')
-            .select('marketId')
-            .where('marketId', '=', created.id)
-            .executeTakeFirst();
-          return row !== undefined;
-        });
+        await embedded(created.id);
         // A misspelling and another form of the word: no English stem in common with the name, so
         // full text finds nothing; the embedding's character n-grams do.
         const res = await search('q=eurovison%20swede');
