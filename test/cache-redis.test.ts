@@ -84,7 +84,7 @@ describe('the cache while Redis is down', { skip: skipWithoutRedisServer }, () =
   });
   after(async () => {
     await cluster?.close();
-    await redis?.stop();
+    await redis?.dispose();
   });
 
   test('requests are answered from the database, warned about once, readiness is degraded, and it recovers', async () => {

@@ -59,7 +59,7 @@ describe('rate limiting while Redis is down', { skip: skipWithoutRedisServer }, 
   });
   after(async () => {
     await cluster?.close();
-    await redis?.stop();
+    await redis?.dispose();
   });
 
   test('requests are still served and limited per instance in memory, and the switch is logged once', async () => {

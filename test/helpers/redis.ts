@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +55,8 @@ export interface OwnRedis {
   url: string;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Stops it for good and removes its directory. */
+  dispose(): Promise<void>;
 }
 
 export async function ownRedisServer(): Promise<OwnRedis> {
@@ -105,6 +107,10 @@ export async function ownRedisServer(): Promise<OwnRedis> {
       child.kill('SIGKILL');
       await exited;
       child = undefined;
+    },
+    async dispose() {
+      await self.stop();
+      await rm(dir, { recursive: true, force: true });
     },
   };
   await self.start();
