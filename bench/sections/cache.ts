@@ -103,17 +103,20 @@ export const cacheSection: BenchSection = {
         `Memory-cache hit by id: ${share} % of the bare server (rounds: ${shares.join(' %, ')} %; issue 5's target: at least 50 %) — ${share >= 50 ? 'met' : 'not met'}.`,
       );
 
-      /** One pass per target on another app (same whole-stack settings plus `env`). */
+      /** One pass per target on another app (same whole-stack settings plus `env`), stopped after. */
       const measureOther = async (env: Record<string, string>, cache: string) => {
         const app = await context.startApp({ ...WHOLE_STACK, ...env }, { discardStdout: true });
-        servers.push(app);
-        await fill(app, [...byIdPaths, LIST_PATH], cache);
-        for (const [index, target] of targets.entries()) {
-          const result = await warmUpAndMeasure(context, `${target.label}, ${cache}`, {
-            url: app.url,
-            paths: target.paths,
-          });
-          rows.push(row(target.label, cache, result, index));
+        try {
+          await fill(app, [...byIdPaths, LIST_PATH], cache);
+          for (const [index, target] of targets.entries()) {
+            const result = await warmUpAndMeasure(context, `${target.label}, ${cache}`, {
+              url: app.url,
+              paths: target.paths,
+            });
+            rows.push(row(target.label, cache, result, index));
+          }
+        } finally {
+          await app.stop();
         }
       };
       const prefix = `bench-${randomBytes(4).toString('hex')}:`;

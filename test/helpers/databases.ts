@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -19,11 +19,17 @@ export interface TestDatabase {
   cleanup(): Promise<void>;
 }
 
-/** A migrated PGlite data dir as a tarball, made once per migration set and reused by every test. */
+const TEMPLATE_PREFIX = 'markets-api-pglite-';
+
+/**
+ * A migrated PGlite data dir as a tarball, made once per migration set and reused by every test;
+ * making one removes those of older migration sets.
+ */
 async function pgliteTemplate(): Promise<Blob> {
   const hash = createHash('sha256');
   for (const m of await listMigrations()) hash.update(m.name).update(m.sql);
-  const file = join(tmpdir(), `markets-api-pglite-${hash.digest('hex').slice(0, 16)}.tar.gz`);
+  const name = `${TEMPLATE_PREFIX}${hash.digest('hex').slice(0, 16)}.tar.gz`;
+  const file = join(tmpdir(), name);
   try {
     return new Blob([await readFile(file)]);
   } catch {
@@ -35,6 +41,11 @@ async function pgliteTemplate(): Promise<Blob> {
     const partial = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
     await writeFile(partial, Buffer.from(await dump.arrayBuffer()));
     await rename(partial, file);
+    for (const stale of await readdir(tmpdir())) {
+      if (stale.startsWith(TEMPLATE_PREFIX) && stale.endsWith('.tar.gz') && stale !== name) {
+        await rm(join(tmpdir(), stale), { force: true });
+      }
+    }
     return dump;
   }
 }
