@@ -20,7 +20,7 @@ import { tradingSection } from './sections/trading.ts';
 
 /**
  * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 200]
- *   [--search-markets 20000] [--sections markets-read,cache,trading,search]`
+ *   [--search-markets 100000] [--sections markets-read,cache,trading,search]`
  * Creates a throwaway PostgreSQL database on BENCH_DATABASE_URL's server (default: the local
  * one), seeds it, starts the app in its own process and runs each section against it. Progress
  * goes to stderr; the report, in Markdown, to stdout. The database is dropped at the end.
@@ -41,8 +41,8 @@ const parsed = z
     warmup: whole(0, 60).default(2),
     connections: whole(1, 1000).default(50),
     rate: whole(1, 1_000_000).default(200),
-    // The search section's own PGlite corpus; 100000 takes over five minutes to index.
-    'search-markets': whole(1, 5_000_000).default(20_000),
+    // The search section's own PGlite corpus (issue 6 asks for 100k: about three minutes here).
+    'search-markets': whole(1, 5_000_000).default(100_000),
     sections: z
       .string()
       .default(SECTION_NAMES.join(','))
