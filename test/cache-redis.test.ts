@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { databaseKinds } from './helpers/databases.ts';
+import { eventually } from './helpers/eventually.ts';
 import { marketBody } from './helpers/factories.ts';
 import { body, type Cluster, json, startInstances } from './helpers/instances.ts';
 import {
   deleteKeys,
-  eventually,
   type OwnRedis,
   ownRedisServer,
   skipWithoutRedis,

@@ -116,17 +116,3 @@ export async function ownRedisServer(): Promise<OwnRedis> {
   await self.start();
   return self;
 }
-
-/** Polls `check` until it returns true, or fails after `ms`. */
-export async function eventually(
-  check: () => Promise<boolean>,
-  ms = 10_000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
