@@ -137,10 +137,7 @@ export async function runSearchBench(
       const t0 = performance.now();
       const vectors = await embedder.embed(rows.map(documentOf));
       embedSeconds += (performance.now() - t0) / 1000;
-      await sql`insert into market_embeddings (market_id, model, market_version, embedding)
-        select id, ${embedder.model}, version, embedding::vector
-        from unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.version)}::int[],
-          ${vectors.map((v) => JSON.stringify(v))}::text[]) as t(id, version, embedding)`.execute(db);
+      await repository.saveEmbeddings(rows, embedder.model, vectors);
       after = ids.at(-1);
     }
     const indexSeconds = (performance.now() - indexStarted) / 1000;

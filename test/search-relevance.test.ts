@@ -57,11 +57,8 @@ describe('search relevance (pglite, local embedder)', () => {
       )
       .returning(['id', 'slug', 'name', 'description', 'version'])
       .execute();
-    const vectors = await embedder.embed(rows.map(documentOf));
-    for (const [i, row] of rows.entries()) {
-      keyOf.set(row.id, row.slug);
-      await repository.saveEmbedding(row, embedder.model, vectors[i]!);
-    }
+    for (const row of rows) keyOf.set(row.id, row.slug);
+    await repository.saveEmbeddings(rows, embedder.model, await embedder.embed(rows.map(documentOf)));
   });
   after(() => testDb.cleanup());
 

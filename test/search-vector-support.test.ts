@@ -38,7 +38,7 @@ describe('vector support at startup (pglite)', () => {
       })
       .returning(['id', 'version'])
       .executeTakeFirstOrThrow();
-    await createSearchRepository(db).saveEmbedding(market, 'model-a', [1, 0, 0, 0, 0, 0, 0, 0]);
+    await createSearchRepository(db).saveEmbeddings([market], 'model-a', [[1, 0, 0, 0, 0, 0, 0, 0]]);
 
     assert.deepEqual(await ensureVectorSupport(db, 8), { enabled: true }, 'same dimensions: nothing changes');
     assert.equal((await db.selectFrom('marketEmbeddings').selectAll().execute()).length, 1);
@@ -53,8 +53,8 @@ describe('vector support at startup (pglite)', () => {
     const repo = createSearchRepository(db);
     const { id } = await db.selectFrom('markets').select('id').executeTakeFirstOrThrow();
     const v = (x: number) => [x, ...new Array(15).fill(0)];
-    await repo.saveEmbedding({ id, version: 3 }, 'm', v(1));
-    await repo.saveEmbedding({ id, version: 2 }, 'm', v(-1));
+    await repo.saveEmbeddings([{ id, version: 3 }], 'm', [v(1)]);
+    await repo.saveEmbeddings([{ id, version: 2 }], 'm', [v(-1)]);
     const row = await db
       .selectFrom('marketEmbeddings')
       .select('marketVersion')

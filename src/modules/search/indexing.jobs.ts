@@ -10,7 +10,7 @@ const JOB = 'search.index-market';
 const REINDEX_PAGE = 1000;
 
 interface Deps {
-  search: Pick<SearchRepository, 'findForIndexing' | 'saveEmbedding' | 'listIds'>;
+  search: Pick<SearchRepository, 'findForIndexing' | 'saveEmbeddings' | 'listIds'>;
   embedder: Embedder;
   queue: Pick<JobQueue, 'send' | 'sendMany'>;
   /** Without pgvector there is nowhere to store a vector: jobs complete without calling the provider. */
@@ -31,9 +31,7 @@ export function isPermanent(error: unknown): boolean {
 /** Indexing markets for semantic search: enqueueing (inside the caller's transaction) and the job itself. */
 export function createIndexingJobs({ search, embedder, queue, vectorEnabled }: Deps) {
   async function embedAndSave(markets: MarketToIndex[]) {
-    const vectors = await embedder.embed(markets.map(documentOf));
-    for (const [i, market] of markets.entries())
-      await search.saveEmbedding(market, embedder.model, vectors[i]!);
+    await search.saveEmbeddings(markets, embedder.model, await embedder.embed(markets.map(documentOf)));
   }
 
   return {

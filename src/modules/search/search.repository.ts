@@ -106,13 +106,21 @@ export function createSearchRepository(db: Kysely<DB>) {
     },
 
     /**
-     * Stores an embedding unless one for a newer version of the market is already there: a slow
-     * job that read an older text must not overwrite the work of the job that read the newer one.
+     * Stores the embeddings of a batch of distinct markets in one statement, each unless one for a
+     * newer version of that market is already there: a slow job that read an older text must not
+     * overwrite the work of the job that read the newer one.
      */
-    async saveEmbedding(market: Pick<MarketToIndex, 'id' | 'version'>, model: string, vector: number[]) {
+    async saveEmbeddings(
+      markets: readonly Pick<MarketToIndex, 'id' | 'version'>[],
+      model: string,
+      vectors: readonly number[][],
+    ): Promise<void> {
+      if (markets.length === 0) return;
       await sql`
         insert into market_embeddings (market_id, model, market_version, embedding, embedded_at)
-        values (${market.id}, ${model}, ${market.version}, ${JSON.stringify(vector)}::vector, now())
+        select id, ${model}, version, embedding::vector, now()
+        from unnest(${markets.map((m) => m.id)}::uuid[], ${markets.map((m) => m.version)}::int[],
+                    ${vectors.map((v) => JSON.stringify(v))}::text[]) as t(id, version, embedding)
         on conflict (market_id) do update
           set model = excluded.model, market_version = excluded.market_version,
               embedding = excluded.embedding, embedded_at = excluded.embedded_at
