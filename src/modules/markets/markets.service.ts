@@ -125,15 +125,13 @@ export function createMarketsService({
     const expected = assertFresh(market, ifMatch) ?? market.version;
     let updated: MarketRow | undefined;
     try {
-      // New text means a new embedding: enqueue it in the same transaction as the change.
-      updated =
-        indexing && (changes.name !== undefined || changes.description !== undefined)
-          ? await inTransaction(db, async (trx) => {
-              const row = await markets.update(market.id, changes, expected, trx);
-              if (row) await indexing(trx, row.id);
-              return row;
-            })
-          : await markets.update(market.id, changes, expected);
+      const newText = changes.name !== undefined || changes.description !== undefined;
+      updated = await inTransaction(db, async (trx) => {
+        const row = await markets.update(market.id, changes, expected, trx);
+        // New text means a new embedding: enqueued in the same transaction as the change.
+        if (row && newText) await indexing?.(trx, row.id);
+        return row;
+      });
     } catch (error) {
       if (isUniqueViolation(error, 'markets_slug_key'))
         throw ApiError.conflict(`Slug "${changes.slug}" is already taken`, 'SLUG_TAKEN');
@@ -142,6 +140,7 @@ export function createMarketsService({
     // Someone else updated it between our read and write.
     if (!updated)
       throw ApiError.preconditionFailed('Market was changed by another request; fetch it and retry');
+    // Written inside a transaction, past the cache: drop what it holds of this market.
     await onMarketChanged?.(updated.id);
     return { market: toMarketDto(updated), etag: etagOf(updated) };
   }
