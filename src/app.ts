@@ -7,6 +7,7 @@ import { createMemoryCache } from './lib/cache/memory-cache.ts';
 import { createRedisCache } from './lib/cache/redis-cache.ts';
 import { fastSerializerCompiler } from './lib/fast-serializer.ts';
 import { createJobQueue, jobQueueOptions } from './lib/jobs/queue.ts';
+import { createLogger } from './lib/logger.ts';
 import { closeRedis, createRedisClient, waitUntilReady } from './lib/redis.ts';
 import { jobsAdminRoutes } from './modules/admin/jobs.routes.ts';
 import { createAuthenticator } from './modules/auth/authenticator.ts';
@@ -29,7 +30,7 @@ import { gracefulClosePlugin } from './plugins/graceful-close.ts';
 import { metricsPlugin } from './plugins/metrics.ts';
 import { openapiPlugin } from './plugins/openapi.ts';
 import { callerIdentity, rateLimitPlugin } from './plugins/rate-limit.ts';
-import { LOG_REDACT_PATHS, requestContextPlugin, requestIdOptions } from './plugins/request-context.ts';
+import { requestContextPlugin, requestIdOptions } from './plugins/request-context.ts';
 
 export interface AppDeps {
   config: Config;
@@ -46,9 +47,7 @@ export interface AppDeps {
  */
 export async function buildApp({ config, database, jwtSecret, logger }: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(logger
-      ? { loggerInstance: logger }
-      : { logger: { level: config.LOG_LEVEL, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } } }),
+    loggerInstance: logger ?? createLogger(config.LOG_LEVEL),
     ...requestIdOptions(),
     bodyLimit: config.BODY_LIMIT,
     trustProxy: config.TRUST_PROXY ? config.TRUST_PROXY.split(',').map((s) => s.trim()) : false,

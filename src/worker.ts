@@ -1,6 +1,6 @@
-import pino from 'pino';
 import { openScriptDatabase } from '../scripts/lib/script-database.ts';
 import { createJobQueue, jobQueueOptions } from './lib/jobs/queue.ts';
+import { createLogger } from './lib/logger.ts';
 import { createSearchModule } from './modules/search/index.ts';
 
 /**
@@ -9,7 +9,7 @@ import { createSearchModule } from './modules/search/index.ts';
  * socket); run the API with WORKERS=0 to leave all jobs to these.
  */
 const { config, database, via } = await openScriptDatabase();
-const log = pino({ level: config.LOG_LEVEL, name: 'worker' });
+const log = createLogger(config.LOG_LEVEL, { name: 'worker' });
 const queue = await createJobQueue(database, jobQueueOptions(config, log));
 const search = await createSearchModule({ database, config, queue, log });
 await search.startWorkers();

@@ -22,17 +22,6 @@ export function requestIdOptions(): Pick<FastifyServerOptions, 'genReqId' | 'log
   };
 }
 
-export const LOG_REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers["x-api-key"]',
-  'req.headers.cookie',
-  '*.password',
-  '*.token',
-  '*.accessToken',
-  '*.refreshToken',
-  '*.secret',
-];
-
 /** Every response carries x-request-id; every finished request is one structured log line. */
 export const requestContextPlugin = fp(async (app: FastifyInstance) => {
   app.addHook('onRequest', async (request, reply) => {

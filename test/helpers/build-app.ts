@@ -1,12 +1,11 @@
 import { Writable } from 'node:stream';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import pino from 'pino';
 import { buildApp } from '../../src/app.ts';
 import { type Config, configWith } from '../../src/config/env.ts';
 import type { Database, DatabaseKind } from '../../src/db/database.ts';
 import type { Role } from '../../src/db/schema.ts';
+import { createLogger } from '../../src/lib/logger.ts';
 import { createTokenService } from '../../src/modules/auth/tokens.ts';
-import { LOG_REDACT_PATHS } from '../../src/plugins/request-context.ts';
 import { createTestDatabase } from './databases.ts';
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-at-least-32-characters-long';
@@ -52,10 +51,7 @@ export async function buildTestApp(
       done();
     },
   });
-  const logger = pino(
-    { level: config.LOG_LEVEL, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } },
-    sink,
-  );
+  const logger = createLogger(config.LOG_LEVEL, { destination: sink });
   // A test whose app fails to build must still end: an open database keeps the process alive.
   const app = await buildApp({ config, database, jwtSecret: TEST_JWT_SECRET, logger }).catch(
     async (error) => {

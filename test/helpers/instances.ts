@@ -1,10 +1,10 @@
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
 import { buildApp } from '../../src/app.ts';
 import { type Config, configWith } from '../../src/config/env.ts';
 import { type Database, type DatabaseKind, openDatabase } from '../../src/db/database.ts';
 import type { Role } from '../../src/db/schema.ts';
+import { createLogger } from '../../src/lib/logger.ts';
 import { createTokenService } from '../../src/modules/auth/tokens.ts';
 import { TEST_JWT_SECRET } from './build-app.ts';
 import { createTestDatabase } from './databases.ts';
@@ -61,7 +61,7 @@ export async function startInstances(
       config,
       database,
       jwtSecret: TEST_JWT_SECRET,
-      logger: pino({ level: 'info' }, sink),
+      logger: createLogger('info', { destination: sink }),
     });
     register?.(app, config);
     const url = await app.listen({ host: '127.0.0.1', port: 0 });

@@ -1,0 +1,67 @@
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+/** Keys whose values never reach a log line, at any depth of what is logged. */
+const SECRET_KEYS = new Set([
+  'authorization',
+  'x-api-key',
+  'cookie',
+  'password',
+  'token',
+  'accessToken',
+  'refreshToken',
+  'secret',
+]);
+export const REDACTED = '[redacted]';
+/** Deeper than this, objects are logged as they are (log lines are shallow; cycles end here). */
+const MAX_DEPTH = 8;
+
+/**
+ * A copy of `value` with every secret key's value replaced by REDACTED, or `value` itself when it
+ * holds none (the common case costs one walk and no allocation). The caller's object is never
+ * changed. Errors stay errors, so pino's error serializer still sees a message and a stack.
+ */
+export function censorSecrets<T>(value: T, depth = 0): T {
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
+  if (Array.isArray(value)) {
+    let items: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const censored = censorSecrets(value[i], depth + 1);
+      if (censored === value[i]) continue;
+      items ??= [...value];
+      items[i] = censored;
+    }
+    return (items ?? value) as T;
+  }
+  const record = value as Record<string, unknown>;
+  let copy: Record<string, unknown> | undefined;
+  for (const key in record) {
+    const field = record[key];
+    const censored = SECRET_KEYS.has(key) ? REDACTED : censorSecrets(field, depth + 1);
+    if (censored === field) continue;
+    copy ??= shallowCopy(record);
+    copy[key] = censored;
+  }
+  return (copy ?? value) as T;
+}
+
+function shallowCopy(record: Record<string, unknown>): Record<string, unknown> {
+  const copy = Object.assign(Object.create(Object.getPrototypeOf(record)), record);
+  if (record instanceof Error) Object.assign(copy, { message: record.message, stack: record.stack });
+  return copy;
+}
+
+/**
+ * The service's logger: JSON lines at `level`, secrets censored by key name (a walk of each
+ * logged object; pino's path-based `redact` re-parsed its paths for every field of every line).
+ * Without a destination, stdout written asynchronously: lines logged while a write is in flight
+ * go out together in the next one, and whatever is pending is flushed when the process exits.
+ */
+export function createLogger(
+  level: string,
+  { name, destination }: { name?: string; destination?: DestinationStream } = {},
+): Logger {
+  return pino(
+    { level, ...(name && { name }), formatters: { log: (object) => censorSecrets(object) } },
+    destination ?? pino.destination({ dest: 1, sync: false }),
+  );
+}
