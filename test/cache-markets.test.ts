@@ -119,6 +119,24 @@ for (const kind of databaseKinds()) {
         assert.equal((await get(`/api/markets/${slug}`)).json().data.id, second.id);
       });
 
+      test('a cached active market reads as closed once its close time passes, still from the cache', async () => {
+        const closesAt = new Date(Date.now() + 1500);
+        const market = await create({ closesAt: closesAt.toISOString() });
+        const read = () => get(`/api/markets/${market.id}`);
+        const first = await read();
+        assert.equal(first.json().data.status, 'active');
+        assert.equal((await read()).body, first.body, 'a repeated hit sends the same representation');
+
+        await new Promise((resolve) => setTimeout(resolve, closesAt.getTime() - Date.now() + 50));
+        const queries = await queriesDuring(async () => {
+          const res = await read();
+          assert.equal(res.statusCode, 200);
+          assert.equal(res.json().data.status, 'closed');
+          assert.deepEqual({ ...res.json().data, status: 'active' }, first.json().data);
+        });
+        assert.equal(queries, 0);
+      });
+
       test('concurrent misses for one market cost one database query (single-flight)', async () => {
         const market = await create();
         const queries = await queriesDuring(async () => {

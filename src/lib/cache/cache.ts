@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import { LRUCache } from 'lru-cache';
 
 /**
  * The cache port: string values with a TTL. memory-cache.ts keeps them in this process (the
@@ -57,6 +58,8 @@ interface Flight<T> {
 
 /** Invalidations that failed while the cache was down, replayed once it answers again. */
 const MAX_PENDING_INVALIDATIONS = 10_000;
+/** Recently decoded values kept to answer repeated hits on the same text (the hot keys). */
+const DECODED_ENTRIES = 1_000;
 
 /**
  * Cache-aside reads with single-flight, invalidation that survives a cache outage, and counters.
@@ -72,6 +75,19 @@ export function createCacheAside(
   let pendingOverflow = false;
   let flushing: Promise<void> | undefined;
   let lastWarning = Number.NEGATIVE_INFINITY;
+  const decoded = new LRUCache<string, { text: string; value: unknown }>({ max: DECODED_ENTRIES });
+
+  /**
+   * The value a hit's text stands for, decoded once while the cache keeps returning that text;
+   * frozen, since every later hit shares it.
+   */
+  function decodeHit<T>(spec: ReadSpec<T>, text: string): T {
+    const memo = decoded.get(spec.key);
+    if (memo?.text === text) return memo.value as T;
+    const value = deepFreeze(spec.decode(text));
+    decoded.set(spec.key, { text, value });
+    return value;
+  }
 
   function recordError(operation: string, error: unknown) {
     stats.errors++;
@@ -110,6 +126,7 @@ export function createCacheAside(
 
   /** Delete the keys now; if the cache is down, remember them and retry when it is back. */
   async function invalidate(keys: readonly string[]): Promise<void> {
+    for (const key of keys) decoded.delete(key);
     try {
       await cache.delete(keys);
     } catch (error) {
@@ -166,7 +183,7 @@ export function createCacheAside(
         const text = await cache.get(spec.key);
         if (text !== undefined) {
           stats.hits++;
-          return spec.decode(text);
+          return decodeHit(spec, text);
         }
       } catch (error) {
         recordError('get', error);
@@ -195,6 +212,14 @@ export function createCacheAside(
       }
     },
   };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const field of Object.values(value)) deepFreeze(field);
+  }
+  return value;
 }
 
 /**

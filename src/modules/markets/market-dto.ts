@@ -12,9 +12,9 @@ export function effectiveStatus(
 }
 
 /** Maps a (possibly partial) row to the API shape: public fields only, ISO dates, money in units. */
-export function toMarketDto(row: MarketRow): MarketDto;
-export function toMarketDto(row: Partial<MarketRow>): Partial<MarketDto>;
-export function toMarketDto(row: Partial<MarketRow>): Partial<MarketDto> {
+export function toMarketDto(row: MarketRow, now?: number): MarketDto;
+export function toMarketDto(row: Partial<MarketRow>, now?: number): Partial<MarketDto>;
+export function toMarketDto(row: Partial<MarketRow>, now = Date.now()): Partial<MarketDto> {
   const dto: Record<string, unknown> = {};
   for (const key of MARKET_FIELDS) {
     const value = row[key];
@@ -25,8 +25,28 @@ export function toMarketDto(row: Partial<MarketRow>): Partial<MarketDto> {
   if (row.yesShares !== undefined) dto.yesShares = toShares(row.yesShares);
   if (row.noShares !== undefined) dto.noShares = toShares(row.noShares);
   if (row.status !== undefined && row.closesAt !== undefined)
-    dto.status = effectiveStatus(row.status, row.closesAt);
+    dto.status = effectiveStatus(row.status, row.closesAt, now);
   return dto;
+}
+
+export interface MarketView {
+  market: MarketDto;
+  etag: string;
+}
+
+const views = new WeakMap<MarketRow, { view: MarketView; validUntil: number }>();
+
+/**
+ * A full row's API shape and ETag, built once per row object: a row the cache hands out again
+ * and again is mapped once. An active market's view lasts until its close time, when its status
+ * turns to closed.
+ */
+export function viewOf(row: MarketRow, now = Date.now()): MarketView {
+  const memo = views.get(row);
+  if (memo && now < memo.validUntil) return memo.view;
+  const view = { market: toMarketDto(row, now), etag: etagOf(row) };
+  views.set(row, { view, validUntil: row.status === 'active' ? row.closesAt.getTime() : Infinity });
+  return view;
 }
 
 export function etagOf(row: Pick<MarketRow, 'id' | 'version'>): string {

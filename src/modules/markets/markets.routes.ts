@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { createBodyMemo } from '../../lib/body-memo.ts';
 import { errorResponses } from '../../lib/http-schemas.ts';
 import type { AuthUser } from '../auth/permissions.ts';
+import type { MarketView } from './market-dto.ts';
 import {
   createMarketBody,
   listMarketsQuery,
@@ -18,6 +20,8 @@ const ifMatchHeaders = z.object({ 'if-match': z.string().max(200).optional() });
 
 /** HTTP only: parse, call one service method, shape the envelope. */
 export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
+  // A view the cache hands out again (see viewOf) is serialised once.
+  const sendView = createBodyMemo<MarketView>();
   return async (app) => {
     app.get(
       '/',
@@ -45,9 +49,9 @@ export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const { market, etag } = await service.get(request.params.id);
-        reply.header('etag', etag);
-        return { success: true as const, data: market };
+        const view = await service.get(request.params.id);
+        reply.header('etag', view.etag);
+        return sendView(reply, view, () => ({ success: true as const, data: view.market }));
       },
     );
 

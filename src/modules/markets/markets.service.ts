@@ -7,7 +7,7 @@ import { ApiError } from '../../lib/errors.ts';
 import { slugify, UUID_PATTERN, withRandomSuffix } from '../../lib/slug.ts';
 import { type AuthUser, canModify } from '../auth/permissions.ts';
 import type { UserRepository } from '../users/users.repository.ts';
-import { etagOf, toMarketDto } from './market-dto.ts';
+import { etagOf, toMarketDto, viewOf } from './market-dto.ts';
 import type { MarketRepository } from './markets.repository.ts';
 import {
   type CreateMarketInput,
@@ -207,8 +207,7 @@ export function createMarketsService({
     },
 
     async get(idOrSlug: string) {
-      const market = await findOrThrow(idOrSlug);
-      return { market: toMarketDto(market), etag: etagOf(market) };
+      return viewOf(await findOrThrow(idOrSlug));
     },
 
     async create(user: AuthUser, input: CreateMarketInput) {
