@@ -14,5 +14,34 @@ export const fastSerializerCompiler: FastifySerializerCompiler<z.ZodType> = ({ s
     unrepresentable: 'any',
     reused: 'inline',
   });
-  return fastJson(jsonSchema as Parameters<typeof fastJson>[0]) as (data: unknown) => string;
+  return fastJson(nullableAsTypeList(jsonSchema) as Parameters<typeof fastJson>[0]) as (
+    data: unknown,
+  ) => string;
 };
+
+type JsonSchema = { [key: string]: unknown };
+const PRIMITIVE = new Set(['string', 'number', 'integer', 'boolean']);
+
+/**
+ * Zod writes `.nullable()` of an enum as `anyOf: [{ type: 'string', enum }, { type: 'null' }]`,
+ * which fast-json-stringify serialises by validating every value against both branches at run
+ * time. The same schema as `type: ['string', 'null']` is serialised by a type check.
+ */
+export function nullableAsTypeList(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(nullableAsTypeList);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: JsonSchema = {};
+  for (const [key, value] of Object.entries(schema)) out[key] = nullableAsTypeList(value);
+  const branches = out.anyOf;
+  if (!Array.isArray(branches) || branches.length !== 2) return out;
+  const nullIndex = branches.findIndex((b: JsonSchema) => b.type === 'null' && Object.keys(b).length === 1);
+  const other = branches[1 - nullIndex] as JsonSchema | undefined;
+  if (nullIndex < 0 || !other || typeof other.type !== 'string' || !PRIMITIVE.has(other.type)) return out;
+  const { anyOf: _, ...rest } = out;
+  return {
+    ...rest,
+    ...other,
+    type: [other.type, 'null'],
+    ...(Array.isArray(other.enum) && { enum: [...other.enum, null] }),
+  };
+}

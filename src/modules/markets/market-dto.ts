@@ -29,23 +29,39 @@ export function toMarketDto(row: Partial<MarketRow>, now = Date.now()): Partial<
   return dto;
 }
 
+const shared = new WeakMap<Partial<MarketRow>, { dto: Partial<MarketDto>; validUntil: number }>();
+
+/**
+ * toMarketDto once per row object, for rows the cache hands out again and again (they are frozen,
+ * and so is the result: copy it to change it). It lasts until an active market's close time, when
+ * its status turns to closed.
+ */
+export function sharedDto(row: MarketRow, now?: number): Readonly<MarketDto>;
+export function sharedDto(row: Partial<MarketRow>, now?: number): Readonly<Partial<MarketDto>>;
+export function sharedDto(row: Partial<MarketRow>, now = Date.now()): Readonly<Partial<MarketDto>> {
+  const memo = shared.get(row);
+  if (memo && now < memo.validUntil) return memo.dto;
+  const dto = Object.freeze(toMarketDto(row, now));
+  const closes = row.status === 'active' && row.closesAt ? row.closesAt.getTime() : Infinity;
+  shared.set(row, { dto, validUntil: closes });
+  return dto;
+}
+
 export interface MarketView {
-  market: MarketDto;
+  market: Readonly<MarketDto>;
   etag: string;
 }
 
-const views = new WeakMap<MarketRow, { view: MarketView; validUntil: number }>();
+const views = new WeakMap<MarketRow, MarketView>();
 
-/**
- * A full row's API shape and ETag, built once per row object: a row the cache hands out again
- * and again is mapped once. An active market's view lasts until its close time, when its status
- * turns to closed.
- */
-export function viewOf(row: MarketRow, now = Date.now()): MarketView {
-  const memo = views.get(row);
-  if (memo && now < memo.validUntil) return memo.view;
-  const view = { market: toMarketDto(row, now), etag: etagOf(row) };
-  views.set(row, { view, validUntil: row.status === 'active' ? row.closesAt.getTime() : Infinity });
+/** A full row's shared DTO and its ETag; the same object while the DTO stays the same. */
+export function viewOf(row: MarketRow): MarketView {
+  const market = sharedDto(row);
+  let view = views.get(row);
+  if (view?.market !== market) {
+    view = { market, etag: etagOf(row) };
+    views.set(row, view);
+  }
   return view;
 }
 

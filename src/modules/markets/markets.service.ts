@@ -7,7 +7,7 @@ import { ApiError } from '../../lib/errors.ts';
 import { slugify, UUID_PATTERN, withRandomSuffix } from '../../lib/slug.ts';
 import { type AuthUser, canModify } from '../auth/permissions.ts';
 import type { UserRepository } from '../users/users.repository.ts';
-import { etagOf, toMarketDto, viewOf } from './market-dto.ts';
+import { etagOf, sharedDto, toMarketDto, viewOf } from './market-dto.ts';
 import type { MarketRepository } from './markets.repository.ts';
 import {
   type CreateMarketInput,
@@ -187,10 +187,10 @@ export function createMarketsService({
               id: last.id!,
             })
           : null;
-      const wanted = new Set<string>(requested);
       const data = rows.map((row) => {
-        const dto = toMarketDto(row) as Record<string, unknown>;
-        for (const key of Object.keys(dto)) if (!wanted.has(key)) delete dto[key];
+        const full = sharedDto(row);
+        const dto: Record<string, unknown> = {};
+        for (const key of requested) dto[key] = full[key];
         if (creators) dto.creator = creators.get(row.creatorId!);
         return dto;
       });
