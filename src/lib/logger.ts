@@ -51,10 +51,18 @@ function shallowCopy(record: Record<string, unknown>): Record<string, unknown> {
 }
 
 /**
+ * stdout, written asynchronously: lines logged while a write is in flight go out together in the
+ * next one, and whatever is pending is flushed when the process exits. Writes of at most 4 KiB
+ * (sonic-boom measures the pending chunk's bytes again for every line: the default 16 KiB made
+ * that the costliest part of a log line under load). If stdout stops draining, lines beyond
+ * 16 MiB pending are dropped rather than held until memory runs out.
+ */
+const STDOUT = { dest: 1, sync: false, maxWrite: 4096, maxLength: 16 * 1024 * 1024 };
+
+/**
  * The service's logger: JSON lines at `level`, secrets censored by key name (a walk of each
- * logged object; pino's path-based `redact` re-parsed its paths for every field of every line).
- * Without a destination, stdout written asynchronously: lines logged while a write is in flight
- * go out together in the next one, and whatever is pending is flushed when the process exits.
+ * logged object; pino's path-based `redact` re-parsed its paths for every field of every line),
+ * written to `destination` or else to stdout as above.
  */
 export function createLogger(
   level: string,
@@ -62,6 +70,6 @@ export function createLogger(
 ): Logger {
   return pino(
     { level, ...(name && { name }), formatters: { log: (object) => censorSecrets(object) } },
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    destination ?? pino.destination(STDOUT),
   );
 }
