@@ -162,6 +162,34 @@ for (const kind of databaseKinds()) {
         assert.equal(page[0].name, 'A brand new market on the first page');
       });
 
+      test('one cached page answers each field selection with its own fields, and shows a market closed once it closes', async () => {
+        const category = `closing-${Date.now()}`;
+        const closesAt = new Date(Date.now() + 1500);
+        const market = await create({ category, closesAt: closesAt.toISOString() });
+        // Both select the same columns (status brings closesAt along), so they share one cached page.
+        const narrow = `/api/markets?category=${category}&fields=id,status`;
+        const wide = `/api/markets?category=${category}&fields=id,status,closesAt`;
+        const withCreator = `${narrow}&include=creator`;
+        const read = async (url: string) => (await get(url)).json().data;
+
+        assert.deepEqual(await read(narrow), [{ id: market.id, status: 'active' }]);
+        assert.equal(await queriesDuring(() => get(wide)), 0, 'the page is cached');
+        assert.deepEqual(await read(wide), [{ id: market.id, status: 'active', closesAt: market.closesAt }]);
+        assert.deepEqual(await read(narrow), [{ id: market.id, status: 'active' }]);
+        assert.deepEqual(await read(withCreator), [
+          { id: market.id, status: 'active', creator: { id: alice.id, name: 'Alice' } },
+        ]);
+
+        await new Promise((resolve) => setTimeout(resolve, closesAt.getTime() - Date.now() + 50));
+        const queries = await queriesDuring(async () => {
+          assert.deepEqual(await read(narrow), [{ id: market.id, status: 'closed' }]);
+          assert.deepEqual(await read(wide), [
+            { id: market.id, status: 'closed', closesAt: market.closesAt },
+          ]);
+        });
+        assert.equal(queries, 0);
+      });
+
       test('the total of a list with count=true follows creations', async () => {
         const url = '/api/markets?limit=1&count=true&category=counting';
         await create({ category: 'counting' });

@@ -14,14 +14,15 @@ import {
   patchMarketBody,
   replaceMarketBody,
 } from './markets.schemas.ts';
-import type { MarketsService } from './markets.service.ts';
+import type { MarketList, MarketsService } from './markets.service.ts';
 
 const ifMatchHeaders = z.object({ 'if-match': z.string().max(200).optional() });
 
 /** HTTP only: parse, call one service method, shape the envelope. */
 export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
-  // A view the cache hands out again (see viewOf) is serialised once.
+  // A view or a list the cache hands out again (see viewOf, sharedList) is serialised once.
   const sendView = createBodyMemo<MarketView>();
+  const sendList = createBodyMemo<MarketList>();
   return async (app) => {
     app.get(
       '/',
@@ -34,7 +35,10 @@ export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
           response: { 200: marketListResponse, ...errorResponses(400, 503) },
         },
       },
-      async (request) => ({ success: true as const, ...(await service.list(request.query)) }),
+      async (request, reply) => {
+        const list = await service.list(request.query);
+        return sendList(reply, list, () => ({ success: true as const, ...list }));
+      },
     );
 
     app.get(

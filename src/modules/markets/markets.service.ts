@@ -163,7 +163,7 @@ export function createMarketsService({
         creatorId: query.creatorId,
         tag: query.tag,
       };
-      const [{ rows, hasMore }, total] = await Promise.all([
+      const [page, total] = await Promise.all([
         markets.list({
           filters,
           sort: query.sort,
@@ -175,35 +175,13 @@ export function createMarketsService({
         }),
         query.count ? markets.count(filters) : undefined,
       ]);
-      const creators = includeCreator ? await users.findProfiles(rows.map((r) => r.creatorId!)) : undefined;
+      const render = () => renderList(page, query, requested, total, after !== undefined);
+      if (!includeCreator) return sharedList(page, `${requested.join()}|${total}`, render);
 
-      const last = rows.at(-1);
-      const nextCursor =
-        hasMore && last
-          ? encodeCursor({
-              sort: query.sort,
-              order: query.order,
-              value: cursorValue(last[query.sort]),
-              id: last.id!,
-            })
-          : null;
-      const data = rows.map((row) => {
-        const full = sharedDto(row);
-        const dto: Record<string, unknown> = {};
-        for (const key of requested) dto[key] = full[key];
-        if (creators) dto.creator = creators.get(row.creatorId!);
-        return dto;
-      });
-      return {
-        data,
-        meta: {
-          limit: query.limit,
-          offset: after ? 0 : query.offset,
-          nextCursor,
-          hasMore,
-          ...(total !== undefined && { total }),
-        },
-      };
+      const creators = await users.findProfiles(page.rows.map((r) => r.creatorId!));
+      const result = render();
+      for (const [i, row] of page.rows.entries()) result.data[i]!.creator = creators.get(row.creatorId!);
+      return result;
     },
 
     async get(idOrSlug: string) {
@@ -254,4 +232,70 @@ const SORT_VALUE_KINDS: Record<SortField, CursorValueKind> = {
 
 function cursorValue(value: unknown): string | number {
   return value instanceof Date ? value.toISOString() : (value as string | number);
+}
+
+export type MarketList = ReturnType<typeof renderList>;
+
+/** A page in the API's shape: the requested fields of each row, and where the next page starts. */
+function renderList(
+  { rows, hasMore }: { rows: Partial<MarketRow>[]; hasMore: boolean },
+  query: ListMarketsQuery,
+  requested: readonly MarketField[],
+  total: number | undefined,
+  byCursor: boolean,
+) {
+  const last = rows.at(-1);
+  const nextCursor =
+    hasMore && last
+      ? encodeCursor({
+          sort: query.sort,
+          order: query.order,
+          value: cursorValue(last[query.sort]),
+          id: last.id!,
+        })
+      : null;
+  const data = rows.map((row) => {
+    const full = sharedDto(row);
+    const dto: Record<string, unknown> = {};
+    for (const key of requested) dto[key] = full[key];
+    return dto;
+  });
+  return {
+    data,
+    meta: {
+      limit: query.limit,
+      offset: byCursor ? 0 : query.offset,
+      nextCursor,
+      hasMore,
+      ...(total !== undefined && { total }),
+    },
+  };
+}
+
+/**
+ * The result built from a page once per page object and shape (fields, total): a page the cache
+ * hands out again and again is rendered once, until the first of its active markets closes.
+ */
+const listResults = new WeakMap<object, Map<string, { result: MarketList; validUntil: number }>>();
+function sharedList(page: object & { rows: Partial<MarketRow>[] }, shape: string, render: () => MarketList) {
+  const now = Date.now();
+  let byShape = listResults.get(page);
+  const memo = byShape?.get(shape);
+  if (memo && now < memo.validUntil) return memo.result;
+  const result = render();
+  if (!byShape) {
+    byShape = new Map();
+    listResults.set(page, byShape);
+  }
+  byShape.set(shape, { result, validUntil: firstClose(page.rows) });
+  return result;
+}
+
+/** When the first active market of `rows` closes (its status changes then); never if none is active. */
+function firstClose(rows: readonly Partial<MarketRow>[]): number {
+  let first = Infinity;
+  for (const row of rows) {
+    if (row.status === 'active' && row.closesAt) first = Math.min(first, row.closesAt.getTime());
+  }
+  return first;
 }
