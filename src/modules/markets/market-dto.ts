@@ -32,9 +32,9 @@ export function toMarketDto(row: Partial<MarketRow>, now = Date.now()): Partial<
 const shared = new WeakMap<Partial<MarketRow>, { dto: Partial<MarketDto>; validUntil: number }>();
 
 /**
- * toMarketDto once per row object, for rows the cache hands out again and again (they are frozen,
- * and so is the result: copy it to change it). It lasts until an active market's close time, when
- * its status turns to closed.
+ * toMarketDto once per row object, for rows the cache hands out again and again (the same frozen
+ * object while its entry is unchanged). The result is frozen too: copy it to change it. It lasts
+ * until an active market's close time, when its status turns to closed.
  */
 export function sharedDto(row: MarketRow, now?: number): Readonly<MarketDto>;
 export function sharedDto(row: Partial<MarketRow>, now?: number): Readonly<Partial<MarketDto>>;
