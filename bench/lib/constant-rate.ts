@@ -45,8 +45,9 @@ export async function runConstantRate(options: {
   for (let i = 0; i < total; i++) {
     const due = start + i * interval;
     const wait = due - performance.now();
-    if (wait >= 1) await sleep(wait);
-    const sent = send(options.paths[i % options.paths.length]!, due);
+    // Timers count whole milliseconds: a fraction left over is sent early, timed from its sending.
+    if (wait >= 1) await sleep(Math.floor(wait));
+    const sent = send(options.paths[i % options.paths.length]!, Math.min(due, performance.now()));
     inFlight.add(sent);
     void sent.then(() => inFlight.delete(sent));
   }

@@ -17,9 +17,10 @@ const LIST_PATH = '/api/markets?status=active&sort=volume&limit=20';
 const ROUNDS = 3;
 /**
  * The whole stack, as issue 5's target says: the rate limiter counting every request (with a budget
- * no pass exhausts) and one info-level log line per request (written to a discarded stdout).
+ * no run exhausts: the passes of a minute share one window) and one info-level log line per
+ * request (written to a discarded stdout).
  */
-const WHOLE_STACK = { RATE_LIMIT_PER_MINUTE: '1000000', LOG_LEVEL: 'info' };
+const WHOLE_STACK = { RATE_LIMIT_PER_MINUTE: '1000000000', LOG_LEVEL: 'info' };
 
 /**
  * Cache hits through the whole stack (request id, logging, rate-limit check, auth hook), each
@@ -99,8 +100,10 @@ export const cacheSection: BenchSection = {
         Math.round((run.reqPerSec / bareRuns[0]![i]!.reqPerSec) * 100),
       );
       const share = Math.round((median(memoryRuns[0]!).reqPerSec / ceilings[0]!.reqPerSec) * 100);
+      const failed = memoryRuns[0]!.reduce((sum, run) => sum + run.errors, 0);
+      const verdict = failed > 0 ? `not measured: ${failed} requests failed` : share >= 50 ? 'met' : 'not met';
       notes.push(
-        `Memory-cache hit by id: ${share} % of the bare server (rounds: ${shares.join(' %, ')} %; issue 5's target: at least 50 %) — ${share >= 50 ? 'met' : 'not met'}.`,
+        `Memory-cache hit by id: ${share} % of the bare server (rounds: ${shares.join(' %, ')} %; issue 5's target: at least 50 %) — ${verdict}.`,
       );
 
       /** One pass per target on another app (same whole-stack settings plus `env`), stopped after. */
@@ -140,7 +143,7 @@ export const cacheSection: BenchSection = {
       `By-id rows rotate over ${HOT_IDS} ids requested once beforehand, so with a cache every read is a hit;`,
       'the list row repeats one query (its cache lives LIST_CACHE_TTL_SECONDS = 10 s, so it refills once or twice a pass).',
       '"vs bare": req/s as a share of the median bare node:http server sending the same bytes (by id or list).',
-      'Every app process runs the whole stack: request ids, rate limiting (a budget of 1,000,000 per minute, never exhausted), an info log line per request.',
+      'Every app process runs the whole stack: request ids, rate limiting (a budget of 10⁹ per minute, never exhausted), an info log line per request.',
       '',
       markdownTable(['target', 'cache', 'req/s', 'p50', 'p95', 'p99', 'errors', 'vs bare'], rows),
       '',

@@ -52,7 +52,7 @@ export const envSchema = z.object({
   /** First pages of GET /api/markets; short because "active" depends on the clock. 0 = not cached. */
   LIST_CACHE_TTL_SECONDS: int(0, 3600).default(10),
   /** Requests per minute per client (user, else IP) on every route; 0 = no limit. */
-  RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(100),
+  RATE_LIMIT_PER_MINUTE: int(0, 1_000_000_000).default(100),
   /** Login attempts per minute, per IP and per email; 0 = no limit. */
   LOGIN_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(10),
   /** Trades per minute per user; 0 = no stricter limit than RATE_LIMIT_PER_MINUTE. */
