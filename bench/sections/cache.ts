@@ -101,7 +101,8 @@ export const cacheSection: BenchSection = {
       );
       const share = Math.round((median(memoryRuns[0]!).reqPerSec / ceilings[0]!.reqPerSec) * 100);
       const failed = memoryRuns[0]!.reduce((sum, run) => sum + run.errors, 0);
-      const verdict = failed > 0 ? `not measured: ${failed} requests failed` : share >= 50 ? 'met' : 'not met';
+      const verdict =
+        failed > 0 ? `not measured: ${failed} requests failed` : share >= 50 ? 'met' : 'not met';
       notes.push(
         `Memory-cache hit by id: ${share} % of the bare server (rounds: ${shares.join(' %, ')} %; issue 5's target: at least 50 %) — ${verdict}.`,
       );
