@@ -27,7 +27,7 @@ const PRIMITIVE = new Set(['string', 'number', 'integer', 'boolean']);
  * which fast-json-stringify serialises by validating every value against both branches at run
  * time. The same schema as `type: ['string', 'null']` is serialised by a type check.
  */
-export function nullableAsTypeList(schema: unknown): unknown {
+function nullableAsTypeList(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(nullableAsTypeList);
   if (schema === null || typeof schema !== 'object') return schema;
   const out: JsonSchema = {};

@@ -60,9 +60,10 @@ function shallowCopy(record: Record<string, unknown>): Record<string, unknown> {
 const STDOUT = { dest: 1, sync: false, maxWrite: 4096, maxLength: 16 * 1024 * 1024 };
 
 /**
- * The service's logger: JSON lines at `level`, secrets censored by key name (a walk of each
- * logged object; pino's path-based `redact` re-parsed its paths for every field of every line),
- * written to `destination` or else to stdout as above.
+ * The service's logger: JSON lines at `level`, secrets censored by key name in every object logged
+ * (a walk of the object; pino's path-based `redact` re-parsed its paths for every field of every
+ * line), written to `destination` or else to stdout as above. A child logger's bindings are
+ * written as given (pino applies no formatter to them): bind ids, never credentials.
  */
 export function createLogger(
   level: string,
