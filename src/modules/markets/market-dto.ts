@@ -29,21 +29,26 @@ export function toMarketDto(row: Partial<MarketRow>, now = Date.now()): Partial<
   return dto;
 }
 
+/** When a row's API shape changes by itself: an active market's close time (its status turns closed); else never. */
+export function shapeChangesAt(row: Partial<MarketRow>): number {
+  return row.status === 'active' && row.closesAt ? row.closesAt.getTime() : Infinity;
+}
+
 const shared = new WeakMap<Partial<MarketRow>, { dto: Partial<MarketDto>; validUntil: number }>();
 
 /**
  * toMarketDto once per row object, for rows the cache hands out again and again (the same frozen
- * object while its entry is unchanged). The result is frozen too: copy it to change it. It lasts
- * until an active market's close time, when its status turns to closed.
+ * object while its entry is unchanged), until shapeChangesAt. The result is frozen too: copy it
+ * to change it.
  */
-export function sharedDto(row: MarketRow, now?: number): Readonly<MarketDto>;
-export function sharedDto(row: Partial<MarketRow>, now?: number): Readonly<Partial<MarketDto>>;
-export function sharedDto(row: Partial<MarketRow>, now = Date.now()): Readonly<Partial<MarketDto>> {
+export function sharedDto(row: MarketRow): Readonly<MarketDto>;
+export function sharedDto(row: Partial<MarketRow>): Readonly<Partial<MarketDto>>;
+export function sharedDto(row: Partial<MarketRow>): Readonly<Partial<MarketDto>> {
+  const now = Date.now();
   const memo = shared.get(row);
   if (memo && now < memo.validUntil) return memo.dto;
   const dto = Object.freeze(toMarketDto(row, now));
-  const closes = row.status === 'active' && row.closesAt ? row.closesAt.getTime() : Infinity;
-  shared.set(row, { dto, validUntil: closes });
+  shared.set(row, { dto, validUntil: shapeChangesAt(row) });
   return dto;
 }
 

@@ -7,7 +7,7 @@ import { ApiError } from '../../lib/errors.ts';
 import { slugify, UUID_PATTERN, withRandomSuffix } from '../../lib/slug.ts';
 import { type AuthUser, canModify } from '../auth/permissions.ts';
 import type { UserRepository } from '../users/users.repository.ts';
-import { etagOf, sharedDto, toMarketDto, viewOf } from './market-dto.ts';
+import { etagOf, shapeChangesAt, sharedDto, toMarketDto, viewOf } from './market-dto.ts';
 import type { MarketRepository } from './markets.repository.ts';
 import {
   type CreateMarketInput,
@@ -274,7 +274,7 @@ function renderList(
 
 /**
  * The result built from a page once per page object and shape (fields, total): a page the cache
- * hands out again and again is rendered once, until the first of its active markets closes.
+ * hands out again and again is rendered once, until the first of its rows changes shape.
  */
 const listResults = new WeakMap<object, Map<string, { result: MarketList; validUntil: number }>>();
 function sharedList(page: object & { rows: Partial<MarketRow>[] }, shape: string, render: () => MarketList) {
@@ -287,15 +287,6 @@ function sharedList(page: object & { rows: Partial<MarketRow>[] }, shape: string
     byShape = new Map();
     listResults.set(page, byShape);
   }
-  byShape.set(shape, { result, validUntil: firstClose(page.rows) });
+  byShape.set(shape, { result, validUntil: Math.min(Infinity, ...page.rows.map(shapeChangesAt)) });
   return result;
-}
-
-/** When the first active market of `rows` closes (its status changes then); never if none is active. */
-function firstClose(rows: readonly Partial<MarketRow>[]): number {
-  let first = Infinity;
-  for (const row of rows) {
-    if (row.status === 'active' && row.closesAt) first = Math.min(first, row.closesAt.getTime());
-  }
-  return first;
 }
