@@ -124,6 +124,13 @@ for (const kind of databaseKinds()) {
       );
     });
 
+    test('a provider token without exp is refused (it would be valid forever)', async () => {
+      await refused(
+        await idp.sign(rsa, { sub: uniqueSubject(), email: uniqueEmail(), exp: undefined }),
+        'Token claim "exp" is not valid',
+      );
+    });
+
     test('algorithm confusion: an HS256 token "signed" with the provider public key is refused', async () => {
       const pem = await idp.publicPem(rsa);
       const now = Math.floor(Date.now() / 1000);

@@ -82,6 +82,16 @@ for (const kind of databaseKinds()) {
       );
     });
 
+    test('a correctly signed token whose sub is not a user id is a 401, not a 500', async () => {
+      for (const sub of ['not-a-uuid', '----', `${alice.id}x`, '']) {
+        await refused(await signed({ ...claims(), sub, exp: now() + 60 }), 'Token sub is not a user id');
+      }
+    });
+
+    test('a correctly signed token without exp is refused (it would be valid forever)', async () => {
+      await refused(await signed(claims()), 'Token claim "exp" is not valid');
+    });
+
     test('a token signed with another secret is refused', async () => {
       const other = new TextEncoder().encode('another-secret-that-is-also-32-characters-long');
       const token = await new SignJWT({ ...claims(), exp: now() + 60 })

@@ -55,6 +55,8 @@ export function createExternalTokenVerifier(options: ExternalTokenOptions): Exte
           issuer: options.issuer,
           audience: options.audience,
           clockTolerance: 5,
+          // A token without exp would be valid forever.
+          requiredClaims: ['exp'],
         }));
       } catch (error) {
         throw providerError(error);

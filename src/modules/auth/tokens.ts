@@ -1,6 +1,7 @@
 import { errors, jwtVerify, SignJWT } from 'jose';
 import type { Role } from '../../db/schema.ts';
 import { ApiError } from '../../lib/errors.ts';
+import { UUID_PATTERN } from '../../lib/slug.ts';
 
 export interface TokenClaims {
   sub: string;
@@ -42,6 +43,8 @@ export function createTokenService(secret: string, defaultTtlSeconds: number): T
           algorithms: ['HS256'],
           issuer: LOCAL_ISSUER,
           audience: LOCAL_AUDIENCE,
+          // A token without exp would be valid forever.
+          requiredClaims: ['exp'],
         }));
       } catch (error) {
         throw tokenError(error);
@@ -50,6 +53,8 @@ export function createTokenService(secret: string, defaultTtlSeconds: number): T
       if (typeof sub !== 'string' || typeof email !== 'string' || !ROLES.includes(role as Role)) {
         throw ApiError.unauthorized('Token lacks the sub, email or role claim');
       }
+      // sub is looked up as a users.id: anything but a UUID could never name a user.
+      if (!UUID_PATTERN.test(sub)) throw ApiError.unauthorized('Token sub is not a user id');
       return { sub, email, role: role as Role };
     },
   };
