@@ -28,3 +28,32 @@ export function isConnectionError(error: unknown): boolean {
       /timeout exceeded when trying to connect|Connection terminated|connection timeout/i.test(message))
   );
 }
+
+/**
+ * CHECK constraints on columns a client writes directly: when one fails, validation let through
+ * a value the table refuses, and the client's request is at fault. Checks on money and state
+ * (balances, escrow, probability) are never input: they stay 500s, logged as errors.
+ */
+const INPUT_CHECKS = new Set([
+  'users_email_check',
+  'users_name_check',
+  'markets_slug_check',
+  'markets_name_check',
+  'markets_description_check',
+  'markets_liquidity_check',
+  'trades_shares_check',
+  'api_keys_name_check',
+]);
+
+/**
+ * The database refused a value as data: SQLSTATE class 22 (bad text representation, datetime
+ * or numeric out of range, NUL in text…) or a CHECK on a client-written column. A 400.
+ */
+export function isDataRefusal(error: unknown): boolean {
+  const code = pgErrorCode(error);
+  if (code?.startsWith('22')) return true;
+  if (code !== '23514') return false;
+  const e = error as { constraint?: string; message?: string };
+  const constraint = e.constraint ?? /constraint "([^"]+)"/.exec(e.message ?? '')?.[1];
+  return constraint !== undefined && INPUT_CHECKS.has(constraint);
+}

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { isConnectionError, pgErrorCode } from '../db/errors.ts';
+import { isConnectionError, isDataRefusal, pgErrorCode } from '../db/errors.ts';
 import { ApiError } from '../lib/errors.ts';
 import { logRequestCompleted } from './request-context.ts';
 
@@ -69,12 +69,20 @@ export function toApiError(error: FastifyError | Error): ApiError | undefined {
   // Input that passed validation but holds what PostgreSQL cannot store in text (a NUL byte).
   if (pgCode === '22021' || pgCode === '22P05')
     return new ApiError(400, 'BAD_REQUEST', 'Text must not contain NUL (\\u0000) characters');
+  // Validation should have caught it; the client still sent a value no column can hold.
+  if (isDataRefusal(error))
+    return new ApiError(
+      400,
+      'BAD_REQUEST',
+      'A value is outside what can be stored (out of range or malformed)',
+    );
   return undefined;
 }
 
 export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const apiError = toApiError(error);
+    // A 4xx, database refusals included, is the client's: its request line (warn) is the log.
     if (apiError && apiError.statusCode < 500) return send(request, reply, apiError);
     request.log.error(
       { err: error, method: request.method, url: request.url, params: request.params },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ok, uuid } from '../../lib/http-schemas.ts';
+import { moneyCents } from '../trading/amount.schemas.ts';
 
 export const MARKET_STATUSES = ['active', 'closed', 'resolved', 'cancelled'] as const;
 export const SORT_FIELDS = ['volume', 'createdAt', 'closesAt', 'probability', 'name'] as const;
@@ -43,10 +44,17 @@ const tag = z
   .min(1)
   .max(40)
   .regex(/^[a-z0-9-]+$/, 'lowercase letters, digits and hyphens');
+/** How far ahead a market may close: far enough for any real question, short of what no one will resolve. */
+export const MAX_CLOSE_HORIZON_YEARS = 50;
+const YEAR_MS = 365.25 * 24 * 3600 * 1000;
 const futureDate = z.iso
   .datetime({ offset: true })
   .transform((s) => new Date(s))
-  .refine((d) => d.getTime() > Date.now(), 'must be in the future');
+  .refine((d) => d.getTime() > Date.now(), 'must be in the future')
+  .refine(
+    (d) => d.getTime() <= Date.now() + MAX_CLOSE_HORIZON_YEARS * YEAR_MS,
+    `must be at most ${MAX_CLOSE_HORIZON_YEARS} years ahead`,
+  );
 
 /** The fields a client may write. `.strict()`: anything else (id, status, volume…) is a 400. */
 const editable = {
@@ -61,22 +69,14 @@ const editable = {
   closesAt: futureDate,
 };
 
-/** Money in units with at most 2 decimals (the ledger keeps integer cents). */
-export const money = (max: number) =>
-  z
-    .number()
-    .positive()
-    .max(max)
-    .refine((v) => Math.abs(Math.round(v * 100) - v * 100) < 1e-6, 'at most 2 decimals');
-
 export const createMarketBody = z.strictObject({
   ...editable,
   slug: slug.optional(),
-  liquidity: money(1_000_000)
+  liquidity: moneyCents(1_000_000)
     .optional()
-    .describe('LMSR b in units; the creator funds b·ln 2 (default from config)'),
+    .describe('LMSR b in units (2 decimals, at least 0.01); the creator funds b·ln 2 (default from config)'),
   initialPosition: z
-    .strictObject({ outcome: z.enum(['YES', 'NO']), amount: money(1_000_000_000) })
+    .strictObject({ outcome: z.enum(['YES', 'NO']), amount: moneyCents(1_000_000_000) })
     .optional()
     .describe("The creator's first trade, in the same transaction as the market"),
 });

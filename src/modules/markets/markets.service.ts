@@ -77,11 +77,9 @@ export function createMarketsService({
   async function insertFunded(user: AuthUser, input: CreateMarketInput): Promise<MarketRow> {
     const explicit = input.slug !== undefined;
     let slug = input.slug ?? slugify(input.name);
-    const liquidity = input.liquidity !== undefined ? Math.round(input.liquidity * 100) : defaultLiquidity;
-    const initialPosition = input.initialPosition && {
-      outcome: input.initialPosition.outcome,
-      amount: Math.round(input.initialPosition.amount * 100),
-    };
+    // The schema parsed both amounts into integer cents.
+    const liquidity = input.liquidity ?? defaultLiquidity;
+    const initialPosition = input.initialPosition;
     for (let attempt = 0; ; attempt++) {
       try {
         return await inTransaction(db, async (trx) => {

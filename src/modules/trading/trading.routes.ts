@@ -2,7 +2,6 @@ import type { RateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { errorResponses } from '../../lib/http-schemas.ts';
 import { marketIdParams, marketResponse } from '../markets/markets.schemas.ts';
-import { CENTS_PER_UNIT, MICROS_PER_SHARE } from './money.ts';
 import type { PortfolioService } from './portfolio.service.ts';
 import type { SettlementService } from './settlement.service.ts';
 import {
@@ -48,8 +47,7 @@ export function tradingRoutes(
         },
       },
       async (request, reply) => {
-        const { outcome, side, amount, maxProbability, minProbability } = request.body;
-        const quantity = Math.round(amount * (side === 'buy' ? CENTS_PER_UNIT : MICROS_PER_SHARE));
+        const { outcome, side, quantity, maxProbability, minProbability } = request.body;
         const result = await trading.trade(
           request.user!,
           request.params.id,

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { ok } from '../../lib/http-schemas.ts';
-import { MICROS_PER_SHARE } from './money.ts';
+import { fixedPointIssue } from './amount.schemas.ts';
+import { CENTS_PER_UNIT, MICROS_PER_SHARE, toFixed } from './money.ts';
 
 const outcome = z.enum(['YES', 'NO']);
 const probability = z.number().gt(0).lt(1);
-const hasAtMostDecimals = (v: number, scale: number) => Math.abs(Math.round(v * scale) - v * scale) < 1e-6;
 
 export const tradeBody = z
   .strictObject({
@@ -14,7 +14,9 @@ export const tradeBody = z
       .number()
       .positive()
       .max(1_000_000_000)
-      .describe('buy: money to spend (2 decimals); sell: shares (6 decimals)'),
+      .describe(
+        'buy: money to spend (2 decimals, at least 0.01); sell: shares (6 decimals, at least 0.000001)',
+      ),
     maxProbability: probability
       .optional()
       .describe('buy only: refuse (409) if the price would end above this'),
@@ -23,14 +25,8 @@ export const tradeBody = z
       .describe('sell only: refuse (409) if the price would end below this'),
   })
   .superRefine((body, ctx) => {
-    const scale = body.side === 'buy' ? 100 : MICROS_PER_SHARE;
-    if (!hasAtMostDecimals(body.amount, scale)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['amount'],
-        message: `at most ${body.side === 'buy' ? 2 : 6} decimals`,
-      });
-    }
+    const parsed = fixedPointIssue(body.amount, body.side === 'buy' ? CENTS_PER_UNIT : MICROS_PER_SHARE);
+    if ('message' in parsed) ctx.addIssue({ code: 'custom', path: ['amount'], message: parsed.message });
     if (body.side === 'buy' && body.minProbability !== undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -45,7 +41,12 @@ export const tradeBody = z
         message: 'applies to buys; use minProbability',
       });
     }
-  });
+  })
+  // The amount as the ledger counts it: buy in cents, sell in micro-shares (checked above).
+  .transform((body) => ({
+    ...body,
+    quantity: toFixed(body.amount, body.side === 'buy' ? CENTS_PER_UNIT : MICROS_PER_SHARE)!,
+  }));
 
 export const idempotencyHeaders = z.object({
   'idempotency-key': z
