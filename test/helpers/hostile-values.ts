@@ -233,3 +233,97 @@ export const RAW_BODIES = [
   '\u0000',
   '\uFEFF{}',
 ];
+
+/** A value the schema accepts: the base that mutations start from, so the rest of a request is valid. */
+export function validValue(
+  schema: JsonSchema,
+  resolve: (s: JsonSchema) => JsonSchema,
+): fc.Arbitrary<unknown> {
+  const s = resolve(schema);
+  if (s.enum) return fc.constantFrom(...s.enum);
+  if (s.anyOf) return validValue(s.anyOf[0]!, resolve);
+  const min = s.minLength ?? 0;
+  const max = Math.min(s.maxLength ?? 30, 30);
+  switch (s.type) {
+    case 'string':
+      if (s.format === 'date-time') {
+        return fc
+          .integer({ min: 1, max: 3650 })
+          .map((days) => new Date(Date.now() + days * 86_400_000).toISOString());
+      }
+      if (s.format === 'uuid') return fc.uuid();
+      if (s.format === 'email') return fc.constant('someone@example.com');
+      if (s.pattern && s.pattern.length < 80) {
+        return fc
+          .stringMatching(new RegExp(s.pattern), { maxLength: max })
+          .filter((v) => v.length >= min && v.length <= max);
+      }
+      return fc.string({
+        unit: fc.constantFrom(...'abcdefghij'),
+        minLength: Math.max(min, 1),
+        maxLength: Math.max(max, min, 1),
+      });
+    case 'integer':
+      return fc.integer({ min: s.minimum ?? 0, max: Math.min(s.maximum ?? 100, 100) });
+    case 'number':
+      return (s.maximum ?? 2) <= 1
+        ? fc.integer({ min: 1, max: 99 }).map((c) => c / 100)
+        : fc.integer({ min: 1, max: 100_000 }).map((c) => c / 100);
+    case 'boolean':
+      return fc.boolean();
+    case 'array':
+      return fc.array(validValue(s.items ?? {}, resolve), { maxLength: Math.min(s.maxItems ?? 3, 3) });
+    case 'object':
+      return fc.record(
+        Object.fromEntries(Object.entries(s.properties ?? {}).map(([k, v]) => [k, validValue(v, resolve)])),
+        { requiredKeys: s.required ?? [] },
+      );
+    default:
+      return fc.constant('x');
+  }
+}
+
+/** A valid object with one or two of its properties replaced by edge or hostile values. */
+export function mutatedObject(
+  schema: JsonSchema,
+  resolve: (s: JsonSchema) => JsonSchema,
+  overrides: Record<string, fc.Arbitrary<unknown>> = {},
+): fc.Arbitrary<Record<string, unknown>> {
+  const props = schema.properties ?? {};
+  const keys = Object.keys(props);
+  if (keys.length === 0) return fc.constant({});
+  // Overrides hold in the valid base too (a registration must keep a taken email).
+  const base = fc.record(
+    Object.fromEntries(keys.map((k) => [k, overrides[k] ?? validValue(props[k]!, resolve)])),
+    { requiredKeys: schema.required ?? [] },
+  );
+  const replacement = Object.fromEntries(keys.map((k) => [k, overrides[k] ?? valueFor(props[k]!, resolve)]));
+  return fc
+    .tuple(
+      base,
+      fc.subarray(keys, { minLength: 1, maxLength: Math.min(2, keys.length) }),
+      fc.record(replacement),
+    )
+    .map(([valid, chosen, values]) => {
+      const out = { ...valid };
+      for (const k of chosen) out[k] = values[k];
+      return out;
+    });
+}
+
+/** Keyset cursors of every sort, with parts of the wrong kind or range. */
+export const forgedCursor: fc.Arbitrary<string> = fc
+  .tuple(
+    fc.constantFrom('createdAt', 'closesAt', 'volume', 'probability', 'name', 'other'),
+    fc.constantFrom('asc', 'desc', 'up'),
+    fc.oneof(
+      fc
+        .date({ min: new Date(-8.64e15), max: new Date(8.64e15), noInvalidDate: true })
+        .map((d) => d.toISOString()),
+      fc.constantFrom(...HOSTILE_STRINGS.filter((x) => /^[+-]?\d{4,6}-/.test(x))),
+      hostileNumber,
+      hostileValue,
+    ),
+    fc.oneof(fc.uuid(), fc.constantFrom(...UUID_LIKE), hostileString),
+  )
+  .map((parts) => Buffer.from(JSON.stringify(parts)).toString('base64url'));
