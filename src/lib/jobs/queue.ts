@@ -103,12 +103,20 @@ export async function createJobQueue(database: Database, options: JobQueueOption
       return id;
     },
 
-    /** Enqueues many jobs in one statement; `key` tags them (see hasQueued). */
-    async sendMany<N extends JobName>(name: N, payloads: JobPayloads[N][], key?: string): Promise<number> {
+    /**
+     * Enqueues many jobs in one statement; `key` tags them (see hasQueued). Given a transaction,
+     * they exist exactly when it commits, as with send().
+     */
+    async sendMany<N extends JobName>(
+      name: N,
+      payloads: JobPayloads[N][],
+      { key, trx }: { key?: string; trx?: Kysely<DB> } = {},
+    ): Promise<number> {
       if (payloads.length === 0) return 0;
       await boss.insert(
         name,
         payloads.map((data) => ({ data, ...(key !== undefined && { singletonKey: key }) })),
+        trx ? { db: fromKysely(trx) } : {},
       );
       return payloads.length;
     },

@@ -32,6 +32,19 @@ export type IndexingJobs = ReturnType<typeof createIndexingJobs>;
 export const documentOf = (market: Pick<MarketToIndex, 'name' | 'description'>) =>
   market.description ? `${market.name}\n${market.description}` : market.name;
 
+/** Queues many markets for indexing in the caller's transaction (the sample-data seed does). */
+export function enqueueIndexingMany(
+  queue: Pick<JobQueue, 'sendMany'>,
+  trx: Kysely<DB>,
+  marketIds: string[],
+): Promise<number> {
+  return queue.sendMany(
+    JOB,
+    marketIds.map((marketId) => ({ marketId })),
+    { trx },
+  );
+}
+
 /** A provider answer that will not change on retry: a 4xx other than 408/429, or a malformed 200. */
 export function isPermanent(error: unknown): boolean {
   return error instanceof HttpError && error.status !== undefined && !isTransientStatus(error.status);
@@ -68,7 +81,7 @@ export function createIndexingJobs({ search, embedder, queue, vectorEnabled }: D
           total += await queue.sendMany(
             JOB,
             ids.map((marketId) => ({ marketId })),
-            REINDEX_KEY,
+            { key: REINDEX_KEY },
           );
           after = ids.at(-1);
         }
