@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { createJobQueue, jobQueueOptions } from '../src/lib/jobs/queue.ts';
+import { enqueueIndexingMany } from '../src/modules/search/indexing.jobs.ts';
 import { wholeNumberArg } from './lib/cli-args.ts';
 import { openScriptDatabase, parseArgs } from './lib/script-database.ts';
 import { seedSampleData } from './lib/seed-database.ts';
@@ -24,7 +26,10 @@ if (!args.success) {
   process.exit(2);
 }
 const { markets, users, seed, batch } = args.data;
-const { database, via } = await openScriptDatabase();
+const { config, database, via } = await openScriptDatabase();
+// Seeded markets are queued for search indexing in the seed's transaction; the server's workers
+// (or `npm run worker`) embed them, now or at their next start.
+const queue = await createJobQueue(database, jobQueueOptions(config, console));
 try {
   const started = performance.now();
   const result = await seedSampleData(database.db, {
@@ -32,6 +37,7 @@ try {
     users,
     seed,
     batchSize: batch,
+    enqueueIndexing: (trx, ids) => enqueueIndexingMany(queue, trx, ids),
     onBatch: (done, total) => {
       if (process.stderr.isTTY) process.stderr.write(`\r${done}/${total} markets`);
     },
@@ -43,5 +49,6 @@ try {
       `in ${seconds.toFixed(1)} s (${Math.round(result.inserted / seconds)}/s) via ${via}`,
   );
 } finally {
+  await queue.stop(0);
   await database.close();
 }

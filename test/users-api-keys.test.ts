@@ -141,5 +141,29 @@ for (const kind of databaseKinds()) {
       });
       assert.equal(bad.statusCode, 400);
     });
+
+    test('the cap of 25 active keys holds under 40 parallel creations; a revoked key frees a slot', async () => {
+      const dave = await t.user('user', 'Dave');
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          t.request({
+            method: 'POST',
+            url: '/api/me/api-keys',
+            headers: dave.auth,
+            payload: { name: `bot ${i}` },
+          }),
+        ),
+      );
+      const statuses = results.map((r) => r.statusCode);
+      assert.equal(statuses.filter((s) => s === 201).length, 25, statuses.join());
+      assert.equal(statuses.filter((s) => s === 409).length, 15, statuses.join());
+      assert.ok(
+        results.filter((r) => r.statusCode === 409).every((r) => r.json().code === 'TOO_MANY_API_KEYS'),
+      );
+      const keys = await listKeys(dave);
+      assert.equal(keys.length, 25);
+      await t.request({ method: 'DELETE', url: `/api/me/api-keys/${keys[0]!.id}`, headers: dave.auth });
+      await createKey(dave, 'after a revocation');
+    });
   });
 }

@@ -1,5 +1,6 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { DB } from '../../src/db/schema.ts';
+import { type SampleBook, type SampleTrade, sampleBook } from './sample-book.ts';
 import { type SampleMarket, sampleMarkets, sampleUsers } from './sample-markets.ts';
 
 export interface SeedOptions {
@@ -10,6 +11,8 @@ export interface SeedOptions {
   batchSize?: number;
   now?: Date;
   onBatch?: (done: number, total: number) => void;
+  /** Queues the inserted markets for search indexing, inside the seed's transaction. */
+  enqueueIndexing?: (trx: Transaction<DB>, marketIds: string[]) => Promise<unknown>;
 }
 
 export interface SeedResult {
@@ -21,12 +24,18 @@ export interface SeedResult {
 
 /**
  * Loads sample users and markets in one transaction (all or nothing). Each batch is one
- * `insert … select from unnest(array, array, …)`: one statement and 14 parameters per batch
- * however many rows, so 100k markets take 20 round trips instead of 100k. Tags travel as
+ * `insert … select from unnest(array, array, …)` per table: one statement per batch however many
+ * rows, so 100k markets take a few dozen round trips instead of 100k. Tags travel as
  * space-separated strings because unnest cannot return a row's array out of a 2-D array.
+ *
+ * The money obeys the ledger's rules (sample-book.ts): each market's subsidy, trades, positions
+ * and settlement are recorded as the API would have made them, and each sample user is granted,
+ * on top of the balance they had, exactly what their sample activity paid in, so granted =
+ * balances + escrow holds right after seeding.
  */
 export async function seedSampleData(db: Kysely<DB>, options: SeedOptions): Promise<SeedResult> {
   const batchSize = options.batchSize ?? 5000;
+  const now = options.now ?? new Date();
   const users = sampleUsers(options.users, options.seed);
   const result = await db.transaction().execute(async (trx) => {
     const rows = await trx
@@ -39,48 +48,126 @@ export async function seedSampleData(db: Kysely<DB>, options: SeedOptions): Prom
       .returning(['id', 'email'])
       .execute();
     const idByEmail = new Map(rows.map((r) => [r.email, r.id]));
-    const creatorIds = users.map((u) => idByEmail.get(u.email)!);
+    const userIds = users.map((u) => idByEmail.get(u.email)!);
+    const spent = new Map<number, number>();
+    const credits = new Map<number, number>();
 
     let inserted = 0;
     let done = 0;
     let batch: SampleMarket[] = [];
     const flush = async () => {
-      inserted += await insertBatch(trx, batch, creatorIds);
+      const books = batch.map((m) => sampleBook(m, users.length, now));
+      const ids = await insertBatch(trx, batch, books, userIds);
+      const kept = batch.flatMap((m, i) =>
+        ids.has(m.slug) ? [{ id: ids.get(m.slug)!, book: books[i]! }] : [],
+      );
+      await insertTrades(trx, kept, userIds);
+      for (const { book } of kept) {
+        for (const [user, cents] of book.spent) spent.set(user, (spent.get(user) ?? 0) + cents);
+        for (const [user, cents] of book.credits) credits.set(user, (credits.get(user) ?? 0) + cents);
+      }
+      if (kept.length > 0)
+        await options.enqueueIndexing?.(
+          trx,
+          kept.map((k) => k.id),
+        );
+      inserted += kept.length;
       done += batch.length;
       batch = [];
       options.onBatch?.(done, options.markets);
     };
-    for (const market of sampleMarkets(options.markets, users.length, options)) {
+    for (const market of sampleMarkets(options.markets, users.length, { ...options, now })) {
       batch.push(market);
       if (batch.length === batchSize) await flush();
     }
     if (batch.length > 0) await flush();
+    await grant(trx, userIds, spent, credits);
     return { users: users.length, inserted, skipped: options.markets - inserted };
   });
   // Fresh planner statistics: without them the first list queries may plan as for an empty table.
-  await sql`analyze markets, users`.execute(db);
+  await sql`analyze markets, users, trades, positions`.execute(db);
   return result;
 }
 
-async function insertBatch(db: Kysely<DB>, batch: SampleMarket[], creatorIds: string[]): Promise<number> {
-  const column = <T>(get: (m: SampleMarket) => T) => batch.map(get);
+/** Inserts the markets whose slug is free; returns their ids by slug. */
+async function insertBatch(
+  db: Kysely<DB>,
+  batch: SampleMarket[],
+  books: SampleBook[],
+  userIds: string[],
+): Promise<Map<string, string>> {
+  const column = <T>(get: (m: SampleMarket, book: SampleBook) => T) => batch.map((m, i) => get(m, books[i]!));
   const iso = (d: Date | null) => d?.toISOString() ?? null;
-  const { numAffectedRows } = await sql`
+  const { rows } = await sql<{ id: string; slug: string }>`
     insert into markets (slug, name, description, category, tags, status, closes_at, creator_id,
-                         probability, volume, outcome, resolved_at, created_at, updated_at)
+                         probability, volume, outcome, resolved_at, created_at, updated_at,
+                         liquidity, yes_shares, no_shares, subsidy, escrow)
     select slug, name, description, category, string_to_array(tags, ' '), status, closes_at, creator_id,
-           probability, volume, outcome, resolved_at, created_at, updated_at
+           probability, volume, outcome, resolved_at, created_at, updated_at,
+           liquidity, yes_shares, no_shares, subsidy, escrow
     from unnest(
       ${column((m) => m.slug)}::text[], ${column((m) => m.name)}::text[],
       ${column((m) => m.description)}::text[], ${column((m) => m.category)}::text[],
       ${column((m) => m.tags.join(' '))}::text[], ${column((m) => m.status)}::text[],
-      ${column((m) => iso(m.closesAt))}::timestamptz[], ${column((m) => creatorIds[m.creator]!)}::uuid[],
-      ${column((m) => m.probability)}::float8[], ${column((m) => m.volume)}::int8[],
+      ${column((m) => iso(m.closesAt))}::timestamptz[], ${column((m) => userIds[m.creator]!)}::uuid[],
+      ${column((_, b) => b.probability)}::float8[], ${column((_, b) => b.volume)}::int8[],
       ${column((m) => m.outcome)}::text[], ${column((m) => iso(m.resolvedAt))}::timestamptz[],
-      ${column((m) => iso(m.createdAt))}::timestamptz[], ${column((m) => iso(m.updatedAt))}::timestamptz[]
+      ${column((m) => iso(m.createdAt))}::timestamptz[], ${column((m) => iso(m.updatedAt))}::timestamptz[],
+      ${column((_, b) => b.liquidity)}::int8[], ${column((_, b) => b.yesShares)}::int8[],
+      ${column((_, b) => b.noShares)}::int8[], ${column((_, b) => b.subsidy)}::int8[],
+      ${column((_, b) => b.escrow)}::int8[]
     ) as t(slug, name, description, category, tags, status, closes_at, creator_id,
-           probability, volume, outcome, resolved_at, created_at, updated_at)
+           probability, volume, outcome, resolved_at, created_at, updated_at,
+           liquidity, yes_shares, no_shares, subsidy, escrow)
     on conflict (slug) do nothing
+    returning id, slug
   `.execute(db);
-  return Number(numAffectedRows ?? 0);
+  return new Map(rows.map((r) => [r.slug, r.id]));
+}
+
+/** The inserted markets' ledger lines and positions (one position per trade: each buys its own side). */
+async function insertTrades(db: Kysely<DB>, markets: { id: string; book: SampleBook }[], userIds: string[]) {
+  const trades = markets.flatMap(({ id, book }) => book.trades.map((t) => ({ id, t })));
+  if (trades.length === 0) return;
+  const column = <T>(get: (t: SampleTrade, marketId: string) => T) => trades.map(({ id, t }) => get(t, id));
+  await sql`
+    insert into trades (market_id, user_id, outcome, side, amount, shares, probability_before,
+                        probability_after, created_at)
+    select market_id, user_id, outcome, 'buy', amount, shares, probability_before, probability_after, created_at
+    from unnest(
+      ${column((_, id) => id)}::uuid[], ${column((t) => userIds[t.user]!)}::uuid[],
+      ${column((t) => t.outcome)}::text[], ${column((t) => t.amount)}::int8[], ${column((t) => t.shares)}::int8[],
+      ${column((t) => t.probabilityBefore)}::float8[], ${column((t) => t.probabilityAfter)}::float8[],
+      ${column((t) => t.at.toISOString())}::timestamptz[]
+    ) as t(market_id, user_id, outcome, amount, shares, probability_before, probability_after, created_at)
+  `.execute(db);
+  await sql`
+    insert into positions (market_id, user_id, outcome, shares, cost_basis, net_spent, payout, updated_at)
+    select market_id, user_id, outcome, shares, amount, amount, payout, updated_at
+    from unnest(
+      ${column((_, id) => id)}::uuid[], ${column((t) => userIds[t.user]!)}::uuid[],
+      ${column((t) => t.outcome)}::text[], ${column((t) => t.shares)}::int8[], ${column((t) => t.amount)}::int8[],
+      ${column((t) => t.payout)}::int8[], ${column((t) => t.at.toISOString())}::timestamptz[]
+    ) as t(market_id, user_id, outcome, shares, amount, payout, updated_at)
+  `.execute(db);
+}
+
+/**
+ * Each sample user is granted what their sample activity paid in (subsidies and buys) and
+ * receives what settlement paid them: granted and balance move together, so the ledger balances.
+ */
+async function grant(
+  db: Kysely<DB>,
+  userIds: string[],
+  spent: Map<number, number>,
+  credits: Map<number, number>,
+) {
+  const users = [...new Set([...spent.keys(), ...credits.keys()])];
+  if (users.length === 0) return;
+  await sql`
+    update users set granted = users.granted + g.spent, balance = users.balance + g.received
+    from unnest(${users.map((u) => userIds[u]!)}::uuid[], ${users.map((u) => spent.get(u) ?? 0)}::int8[],
+                ${users.map((u) => credits.get(u) ?? 0)}::int8[]) as g(id, spent, received)
+    where users.id = g.id
+  `.execute(db);
 }

@@ -37,6 +37,10 @@ export const envSchema = z.object({
   TRUST_PROXY: z.string().optional(),
   DOCS_ENABLED: bool.default(true),
   SIGNUP_GRANT: z.coerce.number().int().min(0).max(1_000_000_000).default(1000),
+  /** Accounts one client address (IPv6: its /64) may register per 24 hours; 0 = no limit. */
+  REGISTRATIONS_PER_IP_PER_DAY: int(0, 1_000_000).default(10),
+  /** Of those, how many receive SIGNUP_GRANT (later ones start at 0); 0 = every one. */
+  SIGNUP_GRANTS_PER_IP_PER_DAY: int(0, 1_000_000).default(3),
   DEFAULT_LIQUIDITY: z.coerce.number().positive().max(1_000_000).default(100),
   /** How long a trade's Idempotency-Key replays its first answer; older keys are pruned hourly. */
   IDEMPOTENCY_KEY_TTL_HOURS: int(1, 8760).default(24),

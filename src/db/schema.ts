@@ -28,6 +28,13 @@ export interface RefreshTokensTable {
   createdAt: ColumnType<Date, never, never>;
 }
 
+/** One sign-up, by a digest of the client address (no link to the account); kept a day. */
+export interface RegistrationsTable {
+  ipHash: string;
+  granted: boolean;
+  createdAt: ColumnType<Date, never, never>;
+}
+
 export interface ApiKeysTable {
   id: Generated<string>;
   userId: string;
@@ -127,6 +134,7 @@ export interface DB {
   idempotencyKeys: IdempotencyKeysTable;
   refreshTokens: RefreshTokensTable;
   apiKeys: ApiKeysTable;
+  registrations: RegistrationsTable;
   marketEmbeddings: MarketEmbeddingsTable;
   marketSearchDocuments: MarketSearchDocumentsTable;
   schemaMigrations: SchemaMigrationsTable;

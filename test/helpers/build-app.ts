@@ -42,6 +42,8 @@ export async function buildTestApp(
     RATE_LIMIT_PER_MINUTE: '0',
     LOGIN_RATE_LIMIT_PER_MINUTE: '0',
     TRADE_RATE_LIMIT_PER_MINUTE: '0',
+    REGISTRATIONS_PER_IP_PER_DAY: '0',
+    SIGNUP_GRANTS_PER_IP_PER_DAY: '0',
     ...env,
   });
   const logs: Record<string, unknown>[] = [];

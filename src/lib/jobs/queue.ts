@@ -103,14 +103,27 @@ export async function createJobQueue(database: Database, options: JobQueueOption
       return id;
     },
 
-    /** Enqueues many jobs in one statement. */
-    async sendMany<N extends JobName>(name: N, payloads: JobPayloads[N][]): Promise<number> {
+    /**
+     * Enqueues many jobs in one statement; `key` tags them (see hasQueued). Given a transaction,
+     * they exist exactly when it commits, as with send().
+     */
+    async sendMany<N extends JobName>(
+      name: N,
+      payloads: JobPayloads[N][],
+      { key, trx }: { key?: string; trx?: Kysely<DB> } = {},
+    ): Promise<number> {
       if (payloads.length === 0) return 0;
       await boss.insert(
         name,
-        payloads.map((data) => ({ data })),
+        payloads.map((data) => ({ data, ...(key !== undefined && { singletonKey: key }) })),
+        trx ? { db: fromKysely(trx) } : {},
       );
       return payloads.length;
+    },
+
+    /** Whether a job of `name` tagged `key` is still waiting (queued or waiting to retry). */
+    async hasQueued(name: JobName, key: string): Promise<boolean> {
+      return (await boss.findJobs(name, { key, queued: true, limit: 1 })).length > 0;
     },
 
     /**

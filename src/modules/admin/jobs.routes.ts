@@ -6,8 +6,8 @@ import type { JobQueue } from '../../lib/jobs/queue.ts';
 
 interface Deps {
   queue: Pick<JobQueue, 'listDeadLetters' | 'retryDeadLetter'>;
-  /** Queues every market for indexing; returns how many. */
-  reindexAll: () => Promise<number>;
+  /** Queues every market for indexing, unless a previous run is still pending. */
+  reindexAll: () => Promise<{ queued: number; alreadyPending: boolean }>;
 }
 
 const deadLetter = z
@@ -76,11 +76,15 @@ export function jobsAdminRoutes({ queue, reindexAll }: Deps): FastifyPluginAsync
         schema: {
           tags: ['admin'],
           summary: 'Queue every market for (re)indexing, e.g. after changing the embeddings provider',
-          response: { 202: ok(z.object({ queued: z.number().int() })), ...errorResponses(401, 403) },
+          description:
+            'Idempotent while a previous run is pending: then nothing is queued and `alreadyPending` is true.',
+          response: {
+            202: ok(z.object({ queued: z.number().int(), alreadyPending: z.boolean() })),
+            ...errorResponses(401, 403),
+          },
         },
       },
-      async (_request, reply) =>
-        reply.status(202).send({ success: true as const, data: { queued: await reindexAll() } }),
+      async (_request, reply) => reply.status(202).send({ success: true as const, data: await reindexAll() }),
     );
   };
 }

@@ -3,9 +3,10 @@ import type { preHandlerAsyncHookHandler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorResponses, ok } from '../../lib/http-schemas.ts';
+import { clientIpKey } from '../../plugins/rate-limit.ts';
 import { userSchema } from '../users/user-dto.ts';
 import { loginBody, refreshBody, registerBody, tokenPairResponse } from './auth.schemas.ts';
-import type { AuthService } from './auth.service.ts';
+import { type AuthService, RegistrationLimitError } from './auth.service.ts';
 
 /** /api/auth: public by nature; the credentials are in the body. */
 export interface LoginLimits {
@@ -25,12 +26,20 @@ export function authRoutes(service: AuthService, limits: LoginLimits): FastifyPl
           tags: ['auth'],
           summary: 'Create an account (role is always "user")',
           body: registerBody,
-          response: { 201: ok(userSchema), ...errorResponses(400, 409, 413, 415) },
+          description:
+            'At most REGISTRATIONS_PER_IP_PER_DAY accounts per client address and day (429 with Retry-After); ' +
+            'the first SIGNUP_GRANTS_PER_IP_PER_DAY of them receive the signup grant, later ones start at 0.',
+          response: { 201: ok(userSchema), ...errorResponses(400, 409, 413, 415, 429) },
         },
       },
       async (request, reply) => {
-        const user = await service.register(request.body);
-        return reply.status(201).send({ success: true as const, data: user });
+        try {
+          const user = await service.register(request.body, clientIpKey(request));
+          return reply.status(201).send({ success: true as const, data: user });
+        } catch (error) {
+          if (error instanceof RegistrationLimitError) reply.header('retry-after', error.retryAfterSeconds);
+          throw error;
+        }
       },
     );
 

@@ -1,17 +1,43 @@
+import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
-import type { Role } from '../../db/schema.ts';
+import type { DB, Role } from '../../db/schema.ts';
+import { inTransaction } from '../../db/transaction.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { randomSecret, sha256Hex } from '../../lib/secrets.ts';
 import { toUserDto } from '../users/user-dto.ts';
 import type { UserRepository } from '../users/users.repository.ts';
 import type { PasswordHasher } from './password.ts';
+import type { RegistrationRepository } from './registrations.repository.ts';
 import type { SessionRepository } from './sessions.repository.ts';
 import type { TokenService } from './tokens.ts';
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
+/** A 429 that says when the next attempt can succeed (the route sends it as Retry-After). */
+export class RegistrationLimitError extends ApiError {
+  readonly retryAfterSeconds: number;
+  constructor(limit: number, retryAfterSeconds: number) {
+    super(
+      429,
+      'RATE_LIMITED',
+      `At most ${limit} accounts per address and day; retry in ${retryAfterSeconds} seconds`,
+    );
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+export interface SignupLimits {
+  /** Accounts per client address per 24 hours; 0 = no limit. */
+  perDay: number;
+  /** Of those, how many receive the signup grant; 0 = every one. */
+  grantsPerDay: number;
+}
+
 export interface AuthServiceDeps {
+  db: Kysely<DB>;
   users: Pick<UserRepository, 'create' | 'findCredentials'>;
+  registrations: RegistrationRepository;
+  signupLimits: SignupLimits;
   sessions: Pick<SessionRepository, 'start' | 'rotate' | 'revokeByToken'>;
   passwords: PasswordHasher;
   tokens: Pick<TokenService, 'sign' | 'ttlSeconds'>;
@@ -23,7 +49,10 @@ const INVALID_REFRESH = 'Invalid or expired refresh token';
 
 /** Register, log in, refresh and log out. Passwords and tokens never leave this file unhashed except to their owner. */
 export function createAuthService({
+  db,
   users,
+  registrations,
+  signupLimits,
   sessions,
   passwords,
   tokens,
@@ -42,11 +71,37 @@ export function createAuthService({
   });
 
   return {
-    async register(input: { email: string; password: string; name: string }) {
+    /**
+     * `clientAddress` (the rate limiter's key of the caller's IP) bounds sign-ups per address and
+     * day, and which of them receive the signup grant: farming grants takes many addresses.
+     */
+    async register(input: { email: string; password: string; name: string }, clientAddress?: string) {
       // Hash before the insert, so a taken email answers no faster than a new one.
       const passwordHash = await passwords.hash(input.password);
+      const limited = signupLimits.perDay > 0 || signupLimits.grantsPerDay > 0;
       try {
-        return toUserDto(await users.create({ email: input.email, name: input.name, passwordHash }));
+        return await inTransaction(db, async (trx) => {
+          let granted = true;
+          if (clientAddress !== undefined && limited) {
+            const ipHash = sha256Hex(clientAddress);
+            await registrations.lockAddress(trx, ipHash);
+            const recent = await registrations.lastDay(trx, ipHash);
+            if (signupLimits.perDay > 0 && recent.total >= signupLimits.perDay) {
+              const expires = recent.oldestExpiresAt?.getTime() ?? Date.now();
+              throw new RegistrationLimitError(
+                signupLimits.perDay,
+                Math.max(1, Math.ceil((expires - Date.now()) / 1000)),
+              );
+            }
+            granted = signupLimits.grantsPerDay === 0 || recent.granted < signupLimits.grantsPerDay;
+            await registrations.record(trx, ipHash, granted);
+          }
+          const user = await users.create(
+            { email: input.email, name: input.name, passwordHash },
+            { trx, granted },
+          );
+          return toUserDto(user);
+        });
       } catch (error) {
         if (isUniqueViolation(error, 'users_email_lower_key')) {
           throw ApiError.conflict('An account with this email already exists', 'EMAIL_TAKEN');

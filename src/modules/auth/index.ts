@@ -6,6 +6,7 @@ import type { UserRepository } from '../users/users.repository.ts';
 import { authRoutes } from './auth.routes.ts';
 import { createAuthService } from './auth.service.ts';
 import { createPasswordHasher } from './password.ts';
+import { registrationRepository } from './registrations.repository.ts';
 import { createSessionRepository } from './sessions.repository.ts';
 import type { TokenService } from './tokens.ts';
 
@@ -15,7 +16,13 @@ export async function registerAuth(
   deps: { config: Config; database: Database; users: UserRepository; tokens: TokenService },
 ) {
   const service = createAuthService({
+    db: deps.database.db,
     users: deps.users,
+    registrations: registrationRepository,
+    signupLimits: {
+      perDay: deps.config.REGISTRATIONS_PER_IP_PER_DAY,
+      grantsPerDay: deps.config.SIGNUP_GRANTS_PER_IP_PER_DAY,
+    },
     sessions: createSessionRepository(deps.database.db),
     passwords: createPasswordHasher({
       memoryKib: deps.config.PASSWORD_HASH_MEMORY_KIB,

@@ -8,6 +8,7 @@ import { slugify, UUID_PATTERN, withRandomSuffix } from '../../lib/slug.ts';
 import { type AuthUser, canModify } from '../auth/permissions.ts';
 import type { UserRepository } from '../users/users.repository.ts';
 import { etagOf, shapeChangesAt, sharedDto, toMarketDto, viewOf } from './market-dto.ts';
+import { assertEditable } from './market-edit-rules.ts';
 import type { MarketRepository } from './markets.repository.ts';
 import {
   type CreateMarketInput,
@@ -30,6 +31,8 @@ export interface MarketFunding {
     initialPosition?: { outcome: Outcome; amount: number },
   ): Promise<MarketRow>;
   release(trx: Trx, market: MarketRow): Promise<void>;
+  /** Whether anyone has traded on the market (its question and close time are then held to). */
+  isTraded(marketId: string): Promise<boolean>;
 }
 
 interface Deps {
@@ -118,14 +121,21 @@ export function createMarketsService({
     const market = await findOrThrow(idOrSlug);
     if (!canModify(user, market.creatorId))
       throw ApiError.forbidden('Only the creator or a moderator may edit this market');
-    if (market.status !== 'active')
-      throw ApiError.conflict(`A ${market.status} market cannot be edited`, 'MARKET_NOT_EDITABLE');
     const expected = assertFresh(market, ifMatch) ?? market.version;
+    await assertEditable(market, changes, user, () => funding.isTraded(market.id));
+    // A moderator moving a closed market's close time later reopens it.
+    const reopens = market.status === 'closed' && changes.closesAt !== undefined;
     let updated: MarketRow | undefined;
     try {
       const newText = changes.name !== undefined || changes.description !== undefined;
       updated = await inTransaction(db, async (trx) => {
-        const row = await markets.update(market.id, changes, expected, trx);
+        // A trade bumps the version: one that lands after our checks makes this update miss (412).
+        const row = await markets.update(
+          market.id,
+          reopens ? { ...changes, status: 'active' } : changes,
+          expected,
+          trx,
+        );
         // New text means a new embedding: enqueued in the same transaction as the change.
         if (row && newText) await indexing?.(trx, row.id);
         return row;

@@ -3,7 +3,7 @@ import type { DB, MarketRow, Outcome } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
 import { ApiError } from '../../lib/errors.ts';
 import type { AuthUser } from '../auth/permissions.ts';
-import { toMarketDto } from '../markets/market-dto.ts';
+import { effectiveStatus, toMarketDto } from '../markets/market-dto.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import { payoutCents } from './money.ts';
 import type { TradingRepository } from './trading.repository.ts';
@@ -59,7 +59,7 @@ export function createSettlementService({ db, trading, markets, onMarketChanged 
           if (user.role === 'admin' || user.role === 'moderator') return;
           if (user.id !== market.creatorId)
             throw ApiError.forbidden('Only a moderator, an admin or the creator may resolve');
-          if (market.closesAt.getTime() > Date.now()) {
+          if (effectiveStatus(market.status, market.closesAt) === 'active') {
             throw ApiError.forbidden('The creator may resolve only once the market has closed');
           }
         },

@@ -34,6 +34,27 @@ export function bookState(market: Pick<MarketRow, 'yesShares' | 'noShares' | 'li
 }
 
 /**
+ * What `cents` buy of `outcome` from this book, rounded in the maker's favour: the shares (micro),
+ * the outcome's price before and after, and the YES probability the market then shows. Pure: the
+ * trade below and the sample-data seed price every buy with it.
+ */
+export function quoteBuy(
+  market: Pick<MarketRow, 'yesShares' | 'noShares' | 'liquidity'>,
+  outcome: Outcome,
+  cents: number,
+) {
+  const state = bookState(market);
+  const shares = floorMicros(sharesForMoney(state, outcome, cents / CENTS_PER_UNIT));
+  const after = withShares(state, outcome, shares / MICROS_PER_SHARE);
+  return {
+    shares,
+    before: price(state, outcome),
+    after: price(after, outcome),
+    probability: clampProbability(priceYes(after)),
+  };
+}
+
+/**
  * One trade against the LMSR market maker, inside the caller's transaction, with the market and
  * the user's row already locked by it. Checks, prices, then writes ledger line, book, balance
  * and position; any refusal throws before anything is written.
@@ -59,7 +80,7 @@ export async function executeTrade(
         'INSUFFICIENT_BALANCE',
       );
     }
-    shares = floorMicros(sharesForMoney(state, order.outcome, cents / CENTS_PER_UNIT));
+    shares = quoteBuy(market, order.outcome, cents).shares;
     if (shares <= 0)
       throw ApiError.unprocessable('Amount is too small to buy any shares', 'AMOUNT_TOO_SMALL');
     costBasisDelta = cents;

@@ -136,6 +136,8 @@ export function createTradingService({ db, trading, markets, onMarketChanged }: 
       return funded;
     },
 
+    isTraded: (marketId: string) => trading.hasTrades(marketId),
+
     /** Inside the deletion transaction: a market with trades stays; otherwise the subsidy goes home. */
     async release(trx: Trx, market: MarketRow): Promise<void> {
       if (await trading.hasTrades(market.id, trx)) {

@@ -10,8 +10,30 @@ const LAST_USED_RESOLUTION = sql<Date>`now() - interval '1 minute'`;
 
 export function createApiKeyRepository(db: Kysely<DB>) {
   return {
-    create(key: { userId: string; name: string; prefix: string; keyHash: string }) {
-      return db.insertInto('apiKeys').values(key).returning(LISTED).executeTakeFirstOrThrow();
+    /**
+     * Inserts the key unless its owner already has `limit` active ones (then undefined). The count
+     * and the insert run under the owner's row lock, so parallel creations take turns and the cap
+     * holds. FOR NO KEY UPDATE, in the documented lock order (market, then user, then key): it does
+     * not block inserts that merely reference the user, and it queues behind a trade's user lock.
+     */
+    createWithinLimit(key: { userId: string; name: string; prefix: string; keyHash: string }, limit: number) {
+      return db.transaction().execute(async (trx) => {
+        const owner = await trx
+          .selectFrom('users')
+          .select('id')
+          .where('id', '=', key.userId)
+          .forNoKeyUpdate()
+          .executeTakeFirst();
+        if (!owner) return undefined;
+        const { active } = await trx
+          .selectFrom('apiKeys')
+          .select((eb) => eb.fn.countAll<number>().as('active'))
+          .where('userId', '=', key.userId)
+          .where('revokedAt', 'is', null)
+          .executeTakeFirstOrThrow();
+        if (Number(active) >= limit) return 'limit' as const;
+        return trx.insertInto('apiKeys').values(key).returning(LISTED).executeTakeFirstOrThrow();
+      });
     },
 
     listActive(userId: string) {

@@ -27,19 +27,20 @@ function toApiKeyDto(row: {
 export function createApiKeysService({
   apiKeys,
 }: {
-  apiKeys: Pick<ApiKeyRepository, 'create' | 'listActive' | 'revoke'>;
+  apiKeys: Pick<ApiKeyRepository, 'createWithinLimit' | 'listActive' | 'revoke'>;
 }) {
   return {
     async create(userId: string, name: string) {
       // A bound on keys per user keeps one account from filling the table.
-      if ((await apiKeys.listActive(userId)).length >= MAX_ACTIVE_KEYS) {
+      const { key, prefix, hash } = generateApiKey();
+      const row = await apiKeys.createWithinLimit({ userId, name, prefix, keyHash: hash }, MAX_ACTIVE_KEYS);
+      if (row === 'limit') {
         throw ApiError.conflict(
           `At most ${MAX_ACTIVE_KEYS} active API keys; revoke one first`,
           'TOO_MANY_API_KEYS',
         );
       }
-      const { key, prefix, hash } = generateApiKey();
-      const row = await apiKeys.create({ userId, name, prefix, keyHash: hash });
+      if (!row) throw ApiError.unauthorized('The user of this token no longer exists');
       return { ...toApiKeyDto(row), key };
     },
 

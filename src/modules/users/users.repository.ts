@@ -33,11 +33,17 @@ export function createUserRepository(db: Kysely<DB>, { signupGrantCents }: { sig
         .executeTakeFirst();
     },
 
-    /** Throws a unique violation (users_email_lower_key) when the email is taken in any case. */
-    create(user: { email: string; name: string; passwordHash: string }): Promise<UserRecord> {
-      return db
+    /**
+     * Throws a unique violation (users_email_lower_key) when the email is taken in any case.
+     * `granted: false` starts the account at 0 instead of the signup grant.
+     */
+    create(
+      user: { email: string; name: string; passwordHash: string },
+      { trx = db, granted = true }: { trx?: Kysely<DB>; granted?: boolean } = {},
+    ): Promise<UserRecord> {
+      return trx
         .insertInto('users')
-        .values({ ...user, balance: signupGrantCents })
+        .values({ ...user, balance: granted ? signupGrantCents : 0 })
         .returning(USER_COLUMNS)
         .executeTakeFirstOrThrow();
     },
