@@ -3,6 +3,7 @@ import { isUniqueViolation } from '../../db/errors.ts';
 import type { DB, MarketRow, Outcome } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
 import { type CursorValueKind, decodeCursor, encodeCursor } from '../../lib/cursor.ts';
+import { deadlineIn } from '../../lib/deadline.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { slugify, UUID_PATTERN, withRandomSuffix } from '../../lib/slug.ts';
 import { type AuthUser, canModify } from '../auth/permissions.ts';
@@ -39,6 +40,8 @@ interface Deps {
   funding: MarketFunding;
   /** LMSR b for markets created without one, in cents. */
   defaultLiquidity: number;
+  /** WRITE_DEADLINE_MS: creating (funding) or deleting a market not done by then answers 503, nothing committed. */
+  deadlineMs: number;
   /** Called after a commit that changed a market (cache invalidation). */
   onMarketChanged?: (marketId: string) => Promise<void>;
   /** Runs inside the transaction that creates a market or changes its text (search enqueues indexing). */
@@ -51,6 +54,7 @@ export function createMarketsService({
   users,
   funding,
   defaultLiquidity,
+  deadlineMs,
   onMarketChanged,
   indexing,
 }: Deps) {
@@ -82,26 +86,32 @@ export function createMarketsService({
       outcome: input.initialPosition.outcome,
       amount: Math.round(input.initialPosition.amount * 100),
     };
+    const deadline = deadlineIn(deadlineMs);
     for (let attempt = 0; ; attempt++) {
       try {
-        return await inTransaction(db, async (trx) => {
-          const market = await markets.create(
-            {
-              slug,
-              name: input.name,
-              description: input.description,
-              category: input.category,
-              tags: input.tags,
-              closesAt: input.closesAt,
-              creatorId: user.id,
-              liquidity,
-            },
-            trx,
-          );
-          const funded = await funding.fund(trx, market, user.id, initialPosition);
-          await indexing?.(trx, funded.id);
-          return funded;
-        });
+        // The lock order of every money path (trading.repository.ts): the new market row, then its creator.
+        return await inTransaction(
+          db,
+          async (trx) => {
+            const market = await markets.create(
+              {
+                slug,
+                name: input.name,
+                description: input.description,
+                category: input.category,
+                tags: input.tags,
+                closesAt: input.closesAt,
+                creatorId: user.id,
+                liquidity,
+              },
+              trx,
+            );
+            const funded = await funding.fund(trx, market, user.id, initialPosition);
+            await indexing?.(trx, funded.id);
+            return funded;
+          },
+          { deadline },
+        );
       } catch (error) {
         if (!isUniqueViolation(error, 'markets_slug_key')) throw error;
         if (explicit) throw ApiError.conflict(`Slug "${slug}" is already taken`, 'SLUG_TAKEN');
@@ -206,16 +216,21 @@ export function createMarketsService({
 
     /** Deletes a market without trades and returns its subsidy to the creator, atomically. */
     async remove(user: AuthUser, idOrSlug: string): Promise<void> {
-      const id = await inTransaction(db, async (trx) => {
-        const market = await markets.findForUpdate(trx, idOrSlug);
-        if (!market) throw ApiError.notFound('Market');
-        if (!canModify(user, market.creatorId)) {
-          throw ApiError.forbidden('Only the creator or a moderator may delete this market');
-        }
-        await funding.release(trx, market);
-        await markets.delete(market.id, trx);
-        return market.id;
-      });
+      const id = await inTransaction(
+        db,
+        async (trx) => {
+          // Market, then (releasing the subsidy) its creator: the lock order of every money path.
+          const market = await markets.findForUpdate(trx, idOrSlug, { forDelete: true });
+          if (!market) throw ApiError.notFound('Market');
+          if (!canModify(user, market.creatorId)) {
+            throw ApiError.forbidden('Only the creator or a moderator may delete this market');
+          }
+          await funding.release(trx, market);
+          await markets.delete(market.id, trx);
+          return market.id;
+        },
+        { deadline: deadlineIn(deadlineMs) },
+      );
       await onMarketChanged?.(id);
     },
   };
