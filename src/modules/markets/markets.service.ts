@@ -78,7 +78,11 @@ export function createMarketsService({
   }
 
   /** Market row, subsidy and initial position in one transaction; a taken derived slug gets a suffix. */
-  async function insertFunded(user: AuthUser, input: CreateMarketInput): Promise<MarketRow> {
+  async function insertFunded(
+    user: AuthUser,
+    input: CreateMarketInput,
+    receivedAt: number | undefined,
+  ): Promise<MarketRow> {
     const explicit = input.slug !== undefined;
     let slug = input.slug ?? slugify(input.name);
     const liquidity = input.liquidity !== undefined ? Math.round(input.liquidity * 100) : defaultLiquidity;
@@ -86,7 +90,7 @@ export function createMarketsService({
       outcome: input.initialPosition.outcome,
       amount: Math.round(input.initialPosition.amount * 100),
     };
-    const deadline = deadlineIn(deadlineMs);
+    const deadline = deadlineIn(deadlineMs, receivedAt);
     for (let attempt = 0; ; attempt++) {
       try {
         // The lock order of every money path (trading.repository.ts): the new market row, then its creator.
@@ -198,8 +202,9 @@ export function createMarketsService({
       return viewOf(await findOrThrow(idOrSlug));
     },
 
-    async create(user: AuthUser, input: CreateMarketInput) {
-      const market = await insertFunded(user, input);
+    /** receivedAt (here and in remove): when the request arrived, the start of its deadline (default: now). */
+    async create(user: AuthUser, input: CreateMarketInput, receivedAt?: number) {
+      const market = await insertFunded(user, input, receivedAt);
       // Created inside a transaction, past the cache: cached list pages must learn of it.
       await onMarketChanged?.(market.id);
       return { market: toMarketDto(market), etag: etagOf(market) };
@@ -215,7 +220,7 @@ export function createMarketsService({
     },
 
     /** Deletes a market without trades and returns its subsidy to the creator, atomically. */
-    async remove(user: AuthUser, idOrSlug: string): Promise<void> {
+    async remove(user: AuthUser, idOrSlug: string, receivedAt?: number): Promise<void> {
       const id = await inTransaction(
         db,
         async (trx) => {
@@ -229,7 +234,7 @@ export function createMarketsService({
           await markets.delete(market.id, trx);
           return market.id;
         },
-        { deadline: deadlineIn(deadlineMs) },
+        { deadline: deadlineIn(deadlineMs, receivedAt) },
       );
       await onMarketChanged?.(id);
     },

@@ -30,6 +30,7 @@ export function createSettlementService({ db, trading, markets, deadlineMs, onMa
     authorize: (market: MarketRow) => void,
     distribute: (trx: Trx, market: MarketRow, credits: Map<string, number>) => Promise<void>,
     result: { status: 'resolved' | 'cancelled'; outcome: Outcome | null },
+    receivedAt: number | undefined,
   ) {
     const settled = await inTransaction(
       db,
@@ -54,7 +55,7 @@ export function createSettlementService({ db, trading, markets, deadlineMs, onMa
         if (result.outcome) await trading.setPayouts(trx, market.id, result.outcome);
         return trading.settleMarket(trx, market.id, result);
       },
-      { deadline: deadlineIn(deadlineMs) },
+      { deadline: deadlineIn(deadlineMs, receivedAt) },
     );
     await onMarketChanged?.(settled.id);
     return toMarketDto(settled);
@@ -62,7 +63,8 @@ export function createSettlementService({ db, trading, markets, deadlineMs, onMa
 
   return {
     /** Each winning share pays 1 unit; what escrow is left returns to the creator. */
-    resolve(user: AuthUser, marketIdOrSlug: string, outcome: Outcome) {
+    /** receivedAt (here and in cancel): when the request arrived, the start of its deadline (default: now). */
+    resolve(user: AuthUser, marketIdOrSlug: string, outcome: Outcome, receivedAt?: number) {
       return settle(
         marketIdOrSlug,
         (market) => {
@@ -81,6 +83,7 @@ export function createSettlementService({ db, trading, markets, deadlineMs, onMa
           }
         },
         { status: 'resolved', outcome },
+        receivedAt,
       );
     },
 
@@ -89,7 +92,7 @@ export function createSettlementService({ db, trading, markets, deadlineMs, onMa
      * sold at a profit keep it; that money comes out of the creator's subsidy, who receives the
      * rest of the escrow. Should refunds ever exceed escrow, they are paid pro rata.
      */
-    cancel(user: AuthUser, marketIdOrSlug: string) {
+    cancel(user: AuthUser, marketIdOrSlug: string, receivedAt?: number) {
       return settle(
         marketIdOrSlug,
         () => {
@@ -113,6 +116,7 @@ export function createSettlementService({ db, trading, markets, deadlineMs, onMa
           }
         },
         { status: 'cancelled', outcome: null },
+        receivedAt,
       );
     },
   };

@@ -102,11 +102,19 @@ export function createTradingService({ db, trading, markets, deadlineMs, onMarke
       user: AuthUser,
       marketIdOrSlug: string,
       input: TradeInput,
-      idempotencyKey?: string,
-      /** True once the client has gone: a queued trade nobody waits for is not started. */
-      abandoned: () => boolean = () => false,
+      {
+        idempotencyKey,
+        abandoned = () => false,
+        receivedAt,
+      }: {
+        idempotencyKey?: string | undefined;
+        /** True once the client has gone: a queued trade nobody waits for is not started. */
+        abandoned?: () => boolean;
+        /** When the request arrived: the deadline counts from then (default: now). */
+        receivedAt?: number;
+      } = {},
     ): Promise<{ body: TradeResult; replayed: boolean }> {
-      const deadline = deadlineIn(deadlineMs);
+      const deadline = deadlineIn(deadlineMs, receivedAt);
       const requestHash = createHash('sha256')
         .update(JSON.stringify([marketIdOrSlug, input]))
         .digest('hex');

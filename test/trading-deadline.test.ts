@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { buildTestApp, type TestApp } from './helpers/build-app.ts';
+import { balanceOf, createMarket, ledger, type TestUser, trade } from './helpers/trading.ts';
+
+const DEADLINE_MS = 1500;
+/** Generous on a loaded 2-core machine, and still far below the 10 s statement timeout. */
+const SLACK_MS = 1500;
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+
+// PGlite has one session: a transaction held open there holds the whole database (sign-in included),
+// so "another session holds the market row" exists only on a server.
+describe('trades behind a locked market answer by their deadline (postgres)', {
+  skip: process.env.TEST_DATABASE_URL ? false : 'needs TEST_DATABASE_URL (a PostgreSQL server)',
+}, () => {
+  let t: TestApp;
+  let admin: TestUser;
+
+  before(async () => {
+    // DATABASE_STATEMENT_TIMEOUT_MS stays at its 10 s default: the deadline, not it, must decide.
+    t = await buildTestApp('postgres', { WRITE_DEADLINE_MS: String(DEADLINE_MS) });
+    admin = await t.user('admin');
+  });
+  after(() => t.close());
+
+  test('20 queued trades all answer 503 with Retry-After at the deadline, and none commits later', async () => {
+    const m = await createMarket(t, admin);
+    const traders = await Promise.all(Array.from({ length: 10 }, () => t.user()));
+    const tradesBefore = await t.database.db
+      .selectFrom('trades')
+      .select('id')
+      .where('marketId', '=', m.id)
+      .execute();
+
+    const holder = new pg.Client({ connectionString: t.database.url });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select id from markets where id = $1 for update', [m.id]);
+
+      // The market named three ways: they must share one queue (one pool connection waits on the lock).
+      const forms = [m.id, m.id.toUpperCase(), m.slug];
+      const started = Date.now();
+      const answers = Promise.all(
+        Array.from({ length: 20 }, async (_, i) => {
+          const res = await trade(t, traders[i % traders.length]!, forms[i % forms.length], {
+            outcome: 'YES',
+            side: 'buy',
+            amount: 3,
+          });
+          return { res, ms: Date.now() - started };
+        }),
+      );
+      await sleep(DEADLINE_MS / 2);
+      const { rows } = await holder.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'`,
+      );
+      assert.equal(rows[0]!.n, 1, 'one connection of the app waits on the market lock; the others queue');
+
+      // Released well after the deadline, whatever happened: the unfixed code commits then.
+      const release = sleep(DEADLINE_MS + 2000).then(() => holder.query('rollback'));
+      const results = await answers;
+      await release;
+
+      const times = results.map((r) => r.ms).sort((a, b) => a - b);
+      console.log(
+        `time to 503 over ${times.length} trades: p50 ${percentile(times, 50)} ms, max ${times.at(-1)} ms (deadline ${DEADLINE_MS} ms)`,
+      );
+      for (const { res, ms } of results) {
+        assert.equal(res.statusCode, 503, res.body);
+        assert.equal(res.json().success, false);
+        assert.equal(res.json().code, 'SERVICE_UNAVAILABLE');
+        assert.ok(Number(res.headers['retry-after']) >= 1, 'Retry-After says when to come back');
+        assert.ok(ms >= DEADLINE_MS - 50, `not given up early (${ms} ms)`);
+        assert.ok(ms <= DEADLINE_MS + SLACK_MS, `answered by the deadline (${ms} ms)`);
+      }
+    } finally {
+      await holder.end();
+    }
+
+    // Lock released: nothing that answered 503 may commit now.
+    await sleep(500);
+    const tradesAfter = await t.database.db
+      .selectFrom('trades')
+      .select('id')
+      .where('marketId', '=', m.id)
+      .execute();
+    assert.equal(tradesAfter.length, tradesBefore.length, 'no trade committed after its 503');
+    for (const u of traders) assert.equal(await balanceOf(t, u.id), 100_000);
+    assert.equal((await ledger(t, admin)).difference, 0);
+
+    // And the market is served again at once.
+    const res = await trade(t, traders[0]!, m.id, { outcome: 'YES', side: 'buy', amount: 3 });
+    assert.equal(res.statusCode, 201, res.body);
+  });
+});
