@@ -119,6 +119,7 @@ export function createTradingService({ db, trading, markets, deadlineMs, onMarke
         .update(JSON.stringify([marketIdOrSlug, input]))
         .digest('hex');
       const marketId = await queueKey(marketIdOrSlug);
+      const work = (trx: Trx) => tradeOnce(trx, user, marketId, input, idempotencyKey, requestHash);
       // The queue wait counts against the deadline: a trade still queued at it answers 503 then, and
       // its turn, when it comes, is skipped.
       const outcome = await startBy(deadline, (begin) =>
@@ -126,13 +127,7 @@ export function createTradingService({ db, trading, markets, deadlineMs, onMarke
           begin();
           if (abandoned())
             throw new ApiError(499, 'CLIENT_CLOSED_REQUEST', 'The client left before the trade ran');
-          return inTransaction(
-            db,
-            (trx) => tradeOnce(trx, user, marketId, input, idempotencyKey, requestHash),
-            {
-              deadline,
-            },
-          );
+          return inTransaction(db, work, { deadline });
         }),
       );
       if (!outcome.replayed) await onMarketChanged?.(outcome.body.market.id);
