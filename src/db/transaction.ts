@@ -37,7 +37,7 @@ export async function inTransaction<T>(
   for (let attempt = 0; ; attempt++) {
     try {
       if (!deadline) return await db.transaction().execute(work);
-      return await startBy(deadline, (begin) => runBefore(db, deadline, begin, work));
+      return await startBy(deadline, (begin) => runWithin(db, deadline, begin, work));
     } catch (error) {
       // statement_timeout was set from the deadline: a cancelled statement means time is up.
       if (deadline && pgErrorCode(error) === '57014') throw deadlineExceeded();
@@ -50,7 +50,7 @@ export async function inTransaction<T>(
 }
 
 /** One attempt: `begin` fails it if the deadline passed while it waited for a connection. */
-function runBefore<T>(db: Kysely<DB>, deadline: Deadline, begin: () => void, work: (trx: Trx) => Promise<T>) {
+function runWithin<T>(db: Kysely<DB>, deadline: Deadline, begin: () => void, work: (trx: Trx) => Promise<T>) {
   return db.transaction().execute(async (trx) => {
     begin();
     await armStatementTimeout(trx, deadline.remainingMs());
