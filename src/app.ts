@@ -126,6 +126,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     users,
     funding: trading.trading,
     defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
+    deadlineMs: config.WRITE_DEADLINE_MS,
     onMarketChanged,
     // Indexing is enqueued in the same transaction as the write it follows: a crash cannot lose it.
     indexing: search.indexing.enqueue,

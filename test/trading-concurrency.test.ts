@@ -11,7 +11,9 @@ for (const kind of databaseKinds()) {
     let admin: TestUser;
 
     before(async () => {
-      t = await buildTestApp(kind);
+      // About correctness under contention, not deadlines: 200 trades queue on one market here,
+      // which on a loaded machine takes longer than WRITE_DEADLINE_MS's default.
+      t = await buildTestApp(kind, { WRITE_DEADLINE_MS: '120000' });
       admin = await t.user('admin');
     });
     after(() => t.close());

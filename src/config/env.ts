@@ -17,6 +17,11 @@ export const envSchema = z.object({
   DATABASE_POOL_SIZE: int(1, 500).default(10),
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(10_000),
   DATABASE_CONNECT_TIMEOUT_MS: int(100, 60_000).default(3_000),
+  /**
+   * Budget of a write that moves money (trade, market create/delete, resolve, cancel): queue wait,
+   * connection wait and statements. Past it: 503 with Retry-After, and nothing is committed.
+   */
+  WRITE_DEADLINE_MS: int(100, 600_000).default(5_000),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Lifetime of the access tokens that login, refresh and `npm run token` issue. */
   JWT_TTL_SECONDS: int(60, 60 * 60 * 24 * 30).default(900),

@@ -3,13 +3,22 @@ export class ApiError extends Error {
   readonly statusCode: number;
   readonly code: string;
   readonly details: unknown[] | undefined;
+  /** Sent as the Retry-After header (seconds): when a retry may succeed. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(statusCode: number, code: string, message: string, details?: unknown[]) {
+  constructor(
+    statusCode: number,
+    code: string,
+    message: string,
+    details?: unknown[],
+    retryAfterSeconds?: number,
+  ) {
     super(message);
     this.name = 'ApiError';
     this.statusCode = statusCode;
     this.code = code;
     this.details = details;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 
   static badRequest(message: string, details?: unknown[]) {
@@ -33,7 +42,7 @@ export class ApiError extends Error {
   static unprocessable(message: string, code = 'UNPROCESSABLE') {
     return new ApiError(422, code, message);
   }
-  static unavailable(message: string) {
-    return new ApiError(503, 'SERVICE_UNAVAILABLE', message);
+  static unavailable(message: string, retryAfterSeconds?: number) {
+    return new ApiError(503, 'SERVICE_UNAVAILABLE', message, undefined, retryAfterSeconds);
   }
 }

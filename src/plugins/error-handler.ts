@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { isConnectionError, isDataRefusal, pgErrorCode } from '../db/errors.ts';
+import { isConnectionError, isDataRefusal, isRetryableTransactionError, pgErrorCode } from '../db/errors.ts';
 import { ApiError } from '../lib/errors.ts';
 import { logRequestCompleted } from './request-context.ts';
 
@@ -28,7 +28,11 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; message?: st
   },
 };
 
+/** Contention and timeouts pass within moments: one second is a fair first wait. */
+const RETRY_AFTER_SECONDS = 1;
+
 function send(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
+  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
   return reply.status(error.statusCode).send({
     success: false,
     error: error.message,
@@ -65,7 +69,14 @@ export function toApiError(error: FastifyError | Error): ApiError | undefined {
     return new ApiError(fe.statusCode, 'BAD_REQUEST', fe.message);
   if (isConnectionError(error)) return ApiError.unavailable('Database unavailable, retry shortly');
   const pgCode = pgErrorCode(error);
-  if (pgCode === '57014') return ApiError.unavailable('Database query timed out');
+  if (pgCode === '57014') return ApiError.unavailable('Database query timed out', RETRY_AFTER_SECONDS);
+  // Still a deadlock or serialization failure once inTransaction's retries are spent: contention
+  // that passes, so the client is told to come back rather than given a 500.
+  if (isRetryableTransactionError(error))
+    return ApiError.unavailable(
+      'The database is busy with conflicting writes; retry shortly',
+      RETRY_AFTER_SECONDS,
+    );
   // Input that passed validation but holds what PostgreSQL cannot store in text (a NUL byte).
   if (pgCode === '22021' || pgCode === '22P05')
     return new ApiError(400, 'BAD_REQUEST', 'Text must not contain NUL (\\u0000) characters');

@@ -30,6 +30,11 @@ export const requestContextPlugin = fp(async (app: FastifyInstance) => {
   app.addHook('onResponse', async (request, reply) => logRequestCompleted(request, reply));
 });
 
+/** When the request arrived: a deadline counts from then (sign-in and body parsing included). */
+export function receivedAt(reply: FastifyReply): number {
+  return Date.now() - reply.elapsedTime;
+}
+
 /** The one line a finished request leaves in the log (also written for requests no route saw). */
 export function logRequestCompleted(request: FastifyRequest, reply: FastifyReply, route?: string) {
   const status = reply.statusCode;

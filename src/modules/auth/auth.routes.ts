@@ -6,7 +6,7 @@ import { errorResponses, ok } from '../../lib/http-schemas.ts';
 import { clientIpKey } from '../../plugins/rate-limit.ts';
 import { userSchema } from '../users/user-dto.ts';
 import { loginBody, refreshBody, registerBody, tokenPairResponse } from './auth.schemas.ts';
-import { type AuthService, RegistrationLimitError } from './auth.service.ts';
+import type { AuthService } from './auth.service.ts';
 
 /** /api/auth: public by nature; the credentials are in the body. */
 export interface LoginLimits {
@@ -33,13 +33,8 @@ export function authRoutes(service: AuthService, limits: LoginLimits): FastifyPl
         },
       },
       async (request, reply) => {
-        try {
-          const user = await service.register(request.body, clientIpKey(request));
-          return reply.status(201).send({ success: true as const, data: user });
-        } catch (error) {
-          if (error instanceof RegistrationLimitError) reply.header('retry-after', error.retryAfterSeconds);
-          throw error;
-        }
+        const user = await service.register(request.body, clientIpKey(request));
+        return reply.status(201).send({ success: true as const, data: user });
       },
     );
 

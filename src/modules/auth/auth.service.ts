@@ -13,16 +13,16 @@ import type { TokenService } from './tokens.ts';
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
-/** A 429 that says when the next attempt can succeed (the route sends it as Retry-After). */
+/** A 429 that says when the next attempt can succeed (the error handler sends it as Retry-After). */
 export class RegistrationLimitError extends ApiError {
-  readonly retryAfterSeconds: number;
   constructor(limit: number, retryAfterSeconds: number) {
     super(
       429,
       'RATE_LIMITED',
       `At most ${limit} accounts per address and day; retry in ${retryAfterSeconds} seconds`,
+      undefined,
+      retryAfterSeconds,
     );
-    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 

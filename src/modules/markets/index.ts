@@ -13,6 +13,7 @@ interface Deps {
   users: UserRepository;
   funding: MarketFunding;
   defaultLiquidity: number;
+  deadlineMs: number;
   onMarketChanged?: (marketId: string) => Promise<void>;
   indexing?: (trx: Trx, marketId: string) => Promise<unknown>;
 }

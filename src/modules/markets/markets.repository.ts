@@ -96,15 +96,22 @@ export function createMarketRepository(db: Kysely<DB>) {
       return trx.selectFrom('markets').selectAll().where('id', '=', id).executeTakeFirst();
     },
 
-    /** Reads and locks the row until the transaction ends: money-moving writes on one market take turns. */
-    findForUpdate(trx: Kysely<DB>, idOrSlug: string): Promise<MarketRow | undefined> {
+    /**
+     * Reads and locks the row until the transaction ends: money-moving writes on one market take
+     * turns. First in the lock order of every money path (trading.repository.ts). FOR NO KEY
+     * UPDATE unless the caller will delete the row (then FOR UPDATE, a DELETE's own strength).
+     */
+    findForUpdate(
+      trx: Kysely<DB>,
+      idOrSlug: string,
+      { forDelete = false }: { forDelete?: boolean } = {},
+    ): Promise<MarketRow | undefined> {
       const byId = UUID_PATTERN.test(idOrSlug);
-      return trx
+      const query = trx
         .selectFrom('markets')
         .selectAll()
-        .where(byId ? 'id' : 'slug', '=', byId ? idOrSlug.toLowerCase() : idOrSlug)
-        .forUpdate()
-        .executeTakeFirst();
+        .where(byId ? 'id' : 'slug', '=', byId ? idOrSlug.toLowerCase() : idOrSlug);
+      return (forDelete ? query.forUpdate() : query.forNoKeyUpdate()).executeTakeFirst();
     },
 
     findBySlug(slug: string, trx: Kysely<DB> = db): Promise<MarketRow | undefined> {

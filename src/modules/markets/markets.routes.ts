@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { createBodyMemo } from '../../lib/body-memo.ts';
 import { errorResponses } from '../../lib/http-schemas.ts';
+import { receivedAt } from '../../plugins/request-context.ts';
 import type { AuthUser } from '../auth/permissions.ts';
 import type { MarketView } from './market-dto.ts';
 import {
@@ -71,7 +72,7 @@ export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const { market, etag } = await service.create(request.user!, request.body);
+        const { market, etag } = await service.create(request.user!, request.body, receivedAt(reply));
         reply.status(201).header('etag', etag).header('location', `/api/markets/${market.id}`);
         return { success: true as const, data: market };
       },
@@ -128,7 +129,7 @@ export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        await service.remove(request.user!, request.params.id);
+        await service.remove(request.user!, request.params.id, receivedAt(reply));
         return reply.status(204).send(null);
       },
     );

@@ -3,6 +3,7 @@ import { isUniqueViolation } from '../../db/errors.ts';
 import type { DB, MarketRow, Outcome } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
 import { type CursorValueKind, decodeCursor, encodeCursor } from '../../lib/cursor.ts';
+import { deadlineIn } from '../../lib/deadline.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { slugify, UUID_PATTERN, withRandomSuffix } from '../../lib/slug.ts';
 import { type AuthUser, canModify } from '../auth/permissions.ts';
@@ -42,6 +43,8 @@ interface Deps {
   funding: MarketFunding;
   /** LMSR b for markets created without one, in cents. */
   defaultLiquidity: number;
+  /** WRITE_DEADLINE_MS: creating (funding) or deleting a market not done by then answers 503, nothing committed. */
+  deadlineMs: number;
   /** Called after a commit that changed a market (cache invalidation). */
   onMarketChanged?: (marketId: string) => Promise<void>;
   /** Runs inside the transaction that creates a market or changes its text (search enqueues indexing). */
@@ -54,6 +57,7 @@ export function createMarketsService({
   users,
   funding,
   defaultLiquidity,
+  deadlineMs,
   onMarketChanged,
   indexing,
 }: Deps) {
@@ -77,32 +81,42 @@ export function createMarketsService({
   }
 
   /** Market row, subsidy and initial position in one transaction; a taken derived slug gets a suffix. */
-  async function insertFunded(user: AuthUser, input: CreateMarketInput): Promise<MarketRow> {
+  async function insertFunded(
+    user: AuthUser,
+    input: CreateMarketInput,
+    receivedAt: number | undefined,
+  ): Promise<MarketRow> {
     const explicit = input.slug !== undefined;
     let slug = input.slug ?? slugify(input.name);
     // The schema parsed both amounts into integer cents.
     const liquidity = input.liquidity ?? defaultLiquidity;
     const initialPosition = input.initialPosition;
+    const deadline = deadlineIn(deadlineMs, receivedAt);
     for (let attempt = 0; ; attempt++) {
       try {
-        return await inTransaction(db, async (trx) => {
-          const market = await markets.create(
-            {
-              slug,
-              name: input.name,
-              description: input.description,
-              category: input.category,
-              tags: input.tags,
-              closesAt: input.closesAt,
-              creatorId: user.id,
-              liquidity,
-            },
-            trx,
-          );
-          const funded = await funding.fund(trx, market, user.id, initialPosition);
-          await indexing?.(trx, funded.id);
-          return funded;
-        });
+        // The lock order of every money path (trading.repository.ts): the new market row, then its creator.
+        return await inTransaction(
+          db,
+          async (trx) => {
+            const market = await markets.create(
+              {
+                slug,
+                name: input.name,
+                description: input.description,
+                category: input.category,
+                tags: input.tags,
+                closesAt: input.closesAt,
+                creatorId: user.id,
+                liquidity,
+              },
+              trx,
+            );
+            const funded = await funding.fund(trx, market, user.id, initialPosition);
+            await indexing?.(trx, funded.id);
+            return funded;
+          },
+          { deadline },
+        );
       } catch (error) {
         if (!isUniqueViolation(error, 'markets_slug_key')) throw error;
         if (explicit) throw ApiError.conflict(`Slug "${slug}" is already taken`, 'SLUG_TAKEN');
@@ -196,8 +210,9 @@ export function createMarketsService({
       return viewOf(await findOrThrow(idOrSlug));
     },
 
-    async create(user: AuthUser, input: CreateMarketInput) {
-      const market = await insertFunded(user, input);
+    /** receivedAt (here and in remove): when the request arrived, the start of its deadline (default: now). */
+    async create(user: AuthUser, input: CreateMarketInput, receivedAt?: number) {
+      const market = await insertFunded(user, input, receivedAt);
       // Created inside a transaction, past the cache: cached list pages must learn of it.
       await onMarketChanged?.(market.id);
       return { market: toMarketDto(market), etag: etagOf(market) };
@@ -213,17 +228,22 @@ export function createMarketsService({
     },
 
     /** Deletes a market without trades and returns its subsidy to the creator, atomically. */
-    async remove(user: AuthUser, idOrSlug: string): Promise<void> {
-      const id = await inTransaction(db, async (trx) => {
-        const market = await markets.findForUpdate(trx, idOrSlug);
-        if (!market) throw ApiError.notFound('Market');
-        if (!canModify(user, market.creatorId)) {
-          throw ApiError.forbidden('Only the creator or a moderator may delete this market');
-        }
-        await funding.release(trx, market);
-        await markets.delete(market.id, trx);
-        return market.id;
-      });
+    async remove(user: AuthUser, idOrSlug: string, receivedAt?: number): Promise<void> {
+      const id = await inTransaction(
+        db,
+        async (trx) => {
+          // Market, then (releasing the subsidy) its creator: the lock order of every money path.
+          const market = await markets.findForUpdate(trx, idOrSlug, { forDelete: true });
+          if (!market) throw ApiError.notFound('Market');
+          if (!canModify(user, market.creatorId)) {
+            throw ApiError.forbidden('Only the creator or a moderator may delete this market');
+          }
+          await funding.release(trx, market);
+          await markets.delete(market.id, trx);
+          return market.id;
+        },
+        { deadline: deadlineIn(deadlineMs, receivedAt) },
+      );
       await onMarketChanged?.(id);
     },
   };

@@ -28,10 +28,11 @@ const HOUR_MS = 3_600_000;
  */
 export function createTradingModule({ database, config, markets, onMarketChanged, log }: Deps) {
   const { db } = database;
+  const deadlineMs = config.WRITE_DEADLINE_MS;
   const trading = createTradingRepository(db);
   const services = {
-    trading: createTradingService({ db, trading, markets, onMarketChanged }),
-    settlement: createSettlementService({ db, trading, markets, onMarketChanged }),
+    trading: createTradingService({ db, trading, markets, deadlineMs, onMarketChanged }),
+    settlement: createSettlementService({ db, trading, markets, deadlineMs, onMarketChanged }),
     portfolio: createPortfolioService({ history: createTradeHistoryRepository(db), markets, trading }),
   };
   return {

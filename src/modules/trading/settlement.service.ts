@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { DB, MarketRow, Outcome } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
+import { deadlineIn } from '../../lib/deadline.ts';
 import { ApiError } from '../../lib/errors.ts';
 import type { AuthUser } from '../auth/permissions.ts';
 import { effectiveStatus, toMarketDto } from '../markets/market-dto.ts';
@@ -14,45 +15,56 @@ interface Deps {
   db: Kysely<DB>;
   trading: TradingRepository;
   markets: Pick<MarketRepository, 'findForUpdate'>;
+  /** WRITE_DEADLINE_MS: a settlement not done by then answers 503 and never commits. */
+  deadlineMs: number;
   onMarketChanged?: (marketId: string) => Promise<void>;
 }
 
-/** Resolution and cancellation: every payout of a market in one transaction, or none. */
-export function createSettlementService({ db, trading, markets, onMarketChanged }: Deps) {
+/**
+ * Resolution and cancellation: every payout of a market in one transaction, or none. Locks in the
+ * order of every money path (trading.repository.ts): the market, then its traders in id order.
+ */
+export function createSettlementService({ db, trading, markets, deadlineMs, onMarketChanged }: Deps) {
   async function settle(
     marketIdOrSlug: string,
     authorize: (market: MarketRow) => void,
     distribute: (trx: Trx, market: MarketRow, credits: Map<string, number>) => Promise<void>,
     result: { status: 'resolved' | 'cancelled'; outcome: Outcome | null },
+    receivedAt: number | undefined,
   ) {
-    const settled = await inTransaction(db, async (trx) => {
-      // The market lock makes a second, concurrent settlement wait and then see it settled.
-      const market = await markets.findForUpdate(trx, marketIdOrSlug);
-      if (!market) throw ApiError.notFound('Market');
-      authorize(market);
-      if (market.status === 'resolved' || market.status === 'cancelled') {
-        throw ApiError.conflict(`Market is already ${market.status}`, 'MARKET_SETTLED');
-      }
-      const credits = new Map<string, number>();
-      await distribute(trx, market, credits);
-      const paid = [...credits.values()].reduce((a, b) => a + b, 0);
-      if (paid > market.escrow) {
-        // Cannot happen while rounding favours the maker; if it ever does, pay nothing.
-        throw new Error(`Escrow ${market.escrow} cannot cover payouts ${paid} for market ${market.id}`);
-      }
-      credits.set(market.creatorId, (credits.get(market.creatorId) ?? 0) + (market.escrow - paid));
-      await trading.lockUsers(trx, [...credits.keys()]);
-      await trading.creditMany(trx, credits);
-      if (result.outcome) await trading.setPayouts(trx, market.id, result.outcome);
-      return trading.settleMarket(trx, market.id, result);
-    });
+    const settled = await inTransaction(
+      db,
+      async (trx) => {
+        // The market lock makes a second, concurrent settlement wait and then see it settled.
+        const market = await markets.findForUpdate(trx, marketIdOrSlug);
+        if (!market) throw ApiError.notFound('Market');
+        authorize(market);
+        if (market.status === 'resolved' || market.status === 'cancelled') {
+          throw ApiError.conflict(`Market is already ${market.status}`, 'MARKET_SETTLED');
+        }
+        const credits = new Map<string, number>();
+        await distribute(trx, market, credits);
+        const paid = [...credits.values()].reduce((a, b) => a + b, 0);
+        if (paid > market.escrow) {
+          // Cannot happen while rounding favours the maker; if it ever does, pay nothing.
+          throw new Error(`Escrow ${market.escrow} cannot cover payouts ${paid} for market ${market.id}`);
+        }
+        credits.set(market.creatorId, (credits.get(market.creatorId) ?? 0) + (market.escrow - paid));
+        await trading.lockUsers(trx, [...credits.keys()]);
+        await trading.creditMany(trx, credits);
+        if (result.outcome) await trading.setPayouts(trx, market.id, result.outcome);
+        return trading.settleMarket(trx, market.id, result);
+      },
+      { deadline: deadlineIn(deadlineMs, receivedAt) },
+    );
     await onMarketChanged?.(settled.id);
     return toMarketDto(settled);
   }
 
   return {
     /** Each winning share pays 1 unit; what escrow is left returns to the creator. */
-    resolve(user: AuthUser, marketIdOrSlug: string, outcome: Outcome) {
+    /** receivedAt (here and in cancel): when the request arrived, the start of its deadline (default: now). */
+    resolve(user: AuthUser, marketIdOrSlug: string, outcome: Outcome, receivedAt?: number) {
       return settle(
         marketIdOrSlug,
         (market) => {
@@ -71,6 +83,7 @@ export function createSettlementService({ db, trading, markets, onMarketChanged 
           }
         },
         { status: 'resolved', outcome },
+        receivedAt,
       );
     },
 
@@ -79,7 +92,7 @@ export function createSettlementService({ db, trading, markets, onMarketChanged 
      * sold at a profit keep it; that money comes out of the creator's subsidy, who receives the
      * rest of the escrow. Should refunds ever exceed escrow, they are paid pro rata.
      */
-    cancel(user: AuthUser, marketIdOrSlug: string) {
+    cancel(user: AuthUser, marketIdOrSlug: string, receivedAt?: number) {
       return settle(
         marketIdOrSlug,
         () => {
@@ -103,6 +116,7 @@ export function createSettlementService({ db, trading, markets, onMarketChanged 
           }
         },
         { status: 'cancelled', outcome: null },
+        receivedAt,
       );
     },
   };

@@ -4,15 +4,28 @@ import type { Trx } from '../../db/transaction.ts';
 
 export type TradingRepository = ReturnType<typeof createTradingRepository>;
 
-/** Data access for money: row locks, ledger lines, positions. Write methods take the transaction. */
+/**
+ * Data access for money: row locks, ledger lines, positions. Write methods take the transaction.
+ *
+ * LOCK ORDER, for every money path (trade, market create/fund, delete/release, resolve, cancel):
+ *   1. the market row (markets.repository findForUpdate; a new market is its creator's own row),
+ *   2. then user rows (lockUser; several at once in id order, lockUsers),
+ *   3. then the Idempotency-Key row (idempotency.repository claim), then ledger lines and positions.
+ * Row locks are FOR NO KEY UPDATE — what an UPDATE of non-key columns takes anyway — which does not
+ * conflict with the FOR KEY SHARE lock that inserting a row with a foreign key takes on the row it
+ * references. With FOR UPDATE, two transactions of one user that had each inserted a key row or a
+ * market (a key-share lock on the user) then waited for each other's user lock: a deadlock.
+ * Only deleting a market locks it FOR UPDATE (a DELETE's own strength).
+ */
 export function createTradingRepository(db: Kysely<DB>) {
   return {
+    /** See the lock order above: after the market, before the Idempotency-Key. */
     lockUser(trx: Trx, id: string): Promise<{ id: string; balance: number } | undefined> {
       return trx
         .selectFrom('users')
         .select(['id', 'balance'])
         .where('id', '=', id)
-        .forUpdate()
+        .forNoKeyUpdate()
         .executeTakeFirst();
     },
 
@@ -24,7 +37,7 @@ export function createTradingRepository(db: Kysely<DB>) {
         .select('id')
         .where('id', 'in', [...new Set(ids)])
         .orderBy('id')
-        .forUpdate()
+        .forNoKeyUpdate()
         .execute();
     },
 

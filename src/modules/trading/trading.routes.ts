@@ -1,6 +1,7 @@
 import type { RateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { errorResponses } from '../../lib/http-schemas.ts';
+import { receivedAt } from '../../plugins/request-context.ts';
 import { marketIdParams, marketResponse } from '../markets/markets.schemas.ts';
 import type { PortfolioService } from './portfolio.service.ts';
 import type { SettlementService } from './settlement.service.ts';
@@ -52,8 +53,11 @@ export function tradingRoutes(
           request.user!,
           request.params.id,
           { outcome, side, quantity, maxProbability, minProbability },
-          request.headers['idempotency-key'],
-          () => request.raw.socket?.destroyed === true,
+          {
+            idempotencyKey: request.headers['idempotency-key'],
+            abandoned: () => request.raw.socket?.destroyed === true,
+            receivedAt: receivedAt(reply),
+          },
         );
         if (result.replayed) reply.header('idempotent-replayed', 'true');
         return reply.status(201).send({ success: true as const, data: result.body });
@@ -143,9 +147,14 @@ export function tradingRoutes(
           response: { 200: marketResponse, ...errorResponses(400, 401, 403, 404, 409, 413, 415) },
         },
       },
-      async (request) => ({
+      async (request, reply) => ({
         success: true as const,
-        data: await settlement.resolve(request.user!, request.params.id, request.body.outcome),
+        data: await settlement.resolve(
+          request.user!,
+          request.params.id,
+          request.body.outcome,
+          receivedAt(reply),
+        ),
       }),
     );
 
@@ -160,9 +169,9 @@ export function tradingRoutes(
           response: { 200: marketResponse, ...errorResponses(400, 401, 403, 404, 409) },
         },
       },
-      async (request) => ({
+      async (request, reply) => ({
         success: true as const,
-        data: await settlement.cancel(request.user!, request.params.id),
+        data: await settlement.cancel(request.user!, request.params.id, receivedAt(reply)),
       }),
     );
 

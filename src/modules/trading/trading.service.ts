@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { DB, MarketRow, Outcome, TradeSide } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
+import { deadlineIn, startBy } from '../../lib/deadline.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { createKeyedMutex } from '../../lib/keyed-mutex.ts';
+import { UUID_PATTERN } from '../../lib/slug.ts';
 import type { AuthUser } from '../auth/permissions.ts';
 import { effectiveStatus } from '../markets/market-dto.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
@@ -37,18 +39,58 @@ export type TradingService = ReturnType<typeof createTradingService>;
 interface Deps {
   db: Kysely<DB>;
   trading: TradingRepository;
-  markets: Pick<MarketRepository, 'findForUpdate'>;
+  markets: Pick<MarketRepository, 'findForUpdate' | 'findBySlug'>;
+  /** WRITE_DEADLINE_MS: a trade not done by then (queue wait included) answers 503 and never commits. */
+  deadlineMs: number;
   /** Called after a commit that changed a market (cache invalidation). */
   onMarketChanged?: (marketId: string) => Promise<void>;
 }
 
-export function createTradingService({ db, trading, markets, onMarketChanged }: Deps) {
+export function createTradingService({ db, trading, markets, deadlineMs, onMarketChanged }: Deps) {
   const perMarket = createKeyedMutex();
+
+  /** The queue key: a market's id in one spelling, so its slug and its id in any case queue together. */
+  async function queueKey(marketIdOrSlug: string): Promise<string> {
+    if (UUID_PATTERN.test(marketIdOrSlug)) return marketIdOrSlug.toLowerCase();
+    const market = await markets.findBySlug(marketIdOrSlug);
+    if (!market) throw ApiError.notFound('Market');
+    return market.id;
+  }
 
   function assertTradable(market: MarketRow) {
     const status = effectiveStatus(market.status, market.closesAt);
     if (status !== 'active')
       throw ApiError.conflict(`Market is ${status}; it takes no trades`, 'MARKET_NOT_TRADABLE');
+  }
+
+  /** In the lock order of every money path (trading.repository.ts): market, user, then the key. */
+  async function tradeOnce(
+    trx: Trx,
+    user: AuthUser,
+    marketId: string,
+    input: TradeInput,
+    idempotencyKey: string | undefined,
+    requestHash: string,
+  ): Promise<{ body: TradeResult; replayed: boolean }> {
+    const market = await markets.findForUpdate(trx, marketId);
+    if (!market) throw ApiError.notFound('Market');
+    const account = await trading.lockUser(trx, user.id);
+    if (!account) throw ApiError.unauthorized('The user of this token no longer exists');
+    if (idempotencyKey) {
+      const claim = await idempotencyRepository.claim(trx, user.id, idempotencyKey, requestHash);
+      if (claim.kind === 'mismatch') {
+        throw ApiError.unprocessable(
+          'This Idempotency-Key was used with a different request',
+          'IDEMPOTENCY_KEY_REUSED',
+        );
+      }
+      // Before the tradability check: a retry after the market closed still gets its first answer.
+      if (claim.kind === 'replay') return { body: claim.response as TradeResult, replayed: true };
+    }
+    assertTradable(market);
+    const body = toResult(await executeTrade(trading, trx, market, account, input));
+    if (idempotencyKey) await idempotencyRepository.complete(trx, user.id, idempotencyKey, 201, body);
+    return { body, replayed: false };
   }
 
   return {
@@ -60,39 +102,34 @@ export function createTradingService({ db, trading, markets, onMarketChanged }: 
       user: AuthUser,
       marketIdOrSlug: string,
       input: TradeInput,
-      idempotencyKey?: string,
-      /** True once the client has gone: a queued trade nobody waits for is not started. */
-      abandoned: () => boolean = () => false,
+      {
+        idempotencyKey,
+        abandoned = () => false,
+        receivedAt,
+      }: {
+        idempotencyKey?: string | undefined;
+        /** True once the client has gone: a queued trade nobody waits for is not started. */
+        abandoned?: () => boolean;
+        /** When the request arrived: the deadline counts from then (default: now). */
+        receivedAt?: number;
+      } = {},
     ): Promise<{ body: TradeResult; replayed: boolean }> {
+      const deadline = deadlineIn(deadlineMs, receivedAt);
       const requestHash = createHash('sha256')
         .update(JSON.stringify([marketIdOrSlug, input]))
         .digest('hex');
-      const outcome = await perMarket.run(marketIdOrSlug, () => {
-        if (abandoned())
-          throw new ApiError(499, 'CLIENT_CLOSED_REQUEST', 'The client left before the trade ran');
-        return inTransaction(db, async (trx) => {
-          if (idempotencyKey) {
-            const claim = await idempotencyRepository.claim(trx, user.id, idempotencyKey, requestHash);
-            if (claim.kind === 'mismatch') {
-              throw ApiError.unprocessable(
-                'This Idempotency-Key was used with a different request',
-                'IDEMPOTENCY_KEY_REUSED',
-              );
-            }
-            if (claim.kind === 'replay') {
-              return { body: claim.response as TradeResult, replayed: true };
-            }
-          }
-          const market = await markets.findForUpdate(trx, marketIdOrSlug);
-          if (!market) throw ApiError.notFound('Market');
-          assertTradable(market);
-          const account = await trading.lockUser(trx, user.id);
-          if (!account) throw ApiError.unauthorized('The user of this token no longer exists');
-          const body = toResult(await executeTrade(trading, trx, market, account, input));
-          if (idempotencyKey) await idempotencyRepository.complete(trx, user.id, idempotencyKey, 201, body);
-          return { body, replayed: false };
-        });
-      });
+      const marketId = await queueKey(marketIdOrSlug);
+      const work = (trx: Trx) => tradeOnce(trx, user, marketId, input, idempotencyKey, requestHash);
+      // The queue wait counts against the deadline: a trade still queued at it answers 503 then, and
+      // its turn, when it comes, is skipped.
+      const outcome = await startBy(deadline, (begin) =>
+        perMarket.run(marketId, () => {
+          begin();
+          if (abandoned())
+            throw new ApiError(499, 'CLIENT_CLOSED_REQUEST', 'The client left before the trade ran');
+          return inTransaction(db, work, { deadline });
+        }),
+      );
       if (!outcome.replayed) await onMarketChanged?.(outcome.body.market.id);
       return outcome;
     },
