@@ -123,8 +123,13 @@ describe('Redis stopped, frozen and restarted under load', { skip: skipWithoutRe
     await load(app, paths, 500);
     redis.freeze();
     const frozen = await load(app, paths, FAULT_MS);
+    const ready = await body(await app.fetch('/readyz'));
+    assert.equal(ready.status, 'degraded', 'a hung cache is degraded, not unready');
+    assert.equal(ready.circuits.redis, 'open');
+    assert.match(await (await app.fetch('/metrics')).text(), /circuit_breaker_open\{dependency="redis"\} 1/);
     redis.thaw();
     await usesRedisAgain('thawed');
+    assert.equal((await body(await app.fetch('/readyz'))).circuits.redis, 'closed');
 
     const direct = new Redis(redis.url);
     await direct.save();
@@ -144,5 +149,24 @@ describe('Redis stopped, frozen and restarted under load', { skip: skipWithoutRe
       figures.frozen.p99 <= bound,
       `frozen p99 ${figures.frozen.p99} ms exceeds ${bound} ms (stopped p99 ${figures.down.p99} ms)`,
     );
+  });
+
+  test('/readyz logs that the cache is degraded once per outage, not once per probe', async () => {
+    const degraded = () =>
+      app.logs.filter((l) => String(l.msg).startsWith('readiness check degraded: cache'));
+    const recovered = () =>
+      app.logs.filter((l) => String(l.msg).startsWith('readiness check recovered: cache'));
+    const before = { degraded: degraded().length, recovered: recovered().length };
+    await redis.stop();
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await body(await app.fetch('/readyz'))).status, 'degraded');
+      await sleep(50);
+    }
+    assert.equal(degraded().length - before.degraded, 1, 'one warning for 20 probes');
+    await redis.start();
+    await eventually(async () => (await body(await app.fetch('/readyz'))).status === 'ok', 15_000, 'ready');
+    for (let i = 0; i < 5; i++) await app.fetch('/readyz');
+    assert.equal(recovered().length - before.recovered, 1, 'and one line when it is back');
+    assert.equal(degraded().length - before.degraded, 1);
   });
 });
