@@ -40,7 +40,10 @@ class TransientStatus extends Error {
 /** Classifies a failed attempt for a circuit breaker (see `RetryPolicy.breaker`). */
 export function classifyFetchError(error: unknown): FailureKind {
   if (error instanceof TransientStatus) return 'failure';
-  if (error instanceof HttpError) return 'answer'; // a permanent refusal: the provider is up
+  // A permanent refusal (a 4xx other than 408/429): the provider is up and answering.
+  if (error instanceof HttpError && error.status !== undefined && !isTransientStatus(error.status)) {
+    return 'answer';
+  }
   return (error as Error).name === 'TimeoutError' ? 'timeout' : 'failure';
 }
 

@@ -46,8 +46,15 @@ export function createOpenAiEmbedder(options: OpenAiEmbedderOptions): Embedder {
       name: 'embeddings',
       ...options.circuit,
       classify: classifyFetchError,
-      // One attempt, outside the circuit: it is what decides to close it.
-      probe: () => fetchWithRetry(options.url, request(['ping']), { ...policy, retries: 0 }),
+      // One attempt, outside the circuit: it is what decides to close it. Any answer will do, even
+      // a refusal (a 4xx says the provider is up; the call that gets it reports it).
+      probe: () =>
+        fetchWithRetry(options.url, request(['ping']), { ...policy, retries: 0 }).then(
+          (response) => response.arrayBuffer(),
+          (error: unknown) => {
+            if (classifyFetchError(error) !== 'answer') throw error;
+          },
+        ),
     });
 
   async function embedBatch(texts: string[]): Promise<number[][]> {
