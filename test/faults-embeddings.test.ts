@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { eventually } from './helpers/eventually.ts';
 import { startFakeEmbeddingsServer } from './helpers/fake-embeddings-server.ts';
@@ -54,6 +55,12 @@ describe('search while the embeddings provider hangs', () => {
       );
     }
     assert.equal(searchesSent(), 2, 'no search reached the provider while its circuit was open');
+    // Long enough for a probe to time out: a probe that gets no answer keeps the circuit open.
+    await sleep(TIMEOUT_MS + 700);
+    assert.ok(
+      provider.requests.some((r) => r.input[0] === 'ping'),
+      'probed in the background',
+    );
     const ready = await t.request({ method: 'GET', url: '/readyz' });
     assert.equal(ready.json().circuits.embeddings, 'open');
     assert.match(
