@@ -2,13 +2,15 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from './config/env.ts';
 import type { Database } from './db/database.ts';
+import { withCircuitBreaker } from './lib/cache/breaker-cache.ts';
 import { type Cache, createCacheAside } from './lib/cache/cache.ts';
 import { createMemoryCache } from './lib/cache/memory-cache.ts';
 import { createRedisCache } from './lib/cache/redis-cache.ts';
+import { createEmbedder } from './lib/embeddings/embedder.ts';
 import { fastSerializerCompiler } from './lib/fast-serializer.ts';
 import { createJobQueue, jobQueueOptions } from './lib/jobs/queue.ts';
 import { createLogger } from './lib/logger.ts';
-import { closeRedis, createRedisClient, waitUntilReady } from './lib/redis.ts';
+import { closeRedis, createRedisClient, redisCircuitBreaker, waitUntilReady } from './lib/redis.ts';
 import { jobsAdminRoutes } from './modules/admin/jobs.routes.ts';
 import { createAuthenticator } from './modules/auth/authenticator.ts';
 import { createCallerResolver } from './modules/auth/caller.ts';
@@ -80,13 +82,23 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   const resolveCaller = createCallerResolver(createAuthenticator({ tokens, external, users, apiKeys }));
 
   // With REDIS_URL the cache and the rate-limit counters are shared by every instance; without, in process.
-  const redis = config.REDIS_URL ? createRedisClient(config.REDIS_URL, app.log) : undefined;
+  const redis = config.REDIS_URL
+    ? createRedisClient(config.REDIS_URL, app.log, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })
+    : undefined;
   if (redis && !(await waitUntilReady(redis, 2000))) {
     app.log.warn('redis is not reachable at start: serving from the database until it is');
   }
-  const cacheStore: Cache = redis
-    ? createRedisCache(redis, `${config.REDIS_KEY_PREFIX}cache:`)
-    : createMemoryCache();
+  // One circuit for Redis, shared by the cache and the rate limiter: a hung Redis is skipped like a down one.
+  const redisBreaker = redis
+    ? redisCircuitBreaker(redis, app.log, { coolDownMs: config.REDIS_CIRCUIT_COOL_DOWN_MS })
+    : undefined;
+  const cacheStore: Cache =
+    redis && redisBreaker
+      ? withCircuitBreaker(createRedisCache(redis, `${config.REDIS_KEY_PREFIX}cache:`), redisBreaker)
+      : createMemoryCache();
+  // The embedder is built here so that its circuit (if it has one) shows in /metrics and /readyz.
+  const embedder = createEmbedder(config, app.log);
+  const breakers = [redisBreaker, embedder.breaker].filter((breaker) => breaker !== undefined);
   const cache = createCacheAside(cacheStore, { log: app.log });
   // The seed's CachedMarketRepository: cache-aside reads over the PostgreSQL repository.
   const markets = createCachedMarketRepository(createMarketRepository(database.db), cache, {
@@ -102,19 +114,22 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await app.register(rateLimitPlugin, {
     config,
     redis,
+    redisBreaker,
     namespace: `${config.REDIS_KEY_PREFIX}rate-limit:`,
     identify: callerIdentity(tokens, resolveCaller),
   });
-  await app.register(metricsPlugin, { database, cacheStats: cache.stats });
+  await app.register(metricsPlugin, { database, cacheStats: cache.stats, breakers });
   await app.register(authPlugin, { resolveCaller });
 
   const queue = await createJobQueue(database, jobQueueOptions(config, app.log));
-  const search = await createSearchModule({ database, config, queue, log: app.log }).catch(async (error) => {
-    await queue.stop(0); // its timers would keep a failed start's process alive
-    throw error;
-  });
+  const search = await createSearchModule({ database, config, queue, log: app.log, embedder }).catch(
+    async (error) => {
+      await queue.stop(0); // its timers would keep a failed start's process alive
+      throw error;
+    },
+  );
 
-  await app.register(healthRoutes({ database, cache }));
+  await app.register(healthRoutes({ database, cache, breakers }));
   await registerAuth(app, { config, database, users, tokens });
   await registerUsers(app, { users, apiKeys });
   // After a commit that changed a market, other modules drop what the cache holds of it.
@@ -142,6 +157,9 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   // Runs after the HTTP server has closed: trades still queued for clients that already left finish first.
   app.addHook('onClose', () => trading.trading.idle());
   app.addHook('onClose', () => maintenance.stop());
+  app.addHook('onClose', () => {
+    for (const breaker of breakers) breaker.stop();
+  });
   app.addHook('onClose', async () => {
     // Workers get half the shutdown budget for running jobs; then the connections they use go.
     await queue.stop(config.SHUTDOWN_TIMEOUT_MS / 2);

@@ -56,6 +56,10 @@ export const envSchema = z.object({
     .optional(),
   /** Prefix of every key this service writes to Redis (one Redis can serve several deployments). */
   REDIS_KEY_PREFIX: z.string().min(1).max(100).default('markets-api:'),
+  /** Per Redis command: past it the command fails and Redis's circuit opens (cache and limiter skip it). */
+  REDIS_COMMAND_TIMEOUT_MS: int(50, 10_000).default(500),
+  /** While Redis's circuit is open, a background PING every this often decides when to close it. */
+  REDIS_CIRCUIT_COOL_DOWN_MS: int(100, 600_000).default(1000),
   /** Market rows by id/slug; 0 turns the market cache off. */
   CACHE_TTL_SECONDS: int(0, 86_400).default(300),
   /** First pages of GET /api/markets; short because "active" depends on the clock. 0 = not cached. */
@@ -82,6 +86,8 @@ export const envSchema = z.object({
   EMBEDDINGS_TIMEOUT_MS: int(100, 120_000).default(10_000),
   EMBEDDINGS_MAX_RETRIES: int(0, 10).default(3),
   EMBEDDINGS_BATCH_SIZE: int(1, 2048).default(64),
+  /** While the provider's circuit is open (searches run on full text), probe it this often. */
+  EMBEDDINGS_CIRCUIT_COOL_DOWN_MS: int(100, 600_000).default(5000),
 });
 
 export type Config = z.infer<typeof envSchema>;

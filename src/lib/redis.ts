@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
+import { type CircuitBreaker, createCircuitBreaker, type FailureKind } from './circuit-breaker.ts';
 
 export interface RedisOptions {
   /** Per-command timeout: a hung Redis must not hang requests (callers fall back instead). */
@@ -42,6 +43,35 @@ export function createRedisClient(
     log.info('redis connection restored');
   });
   return redis;
+}
+
+/** ioredis rejects a command that outlives `commandTimeout` with exactly this message. */
+const COMMAND_TIMED_OUT = 'Command timed out';
+
+function classifyRedisError(error: unknown): FailureKind {
+  if (error instanceof ReplyError) return 'answer'; // Redis answered, with an error about this command
+  return error instanceof Error && error.message === COMMAND_TIMED_OUT ? 'timeout' : 'failure';
+}
+
+/**
+ * The circuit breaker every Redis caller goes through (cache and rate limiter share it, as they
+ * share the connection). A hung Redis times out like a down one fails, so both are skipped alike.
+ */
+export function redisCircuitBreaker(
+  redis: Redis,
+  log: FastifyBaseLogger,
+  options: { coolDownMs?: number } = {},
+): CircuitBreaker {
+  return createCircuitBreaker({
+    name: 'redis',
+    log,
+    ...options,
+    classify: classifyRedisError,
+    probe: async () => {
+      if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
+      await redis.ping();
+    },
+  });
 }
 
 /** Waits for the first connection, up to `ms`; a Redis that is down at start only degrades the app. */

@@ -1,12 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../db/database.ts';
 import type { CacheStats } from '../lib/cache/cache.ts';
+import type { CircuitBreaker } from '../lib/circuit-breaker.ts';
 
 export interface MetricsDeps {
   database: Pick<Database, 'stats'>;
   cacheStats: CacheStats;
+  /** Circuit breakers of the dependencies (Redis, the embeddings provider). */
+  breakers?: readonly Pick<CircuitBreaker, 'name' | 'state' | 'opened'>[];
 }
 
 /**
@@ -14,7 +17,7 @@ export interface MetricsDeps {
  * and errors, database statements, and Node's process metrics. One registry per app (no global).
  */
 export const metricsPlugin = fp(
-  async (app: FastifyInstance, { database, cacheStats }: MetricsDeps) => {
+  async (app: FastifyInstance, { database, cacheStats, breakers = [] }: MetricsDeps) => {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
 
@@ -52,6 +55,26 @@ export const metricsPlugin = fp(
       () => cacheStats.errors,
     );
     mirror('db_queries_total', 'SQL statements executed', () => database.stats.queries);
+    new Gauge({
+      name: 'circuit_breaker_open',
+      help: 'Whether calls to the dependency are skipped (1) or made (0)',
+      labelNames: ['dependency'],
+      registers: [registry],
+      collect() {
+        for (const breaker of breakers)
+          this.set({ dependency: breaker.name }, breaker.state === 'open' ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'circuit_breaker_opened_total',
+      help: 'Times the dependency timed out or kept failing and its circuit opened',
+      labelNames: ['dependency'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const breaker of breakers) this.inc({ dependency: breaker.name }, breaker.opened);
+      },
+    });
 
     app.addHook('onResponse', async (request, reply) => {
       // The route template, not the URL, keeps the label set small; unknown URLs share one label.

@@ -2,6 +2,7 @@ import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
+import type { CircuitBreaker } from '../lib/circuit-breaker.ts';
 
 type Incr = FastifyRateLimitStore['incr'];
 type Counted = { current: number; ttl: number };
@@ -37,6 +38,8 @@ function memoryCounter(maxClients: number) {
 export interface RateLimitStoreOptions {
   /** Set: counters in Redis, one budget across every instance; unset: in memory. */
   redis?: Redis | undefined;
+  /** Redis's circuit: while open, counting goes to memory without waiting out a command timeout. */
+  breaker?: Pick<CircuitBreaker, 'run'> | undefined;
   /** Prefix of the Redis keys. */
   namespace: string;
   log: FastifyBaseLogger;
@@ -51,6 +54,7 @@ export interface RateLimitStoreOptions {
  */
 export function rateLimitStore({
   redis,
+  breaker,
   namespace,
   log,
   maxClients = 10_000,
@@ -81,7 +85,8 @@ export function rateLimitStore({
       fallBack(new Error(`redis is ${redis.status}`));
       return callback(null, memory(key, timeWindow));
     }
-    incrInRedis[INCR_COMMAND](namespace + key, timeWindow).then(
+    const incr = () => incrInRedis[INCR_COMMAND](namespace + key, timeWindow);
+    (breaker ? breaker.run(incr) : incr()).then(
       (result) => {
         if (degraded) {
           degraded = false;

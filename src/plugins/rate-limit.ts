@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/env.ts';
+import type { CircuitBreaker } from '../lib/circuit-breaker.ts';
 import { ApiError } from '../lib/errors.ts';
 import { type CallerResolver, credentialsOf } from '../modules/auth/caller.ts';
 import type { TokenService } from '../modules/auth/tokens.ts';
@@ -20,6 +21,8 @@ export interface RateLimitDeps {
   config: LimitConfig;
   /** Set: one budget per client across every instance. */
   redis?: Redis | undefined;
+  /** Redis's circuit breaker, shared with the cache. */
+  redisBreaker?: Pick<CircuitBreaker, 'run'> | undefined;
   /** Prefix of the Redis keys. */
   namespace: string;
   /** The caller's identity when authenticated; else undefined (keyed by IP). */
@@ -66,7 +69,7 @@ function rateLimited(after: string): ApiError {
  * `config: { rateLimit: false }` or into a preset below with `config: { rateLimit: preset }`.
  */
 export const rateLimitPlugin = fp(
-  async (app: FastifyInstance, { config, redis, namespace, identify }: RateLimitDeps) => {
+  async (app: FastifyInstance, { config, redis, redisBreaker, namespace, identify }: RateLimitDeps) => {
     await app.register(fastifyRateLimit, {
       global: config.RATE_LIMIT_PER_MINUTE > 0,
       max: config.RATE_LIMIT_PER_MINUTE,
@@ -74,7 +77,7 @@ export const rateLimitPlugin = fp(
       enableDraftSpec: true,
       keyGenerator: async (request) => (await identify?.(request)) ?? clientIpKey(request),
       errorResponseBuilder: (_request, context) => rateLimited(context.after),
-      store: rateLimitStore({ redis, namespace, log: app.log }),
+      store: rateLimitStore({ redis, breaker: redisBreaker, namespace, log: app.log }),
     });
   },
   { name: 'rate-limit' },

@@ -55,6 +55,10 @@ export interface OwnRedis {
   url: string;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** SIGSTOP: the port still accepts connections and nothing answers (a hung Redis, not a down one). */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
   /** Stops it for good and removes its directory. */
   dispose(): Promise<void>;
 }
@@ -100,6 +104,12 @@ export async function ownRedisServer(): Promise<OwnRedis> {
           probe.disconnect();
         }
       }
+    },
+    freeze() {
+      child?.kill('SIGSTOP');
+    },
+    thaw() {
+      child?.kill('SIGCONT');
     },
     async stop() {
       if (!child || child.exitCode !== null) return;

@@ -1,4 +1,6 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../../config/env.ts';
+import type { CircuitBreaker } from '../circuit-breaker.ts';
 import { createLocalEmbedder } from './local-embedder.ts';
 import { createOpenAiEmbedder } from './openai-embedder.ts';
 
@@ -8,10 +10,12 @@ export interface Embedder {
   readonly model: string;
   readonly dimensions: number;
   embed(texts: string[]): Promise<number[][]>;
+  /** A remote provider's circuit (shown in /metrics and /readyz); none for the local embedder. */
+  readonly breaker?: CircuitBreaker;
 }
 
 /** The embedder the configuration names. */
-export function createEmbedder(config: Config): Embedder {
+export function createEmbedder(config: Config, log: FastifyBaseLogger): Embedder {
   if (config.EMBEDDINGS_PROVIDER === 'openai') {
     return createOpenAiEmbedder({
       url: config.EMBEDDINGS_URL,
@@ -21,6 +25,7 @@ export function createEmbedder(config: Config): Embedder {
       timeoutMs: config.EMBEDDINGS_TIMEOUT_MS,
       maxRetries: config.EMBEDDINGS_MAX_RETRIES,
       batchSize: config.EMBEDDINGS_BATCH_SIZE,
+      circuit: { log, coolDownMs: config.EMBEDDINGS_CIRCUIT_COOL_DOWN_MS },
     });
   }
   return createLocalEmbedder(config.EMBEDDING_DIMENSIONS);

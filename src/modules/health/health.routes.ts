@@ -1,20 +1,45 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/database.ts';
+import type { CircuitBreaker } from '../../lib/circuit-breaker.ts';
 
 const health = z.object({
   status: z.enum(['ok', 'degraded', 'unavailable']),
   checks: z.record(z.string(), z.string()),
+  /** Each guarded dependency's circuit: open = calls skip it and take their fallback. */
+  circuits: z.record(z.string(), z.enum(['closed', 'open'])).optional(),
 });
 
 export interface HealthDeps {
   database: Pick<Database, 'ping'>;
   /** The cache is optional for serving (reads fall back to the database): down = degraded, not unready. */
   cache: { ping(): Promise<void> };
+  breakers?: readonly Pick<CircuitBreaker, 'name' | 'state'>[];
+}
+
+/**
+ * Logs a check's changes only (failing, then answering again): orchestrators probe every few
+ * seconds, and a line per probe during an outage buries everything else.
+ */
+function changeLogger(check: string, failedAs: 'failed' | 'degraded') {
+  let failing = false;
+  return (log: FastifyBaseLogger, error: Error | undefined) => {
+    if ((error !== undefined) === failing) return;
+    failing = error !== undefined;
+    if (error)
+      log.warn(
+        { err: error, check },
+        `readiness check ${failedAs}: ${check} (logged once until it recovers)`,
+      );
+    else log.info({ check }, `readiness check recovered: ${check}`);
+  };
 }
 
 /** Probes: /healthz says the process is up; /readyz that its dependencies answer. Never rate limited. */
-export function healthRoutes({ database, cache }: HealthDeps): FastifyPluginAsyncZod {
+export function healthRoutes({ database, cache, breakers = [] }: HealthDeps): FastifyPluginAsyncZod {
+  const logDatabase = changeLogger('database', 'failed');
+  const logCache = changeLogger('cache', 'degraded');
   return async (app) => {
     app.get(
       '/healthz',
@@ -31,12 +56,15 @@ export function healthRoutes({ database, cache }: HealthDeps): FastifyPluginAsyn
           pingWithin(() => cache.ping(), 1000),
         ]);
         // Reasons go to the log: a public probe must not reveal hosts or driver messages.
-        if (db) request.log.warn({ err: db }, 'readiness check failed: database');
-        if (cacheFailure) request.log.warn({ err: cacheFailure }, 'readiness check degraded: cache');
+        logDatabase(request.log, db);
+        logCache(request.log, cacheFailure);
         const status = db ? 'unavailable' : cacheFailure ? 'degraded' : 'ok';
         return reply.status(db ? 503 : 200).send({
           status,
           checks: { database: db ? 'unavailable' : 'ok', cache: cacheFailure ? 'degraded' : 'ok' },
+          ...(breakers.length > 0 && {
+            circuits: Object.fromEntries(breakers.map((breaker) => [breaker.name, breaker.state])),
+          }),
         });
       },
     );

@@ -36,7 +36,7 @@ export async function createSearchModule({
       'pgvector is not available (CREATE EXTENSION vector failed): search runs on full text only, meta.mode = "fulltext"',
     );
   }
-  const embedder = given ?? createEmbedder(config);
+  const embedder = given ?? createEmbedder(config, log);
   const repository = createSearchRepository(database.db);
   const indexing = createIndexingJobs({ search: repository, embedder, queue, vectorEnabled: vector.enabled });
   const service = createSearchService({

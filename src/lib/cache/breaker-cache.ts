@@ -1,0 +1,25 @@
+import type { CircuitBreaker } from '../circuit-breaker.ts';
+import type { Cache } from './cache.ts';
+
+/**
+ * A cache whose every call goes through `breaker`: while it is open each call rejects at once, so
+ * cache-aside serves from the database without waiting out a command timeout per call. "Ready
+ * again" also means the circuit closed, which lets owed invalidations be replayed after a hang
+ * (a hung Redis never drops its connection, so it never sends a new `ready`).
+ */
+export function withCircuitBreaker(cache: Cache, breaker: Pick<CircuitBreaker, 'run' | 'onClose'>): Cache {
+  return {
+    kind: cache.kind,
+    get: (key) => breaker.run(() => cache.get(key)),
+    set: (key, value, ttlSeconds) => breaker.run(() => cache.set(key, value, ttlSeconds)),
+    delete: (keys) => breaker.run(() => cache.delete(keys)),
+    lease: (key) => breaker.run(() => cache.lease(key)),
+    fill: (key, token, value, ttlSeconds) => breaker.run(() => cache.fill(key, token, value, ttlSeconds)),
+    clear: () => breaker.run(() => cache.clear()),
+    ping: () => breaker.run(() => cache.ping()),
+    onReady(listener) {
+      cache.onReady(listener);
+      breaker.onClose(listener);
+    },
+  };
+}
