@@ -114,7 +114,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     throw error;
   });
 
-  await app.register(healthRoutes({ database, cache }));
+  await app.register(healthRoutes({ database, cache, draining: app.draining }));
   await registerAuth(app, { config, database, users, tokens });
   await registerUsers(app, { users, apiKeys });
   // After a commit that changed a market, other modules drop what the cache holds of it.

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/database.ts';
+import { errorEnvelope } from '../../lib/http-schemas.ts';
 
 const health = z.object({
   status: z.enum(['ok', 'degraded', 'unavailable']),
@@ -11,10 +12,12 @@ export interface HealthDeps {
   database: Pick<Database, 'ping'>;
   /** The cache is optional for serving (reads fall back to the database): down = degraded, not unready. */
   cache: { ping(): Promise<void> };
+  /** Aborted once the instance drains before stopping: it is then unready whatever its dependencies say. */
+  draining: AbortSignal;
 }
 
 /** Probes: /healthz says the process is up; /readyz that its dependencies answer. Never rate limited. */
-export function healthRoutes({ database, cache }: HealthDeps): FastifyPluginAsyncZod {
+export function healthRoutes({ database, cache, draining }: HealthDeps): FastifyPluginAsyncZod {
   return async (app) => {
     app.get(
       '/healthz',
@@ -24,8 +27,20 @@ export function healthRoutes({ database, cache }: HealthDeps): FastifyPluginAsyn
 
     app.get(
       '/readyz',
-      { config: { rateLimit: false }, schema: { tags: ['probes'], response: { 200: health, 503: health } } },
+      {
+        config: { rateLimit: false },
+        schema: { tags: ['probes'], response: { 200: health, 503: z.union([health, errorEnvelope]) } },
+      },
       async (request, reply) => {
+        // Not an error to log: the balancer must stop sending here while the instance still serves.
+        if (draining.aborted) {
+          return reply.status(503).send({
+            success: false as const,
+            error: 'Draining: this instance is shutting down, use another',
+            code: 'DRAINING',
+            requestId: request.id,
+          });
+        }
         const [db, cacheFailure] = await Promise.all([
           pingWithin(() => database.ping(), 2000),
           pingWithin(() => cache.ping(), 1000),
