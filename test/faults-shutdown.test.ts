@@ -5,6 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { buildTestApp } from './helpers/build-app.ts';
 import { createTestDatabase, databaseKinds } from './helpers/databases.ts';
 import { startFakeEmbeddingsServer } from './helpers/fake-embeddings-server.ts';
 import { type Env, killServers, startServer } from './helpers/server-process.ts';
@@ -39,6 +40,35 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 after(killServers);
 
 for (const kind of databaseKinds()) {
+  test(`draining (${kind}): /readyz 503 DRAINING, other routes still 200 with Connection: close, streams are told`, async (t) => {
+    const { app, request, close } = await buildTestApp(kind);
+    t.after(close);
+    assert.equal((await request({ method: 'GET', url: '/readyz' })).statusCode, 200);
+    let told = 0;
+    // What a long-lived stream does: end with a reconnect hint when the instance starts draining.
+    app.draining.addEventListener('abort', () => told++);
+
+    app.startDraining();
+    app.startDraining(); // a second signal changes nothing
+    assert.equal(told, 1, 'streams are told once, at the start of the drain');
+    const ready = await request({ method: 'GET', url: '/readyz' });
+    assert.equal(ready.statusCode, 503);
+    assert.equal(ready.headers.connection, 'close');
+    const envelope = ready.json();
+    assert.deepEqual(
+      { ...envelope, requestId: typeof envelope.requestId },
+      {
+        success: false,
+        error: 'Draining: this instance is shutting down, use another',
+        code: 'DRAINING',
+        requestId: 'string',
+      },
+    );
+    const list = await request({ method: 'GET', url: '/api/markets' });
+    assert.equal(list.statusCode, 200);
+    assert.equal(list.headers.connection, 'close');
+  });
+
   describe(`SIGTERM under keep-alive load drains, then stops (${kind})`, () => {
     test('0 resets, /readyz 503 at once while other routes answer 200 with Connection: close, exit 0, port free', async (t) => {
       const embeddings = await startFakeEmbeddingsServer(8, () => ({
