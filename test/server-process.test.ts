@@ -154,7 +154,11 @@ describe('the server process on PGlite: scripts beside it, graceful stop, restar
 
     // Restart on the same data dir: both markets are there, and the secret kept in DATA_DIR
     // still verifies the token signed while the server was down.
-    const second = await startServer({ ...env, SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) });
+    const second = await startServer({
+      ...env,
+      SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+      SHUTDOWN_DRAIN_MS: '120000', // cut short below by a second Ctrl-C
+    });
     assert.doesNotMatch(second.out.stdout, /migrations applied/);
     const list = (await (
       await fetch(`${second.url}/api/markets?sort=name&limit=100&fields=slug`)
@@ -170,8 +174,11 @@ describe('the server process on PGlite: scripts beside it, graceful stop, restar
     });
     assert.equal(again.status, 201);
     // A request that never finishes holds the stop only SHUTDOWN_TIMEOUT_MS, then the exit code is 1.
+    // Ctrl-C twice: the second ends the drain at once.
     const stuck = postInTwoParts(second.url, offlineToken, marketBody());
     stuck.response.catch(() => {}); // its connection is cut
+    await sleep(300);
+    second.child.kill('SIGINT');
     await sleep(300);
     const stoppedAgain = await second.stop('SIGINT');
     assert.equal(stoppedAgain.code, 1, stoppedAgain.stderr);
