@@ -101,6 +101,8 @@ try {
     // Benchmarks measure the service, not the limiter's refusals.
     RATE_LIMIT_PER_MINUTE: '0',
     TRADE_RATE_LIMIT_PER_MINUTE: '0',
+    // No balancer in front to take it out of rotation: sections that restart it need not wait.
+    SHUTDOWN_DRAIN_MS: '0',
     DATA_DIR: tmpDir,
   };
   const startApp = (env: Record<string, string> = {}, { discardStdout = false } = {}) =>

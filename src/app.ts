@@ -129,7 +129,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     },
   );
 
-  await app.register(healthRoutes({ database, cache, breakers }));
+  await app.register(healthRoutes({ database, cache, breakers, draining: app.draining }));
   await registerAuth(app, { config, database, users, tokens });
   await registerUsers(app, { users, apiKeys });
   // After a commit that changed a market, other modules drop what the cache holds of it.

@@ -1,7 +1,7 @@
 import { loadConfig } from './config/env.ts';
 import { DataDirInUseError, type RunningService, startService } from './service.ts';
 
-/** Entry point: start the API, stop gracefully on SIGTERM/SIGINT. */
+/** Entry point: start the API; on SIGTERM/SIGINT drain, then stop gracefully. */
 let config: ReturnType<typeof loadConfig>;
 try {
   config = loadConfig();
@@ -18,11 +18,25 @@ try {
 }
 
 let stopping = false;
+let endDrain: (() => void) | undefined;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
+  process.on(signal, async () => {
+    if (stopping) {
+      endDrain?.(); // a second signal (Ctrl-C twice) cuts the drain short
+      return;
+    }
     stopping = true;
-    service.app.log.info({ signal }, 'shutting down');
+    // Drain first: /readyz fails so that the load balancer stops sending, while everything it
+    // still sends is answered, with `Connection: close`. Closing the listener (and the idle
+    // keep-alive sockets) at once would reset requests already on their way.
+    service.app.log.info({ signal, drainMs: config.SHUTDOWN_DRAIN_MS }, 'shutting down: draining');
+    service.app.startDraining();
+    await new Promise<void>((resolve) => {
+      endDrain = resolve;
+      setTimeout(resolve, config.SHUTDOWN_DRAIN_MS);
+    });
+    endDrain = undefined;
+    service.app.log.info('drained: no longer accepting; waiting for the requests in flight');
     let timedOut = false;
     // In-flight requests get SHUTDOWN_TIMEOUT_MS. Then their connections are cut, so that close()
     // can still close the database cleanly; the exit code says the stop was not clean.

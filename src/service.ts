@@ -52,7 +52,8 @@ export async function startService(config: Config): Promise<RunningService> {
     address,
     async stop() {
       await socketServer?.stop();
-      // Stops accepting and waits for in-flight requests; only then is the database closed.
+      // Stops accepting, closes idle keep-alive sockets and waits for in-flight requests; only then
+      // is the database closed. server.ts drains before this.
       await app.close();
       await database.close();
     },

@@ -58,6 +58,7 @@ for (const kind of databaseKinds()) {
         DATA_DIR: dataDir,
         JWT_SECRET,
         LOG_LEVEL: 'info',
+        SHUTDOWN_DRAIN_MS: '0', // nothing to drain: no client is connected when it stops
         WORKER_POLL_INTERVAL_MS: '500',
       };
       if (kind === 'postgres') {

@@ -1,20 +1,17 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.ts';
 import { marketBody } from './helpers/factories.ts';
+import { type Env, killServers, run, startServer } from './helpers/server-process.ts';
 
 /** These tests run the real entry points as an operator would: `node src/server.ts`, `node scripts/…`. */
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const JWT = /^[\w-]+\.[\w-]+\.[\w-]+$/;
 const SHUTDOWN_TIMEOUT_MS = 1000;
 
-type Env = Record<string, string>;
 /** Only what we set: the developer's own DATABASE_URL, PORT or JWT_SECRET must not leak in. */
 const baseEnv = (): Env => ({
   PATH: process.env.PATH ?? '',
@@ -22,96 +19,9 @@ const baseEnv = (): Env => ({
   HOST: '127.0.0.1',
   PORT: '0',
   LOG_LEVEL: 'info',
+  // These tests are about what follows the drain (faults-shutdown.test.ts tests the drain itself).
+  SHUTDOWN_DRAIN_MS: '0',
 });
-
-interface Finished {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function collect(child: ChildProcess) {
-  const out = { stdout: '', stderr: '' };
-  child.stdout!.on('data', (chunk) => {
-    out.stdout += chunk;
-  });
-  child.stderr!.on('data', (chunk) => {
-    out.stderr += chunk;
-  });
-  const finished = new Promise<Finished>((resolve) =>
-    child.once('close', (code, signal) => resolve({ code, signal, ...out })),
-  );
-  return { out, finished };
-}
-
-function run(file: string, args: string[], env: Env): Promise<Finished> {
-  const child = spawn(process.execPath, [file, ...args], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return collect(child).finished;
-}
-
-interface Server {
-  url: string;
-  child: ChildProcess;
-  out: { stdout: string; stderr: string };
-  finished: Promise<Finished>;
-  /** Sends the signal and waits for the exit, failing after `ms`. */
-  stop(signal: NodeJS.Signals, ms?: number): Promise<Finished & { tookMs: number }>;
-}
-
-const running = new Set<ChildProcess>();
-
-async function startServer(env: Env): Promise<Server> {
-  const child = spawn(process.execPath, ['src/server.ts'], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.add(child);
-  const { out, finished } = collect(child);
-  finished.then(() => running.delete(child));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`server did not listen in 60 s:\n${out.stdout}\n${out.stderr}`)),
-      60_000,
-    );
-    const onData = () => {
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out.stdout);
-      if (match) {
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on('data', onData);
-    finished.then((f) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited (${f.code}) before listening:\n${f.stdout}\n${f.stderr}`));
-    });
-  });
-  return {
-    url,
-    child,
-    out,
-    finished,
-    async stop(signal, ms = 15_000) {
-      const started = Date.now();
-      child.kill(signal);
-      let timer: NodeJS.Timeout | undefined;
-      const result = await Promise.race([
-        finished,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no exit ${ms} ms after ${signal}`)), ms);
-        }),
-      ]).finally(() => clearTimeout(timer));
-      return { ...result, tookMs: Date.now() - started };
-    },
-  };
-}
 
 /** A POST whose body arrives in two parts, so the request is still in flight when we say so. */
 function postInTwoParts(url: string, token: string, body: unknown) {
@@ -142,9 +52,7 @@ function postInTwoParts(url: string, token: string, body: unknown) {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const lastLine = (text: string) => text.trim().split('\n').at(-1) ?? '';
 
-after(() => {
-  for (const child of running) child.kill('SIGKILL');
-});
+after(killServers);
 
 describe('configuration errors stop the process with one line', { concurrency: true }, () => {
   const cases: [string, Env, RegExp][] = [
@@ -246,7 +154,11 @@ describe('the server process on PGlite: scripts beside it, graceful stop, restar
 
     // Restart on the same data dir: both markets are there, and the secret kept in DATA_DIR
     // still verifies the token signed while the server was down.
-    const second = await startServer({ ...env, SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) });
+    const second = await startServer({
+      ...env,
+      SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+      SHUTDOWN_DRAIN_MS: '120000', // cut short below by a second Ctrl-C
+    });
     assert.doesNotMatch(second.out.stdout, /migrations applied/);
     const list = (await (
       await fetch(`${second.url}/api/markets?sort=name&limit=100&fields=slug`)
@@ -262,8 +174,11 @@ describe('the server process on PGlite: scripts beside it, graceful stop, restar
     });
     assert.equal(again.status, 201);
     // A request that never finishes holds the stop only SHUTDOWN_TIMEOUT_MS, then the exit code is 1.
+    // Ctrl-C twice: the second ends the drain at once.
     const stuck = postInTwoParts(second.url, offlineToken, marketBody());
     stuck.response.catch(() => {}); // its connection is cut
+    await sleep(300);
+    second.child.kill('SIGINT');
     await sleep(300);
     const stoppedAgain = await second.stop('SIGINT');
     assert.equal(stoppedAgain.code, 1, stoppedAgain.stderr);

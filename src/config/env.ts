@@ -38,6 +38,11 @@ export const envSchema = z.object({
   /** After a key-set fetch, how long an unknown `kid` waits before it may trigger another fetch. */
   JWT_JWKS_COOLDOWN_MS: int(0, 600_000).default(30_000),
   BODY_LIMIT: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * After SIGTERM, how long the server keeps answering (with /readyz failing) before it stops
+   * accepting: long enough for a load balancer's health checks to take it out of rotation.
+   */
+  SHUTDOWN_DRAIN_MS: int(0, 300_000).default(5_000),
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
   TRUST_PROXY: z.string().optional(),
   DOCS_ENABLED: bool.default(true),

@@ -14,9 +14,12 @@ export const fastSerializerCompiler: FastifySerializerCompiler<z.ZodType> = ({ s
     unrepresentable: 'any',
     reused: 'inline',
   });
-  return fastJson(nullableAsTypeList(jsonSchema) as Parameters<typeof fastJson>[0]) as (
-    data: unknown,
-  ) => string;
+  // A union (anyOf) is serialised by the branch its value validates against, with Ajv; Zod's
+  // records carry `propertyNames: { type: 'string' }`, which Ajv's strict types would log as a
+  // warning at the first answer (JSON keys are strings anyway).
+  return fastJson(nullableAsTypeList(jsonSchema) as Parameters<typeof fastJson>[0], {
+    ajv: { strictTypes: false },
+  }) as (data: unknown) => string;
 };
 
 type JsonSchema = { [key: string]: unknown };

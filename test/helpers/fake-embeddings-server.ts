@@ -9,9 +9,9 @@ export interface EmbeddingsRequest {
   aborted: boolean;
 }
 
-/** What to do with a request: answer with a status (and body), answer normally, or never answer. */
+/** What to do with a request: answer with a status (and body), answer normally (after `delayMs`), or never answer. */
 export type Behaviour =
-  | { kind: 'ok' }
+  | { kind: 'ok'; delayMs?: number }
   | { kind: 'status'; status: number; body: unknown; headers?: Record<string, string> }
   | { kind: 'hang' };
 
@@ -49,6 +49,7 @@ export async function startFakeEmbeddingsServer(
       res.end(JSON.stringify(behaviour.body));
       return;
     }
+    if (behaviour.delayMs) await new Promise((resolve) => setTimeout(resolve, behaviour.delayMs));
     // Answer out of order on purpose: clients must use `index`.
     const data = body.input.map((text, index) => ({
       object: 'embedding',

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/database.ts';
 import type { CircuitBreaker } from '../../lib/circuit-breaker.ts';
+import { errorEnvelope } from '../../lib/http-schemas.ts';
 
 const health = z.object({
   status: z.enum(['ok', 'degraded', 'unavailable']),
@@ -16,6 +17,8 @@ export interface HealthDeps {
   /** The cache is optional for serving (reads fall back to the database): down = degraded, not unready. */
   cache: { ping(): Promise<void> };
   breakers?: readonly Pick<CircuitBreaker, 'name' | 'state'>[];
+  /** Aborted once the instance drains before stopping: it is then unready whatever its dependencies say. */
+  draining: AbortSignal;
 }
 
 /**
@@ -37,7 +40,7 @@ function changeLogger(check: string, failedAs: 'failed' | 'degraded') {
 }
 
 /** Probes: /healthz says the process is up; /readyz that its dependencies answer. Never rate limited. */
-export function healthRoutes({ database, cache, breakers = [] }: HealthDeps): FastifyPluginAsyncZod {
+export function healthRoutes({ database, cache, breakers = [], draining }: HealthDeps): FastifyPluginAsyncZod {
   const logDatabase = changeLogger('database', 'failed');
   const logCache = changeLogger('cache', 'degraded');
   return async (app) => {
@@ -49,8 +52,20 @@ export function healthRoutes({ database, cache, breakers = [] }: HealthDeps): Fa
 
     app.get(
       '/readyz',
-      { config: { rateLimit: false }, schema: { tags: ['probes'], response: { 200: health, 503: health } } },
+      {
+        config: { rateLimit: false },
+        schema: { tags: ['probes'], response: { 200: health, 503: z.union([health, errorEnvelope]) } },
+      },
       async (request, reply) => {
+        // Not an error to log: the balancer must stop sending here while the instance still serves.
+        if (draining.aborted) {
+          return reply.status(503).send({
+            success: false as const,
+            error: 'Draining: this instance is shutting down, use another',
+            code: 'DRAINING',
+            requestId: request.id,
+          });
+        }
         const [db, cacheFailure] = await Promise.all([
           pingWithin(() => database.ping(), 2000),
           pingWithin(() => cache.ping(), 1000),
