@@ -30,6 +30,18 @@ const CONNECT_TIMEOUT_MS = 1000;
 const SLACK_MS = 4000;
 const OUTAGE_MS = 1500;
 
+/** Trades and reads for a while, then SIGKILL mid-load; returns the trades acknowledged before. */
+async function killUnderLoad(server: ApiProcess, traders: LoadUser[], marketIds: string[]) {
+  const load = tradeLoad(server.url, traders, marketIds);
+  await sleep(1500);
+  const killed = await server.kill('SIGKILL');
+  const samples = await load.stop();
+  assert.equal(killed.signal, 'SIGKILL');
+  const acknowledged = acknowledgedTradeIds(samples);
+  assert.ok(acknowledged.length > 0, 'trades were acknowledged before the kill');
+  return acknowledged;
+}
+
 describe('the API process outlives its PostgreSQL (a cluster of our own, stopped and restarted)', {
   skip: skipWithoutPostgresBinaries,
 }, () => {
@@ -51,10 +63,12 @@ describe('the API process outlives its PostgreSQL (a cluster of our own, stopped
       body: JSON.stringify(body),
     });
 
+  let env: Record<string, string>;
+
   before(async () => {
     cluster = await ownPostgresServer();
     dataDir = await mkdtemp(join(tmpdir(), 'markets-faults-pg-'));
-    server = await startApiProcess({
+    env = {
       DATA_DIR: dataDir,
       DATABASE_URL: cluster.url,
       DATABASE_POOL_SIZE: '8',
@@ -63,7 +77,8 @@ describe('the API process outlives its PostgreSQL (a cluster of our own, stopped
       RATE_LIMIT_PER_MINUTE: '0',
       TRADE_RATE_LIMIT_PER_MINUTE: '0',
       WORKER_POLL_INTERVAL_MS: '500',
-    });
+    };
+    server = await startApiProcess(env);
     pool = new pg.Pool({ connectionString: cluster.url, max: 2 });
     pool.on('error', () => {}); // the test's own idle connections die with each stop
     query = (text, values) => pool.query(text, values);
@@ -275,6 +290,12 @@ describe('the API process outlives its PostgreSQL (a cluster of our own, stopped
     });
   }
 
+  test('kill -9 under trade load, then a restart: no acknowledged trade lost, no half trade', async () => {
+    acknowledged.push(...(await killUnderLoad(server, traders, marketIds)));
+    server = await startApiProcess(env);
+    await assertBooksBalance(query, traders, acknowledged);
+  });
+
   test('after every fault: the books balance, no acknowledged trade is lost, and queued jobs run', async () => {
     assert.ok(acknowledged.length > 0);
     await assertBooksBalance(query, traders, acknowledged);
@@ -297,5 +318,106 @@ describe('the API process outlives its PostgreSQL (a cluster of our own, stopped
       'the indexing job of a market created after the outages completed',
     );
     assert.ok(server.alive());
+  });
+});
+
+describe('PGlite: scripts that vanish from its socket, kill -9 under trade load', () => {
+  let server: ApiProcess;
+  let dataDir: string;
+  let user: LoadUser;
+  /** A script's connection to the running server's PGlite, as `npm run token|seed` opens it. */
+  const script = async () => {
+    const client = new pg.Client({ host: dataDir, user: 'postgres', database: 'postgres' });
+    client.on('error', () => {}); // we cut it ourselves
+    await client.connect();
+    return client;
+  };
+  const query: Query = async (text, values) => {
+    const client = await script();
+    try {
+      return await client.query(text, values);
+    } finally {
+      await client.end();
+    }
+  };
+  /** An abrupt disconnect: a TCP-style reset of the Unix socket, no Terminate message. */
+  const vanish = (client: pg.Client) =>
+    (client as unknown as { connection: { stream: import('node:net').Socket } }).connection.stream.destroy();
+
+  const env = () => ({
+    DATA_DIR: dataDir,
+    JWT_SECRET,
+    RATE_LIMIT_PER_MINUTE: '0',
+    TRADE_RATE_LIMIT_PER_MINUTE: '0',
+  });
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'markets-faults-pglite-'));
+    // A fresh PGlite data dir takes a while to create on a loaded machine.
+    server = await startApiProcess(env(), 120_000);
+    user = (await makeUsers(query, JWT_SECRET, 1, 'admin'))[0]!;
+  });
+  after(async () => {
+    await server?.kill();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const createMarket = () =>
+    fetch(`${server.url}/api/markets`, {
+      method: 'POST',
+      headers: { ...user.auth, 'content-type': 'application/json' },
+      body: JSON.stringify(marketBody()),
+      signal: AbortSignal.timeout(10_000),
+    });
+
+  test('a script that leaves inside its transaction: its work is rolled back and the API writes again', async () => {
+    const client = await script();
+    await client.query('begin');
+    await client.query(`update users set name = 'half-done' where id = $1`, [user.id]);
+    vanish(client);
+    const res = await createMarket();
+    assert.equal(res.status, 201, await res.text());
+    const { rows } = await query('select name from users where id = $1', [user.id]);
+    assert.notEqual(rows[0]!.name, 'half-done', 'the vanished transaction was not committed');
+    assert.ok(server.alive());
+  });
+
+  test('a script that leaves while its statement runs, and one that leaves half-way through a message', async () => {
+    const slow = await script();
+    slow.query('select pg_sleep(0.5)').catch(() => {});
+    await sleep(100);
+    vanish(slow);
+
+    const partial = await script();
+    const stream = (partial as unknown as { connection: { stream: import('node:net').Socket } }).connection
+      .stream;
+    // The header of a Query message announcing 100 bytes, then nothing.
+    stream.write(Buffer.from([0x51, 0, 0, 0, 100, 0x73, 0x65]));
+    await sleep(50);
+    vanish(partial);
+
+    await sleep(700);
+    assert.ok(server.alive(), `the server died:\n${server.out.stderr.slice(-2000)}`);
+    const res = await createMarket();
+    assert.equal(res.status, 201, await res.text());
+    const { rows } = await query('select count(*)::int as n from markets');
+    assert.ok(Number(rows[0]!.n) >= 2);
+    assert.doesNotMatch(server.out.stderr, /Unhandled|uncaught/i);
+  });
+
+  test('kill -9 under trade load, then a restart: no acknowledged trade lost, no half trade', async () => {
+    const traders = await makeUsers(query, JWT_SECRET, 6);
+    const marketIds: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await createMarket();
+      assert.equal(res.status, 201);
+      marketIds.push(((await res.json()) as { data: { id: string } }).data.id);
+    }
+    const acknowledged = await killUnderLoad(server, traders, marketIds);
+    // The killed process left its socket file behind: the next start must not take it for a live server.
+    server = await startApiProcess(env(), 120_000);
+    await assertBooksBalance(query, traders, acknowledged);
+    const res = await createMarket();
+    assert.equal(res.status, 201, 'served again after the restart');
   });
 });
