@@ -115,6 +115,7 @@ describe('the API process outlives its PostgreSQL (a cluster of our own, stopped
    */
   async function underLoad(t: TestContext, name: string, fault: () => Promise<void>) {
     assert.ok(server.alive(), `the API process is down before the fault:\n${server.out.stderr.slice(-2000)}`);
+    const logFrom = server.out.stdout.length;
     const load = tradeLoad(server.url, traders, marketIds);
     let faultAt = Date.now();
     let backAt = faultAt;
@@ -164,6 +165,14 @@ describe('the API process outlives its PostgreSQL (a cluster of our own, stopped
       maxLatencyMs: Math.max(...samples.map(latency)),
       firstRequestAfterBackMs: probeMs,
       firstSuccessAfterBackMs: firstSuccess ? firstSuccess.endedAt - backAt : null,
+      serverErrorLogLines: server.out.stdout
+        .slice(logFrom)
+        .split('\n')
+        .filter((l) => /"level":50/.test(l)).length,
+      jobQueueErrorLines: server.out.stdout
+        .slice(logFrom)
+        .split('\n')
+        .filter((l) => /job queue error/.test(l)).length,
     };
     t.diagnostic(JSON.stringify(figures));
     console.log(`[faults-postgres] ${JSON.stringify(figures)}`);
