@@ -65,8 +65,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
           oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
     });
-    // An idle client that loses its server (restart) must not crash the process.
+    // A client that loses its server (stop, restart, pg_terminate_backend) emits 'error'; with no
+    // listener that kills the process. The pool listens while a client is idle (and drops it); a
+    // checked-out client needs its own listener. Nothing more is needed there: its query in flight
+    // rejects with the same error (a 503, see isConnectionError), and the pool discards a client
+    // that is no longer queryable when it is released.
     pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     const db = new Kysely<DB>({
       dialect: new PostgresDialect({ pool }),
       plugins: [new CamelCasePlugin()],

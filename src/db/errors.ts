@@ -17,7 +17,12 @@ export function isRetryableTransactionError(error: unknown): boolean {
   return code === '40001' || code === '40P01';
 }
 
-/** The database cannot be reached or is restarting: a 503, not a 500. */
+/**
+ * The database cannot be reached, is restarting, or dropped the connection: a 503, not a 500.
+ * A connection lost inside a transaction reaches the caller as the failed ROLLBACK's error, not
+ * the statement's: Kysely rolls back on the dead client and rethrows what that threw, which
+ * node-postgres words as "… is not queryable" (the client saw its connection end).
+ */
 export function isConnectionError(error: unknown): boolean {
   const code = pgErrorCode(error) ?? (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && /^(08|57P0)/.test(code)) return true;
@@ -25,7 +30,9 @@ export function isConnectionError(error: unknown): boolean {
   return (
     (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code)) ||
     (typeof message === 'string' &&
-      /timeout exceeded when trying to connect|Connection terminated|connection timeout/i.test(message))
+      /timeout exceeded when trying to connect|Connection terminated|connection timeout|is not queryable|connection has been discarded/i.test(
+        message,
+      ))
   );
 }
 

@@ -40,7 +40,12 @@ function changeLogger(check: string, failedAs: 'failed' | 'degraded') {
 }
 
 /** Probes: /healthz says the process is up; /readyz that its dependencies answer. Never rate limited. */
-export function healthRoutes({ database, cache, breakers = [], draining }: HealthDeps): FastifyPluginAsyncZod {
+export function healthRoutes({
+  database,
+  cache,
+  breakers = [],
+  draining,
+}: HealthDeps): FastifyPluginAsyncZod {
   const logDatabase = changeLogger('database', 'failed');
   const logCache = changeLogger('cache', 'degraded');
   return async (app) => {

@@ -1,0 +1,102 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { freePort } from './redis.ts';
+
+const run = promisify(execFile);
+const BIN = process.env.POSTGRES_BIN ?? '/usr/lib/postgresql/15/bin';
+
+/** initdb refuses to run as root: as root the cluster is made and run by the `postgres` user. */
+const asRoot = process.getuid?.() === 0;
+
+/** `skip` option for the PostgreSQL fault suites: false when a throwaway cluster can be started. */
+export const skipWithoutPostgresBinaries: false | string = !existsSync(join(BIN, 'pg_ctl'))
+  ? `${BIN}/pg_ctl is not installed: the outage tests start and stop their own PostgreSQL`
+  : asRoot && !existsSync('/usr/sbin/runuser') && !existsSync('/sbin/runuser')
+    ? 'running as root without runuser: cannot start PostgreSQL as the postgres user'
+    : false;
+
+/**
+ * A PostgreSQL cluster of the test's own, in a temp dir on a free port, that the test may stop
+ * (`fast`, `immediate`) and start again with its own pg_ctl — never the machine's server.
+ */
+export interface OwnPostgres {
+  /** postgres://postgres@127.0.0.1:PORT/postgres */
+  url: string;
+  port: number;
+  /** Starts it (again) and waits until it takes connections; a no-op when it runs. */
+  start(): Promise<void>;
+  stop(mode: 'smart' | 'fast' | 'immediate'): Promise<void>;
+  /** pg_terminate_backend of every other session on `database`; returns how many were ended. */
+  terminateBackends(database?: string): Promise<number>;
+  /** Stops it for good and removes its directory. */
+  dispose(): Promise<void>;
+}
+
+async function pgBin(tool: string, args: string[]) {
+  const file = join(BIN, tool);
+  return asRoot
+    ? run('runuser', ['-u', 'postgres', '--', file, ...args], { cwd: tmpdir() })
+    : run(file, args, { cwd: tmpdir() });
+}
+
+export async function ownPostgresServer(): Promise<OwnPostgres> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'markets-pg-'));
+  const data = join(dir, 'data');
+  if (asRoot) {
+    const { stdout } = await run('id', ['-u', 'postgres']);
+    const { stdout: gid } = await run('id', ['-g', 'postgres']);
+    await chown(dir, Number(stdout.trim()), Number(gid.trim()));
+  }
+  await pgBin('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '-N']);
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  const options = [
+    `-p ${port}`,
+    "-c listen_addresses='127.0.0.1'",
+    `-c unix_socket_directories='${dir}'`,
+    // fsync=off: speed on a loaded machine; a stopped (even -m immediate) server loses nothing by
+    // it, only an OS crash would. synchronous_commit stays on: a commit acknowledged is kept.
+    '-c fsync=off -c full_page_writes=off',
+    '-c max_connections=60 -c shared_buffers=16MB',
+  ].join(' ');
+  let running = false;
+  const self: OwnPostgres = {
+    url,
+    port,
+    async start() {
+      if (running) return;
+      await pgBin('pg_ctl', ['start', '-D', data, '-w', '-t', '60', '-l', join(dir, 'log'), '-o', options]);
+      running = true;
+    },
+    async stop(mode) {
+      if (!running) return;
+      await pgBin('pg_ctl', ['stop', '-D', data, '-w', '-t', '60', '-m', mode]);
+      running = false;
+    },
+    async terminateBackends(database = 'postgres') {
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      try {
+        const { rows } = await admin.query(
+          `select pg_terminate_backend(pid) as ended from pg_stat_activity
+           where datname = $1 and pid <> pg_backend_pid() and backend_type = 'client backend'`,
+          [database],
+        );
+        return rows.filter((row) => row.ended).length;
+      } finally {
+        await admin.end();
+      }
+    },
+    async dispose() {
+      await self.stop('immediate').catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  await self.start();
+  return self;
+}
