@@ -23,7 +23,9 @@ const candidatesFor = (limit: number) => Math.max(40, limit * 4);
 export function createSearchService({ search, embedder, mode }: Deps) {
   return {
     async search(query: SearchQuery) {
-      const vector = mode === 'hybrid' ? (await embedder.embed([query.q]))[0] : undefined;
+      // A provider that fails, hangs or whose circuit is open costs the semantic half, not the answer.
+      const vector =
+        mode === 'hybrid' ? (await embedder.embed([query.q]).catch(() => undefined))?.[0] : undefined;
       const hits = await search.search({
         q: query.q,
         vector,
@@ -34,7 +36,7 @@ export function createSearchService({ search, embedder, mode }: Deps) {
       });
       return {
         data: hits.map(({ market, score }) => ({ ...toMarketDto(market), score })),
-        meta: { mode, limit: query.limit, count: hits.length },
+        meta: { mode: vector ? mode : 'fulltext', limit: query.limit, count: hits.length },
       };
     },
   };
