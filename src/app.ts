@@ -27,12 +27,15 @@ import { createApiKeyRepository } from './modules/users/api-keys.repository.ts';
 import { registerUsers } from './modules/users/index.ts';
 import { createUserRepository } from './modules/users/users.repository.ts';
 import { authPlugin } from './plugins/auth.ts';
+import { connectionLimitsOptions } from './plugins/connection-limits.ts';
 import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.ts';
+import { clientErrorHandler, frameworkRefusalsPlugin } from './plugins/framework-refusals.ts';
 import { gracefulClosePlugin } from './plugins/graceful-close.ts';
 import { metricsPlugin } from './plugins/metrics.ts';
 import { openapiPlugin } from './plugins/openapi.ts';
 import { callerIdentity, rateLimitPlugin } from './plugins/rate-limit.ts';
 import { requestContextPlugin, requestIdOptions } from './plugins/request-context.ts';
+import { securityHeadersPlugin } from './plugins/security-headers.ts';
 
 export interface AppDeps {
   config: Config;
@@ -55,6 +58,8 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     trustProxy: config.TRUST_PROXY ? config.TRUST_PROXY.split(',').map((s) => s.trim()) : false,
     routerOptions: { maxParamLength: 200 },
     frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
+    ...connectionLimitsOptions(config),
   }).withTypeProvider<ZodTypeProvider>();
 
   // JSON in, JSON out: without this, Fastify parses text/plain into a string and the client
@@ -109,6 +114,10 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await app.register(requestContextPlugin);
   await app.register(gracefulClosePlugin);
   await app.register(errorHandlerPlugin);
+  // Before any route (/docs gets its own content security policy as its routes are added) and
+  // before any hook that may refuse a request, so that refusals carry the headers too.
+  await app.register(securityHeadersPlugin, { corsOrigins: config.CORS_ORIGINS ?? [] });
+  await app.register(frameworkRefusalsPlugin);
   await app.register(openapiPlugin, { docsEnabled: config.DOCS_ENABLED });
   // Before any route it limits: it attaches itself to routes as they are added.
   await app.register(rateLimitPlugin, {
@@ -118,7 +127,16 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     namespace: `${config.REDIS_KEY_PREFIX}rate-limit:`,
     identify: callerIdentity(tokens, resolveCaller),
   });
-  await app.register(metricsPlugin, { database, cacheStats: cache.stats, breakers });
+  await app.register(metricsPlugin, {
+    database,
+    cacheStats: cache.stats,
+    breakers,
+    access: config.METRICS_TOKEN
+      ? { token: config.METRICS_TOKEN }
+      : config.NODE_ENV === 'production'
+        ? 'off'
+        : 'public',
+  });
   await app.register(authPlugin, { resolveCaller });
 
   const queue = await createJobQueue(database, jobQueueOptions(config, app.log));

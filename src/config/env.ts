@@ -43,9 +43,33 @@ export const envSchema = z.object({
    * accepting: long enough for a load balancer's health checks to take it out of rotation.
    */
   SHUTDOWN_DRAIN_MS: int(0, 300_000).default(5_000),
+  /** Time to receive a whole request, headers and body (a slow sender gets a 408); 0 = no limit. */
+  REQUEST_TIMEOUT_MS: int(0, 600_000).default(30_000),
+  /** Time to receive a request's headers (slowloris); at most REQUEST_TIMEOUT_MS. */
+  HEADERS_TIMEOUT_MS: int(1000, 600_000).default(10_000),
+  /** A socket with no traffic either way for this long is closed; 0 = never. */
+  CONNECTION_TIMEOUT_MS: int(0, 3_600_000).default(60_000),
+  /** An idle keep-alive connection is closed after this; above a load balancer's idle timeout (often 60 s). */
+  KEEP_ALIVE_TIMEOUT_MS: int(1000, 600_000).default(72_000),
+  /** Requests one connection may carry before the server closes it; 0 = no limit. */
+  MAX_REQUESTS_PER_SOCKET: int(0, 1_000_000).default(1000),
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(10_000),
   TRUST_PROXY: z.string().optional(),
-  DOCS_ENABLED: bool.default(true),
+  /** Serve /docs and /openapi.json; unset: on, except with NODE_ENV=production. */
+  DOCS_ENABLED: bool.optional(),
+  /** Comma-separated origins (`https://app.example.com`) browsers may call the API from; unset: none. */
+  CORS_ORIGINS: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.url({ protocol: /^https?$/ }).transform((o) => new URL(o).origin)).max(100))
+    .optional(),
+  /** Set: /metrics wants `Authorization: Bearer <METRICS_TOKEN>`. Unset: public, except in production (not served). */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(500).optional(),
   SIGNUP_GRANT: z.coerce.number().int().min(0).max(1_000_000_000).default(1000),
   /** Accounts one client address (IPv6: its /64) may register per 24 hours; 0 = no limit. */
   REGISTRATIONS_PER_IP_PER_DAY: int(0, 1_000_000).default(10),
@@ -75,6 +99,8 @@ export const envSchema = z.object({
   LOGIN_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(10),
   /** Trades per minute per user; 0 = no stricter limit than RATE_LIMIT_PER_MINUTE. */
   TRADE_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(30),
+  /** Clients each in-memory limiter tracks at once; when full, new clients wait for a window to end. */
+  RATE_LIMIT_MAX_CLIENTS: int(100, 10_000_000).default(50_000),
   // Background jobs (pg-boss on the same database).
   WORKERS: bool.default(true),
   WORKER_CONCURRENCY: int(1, 64).default(2),
@@ -95,7 +121,7 @@ export const envSchema = z.object({
   EMBEDDINGS_CIRCUIT_COOL_DOWN_MS: int(100, 600_000).default(5000),
 });
 
-export type Config = z.infer<typeof envSchema>;
+export type Config = Omit<z.infer<typeof envSchema>, 'DOCS_ENABLED'> & { DOCS_ENABLED: boolean };
 
 /** Parses the environment; a bad value throws one line naming the variable and the problem. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -104,6 +130,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!result.success) {
     const issue = result.error.issues[0]!;
     throw new ConfigError(`Invalid configuration: ${issue.path.join('.')} ${issue.message}`);
+  }
+  const { REQUEST_TIMEOUT_MS, HEADERS_TIMEOUT_MS } = result.data;
+  // Node refuses a headers timeout longer than the whole request's.
+  if (REQUEST_TIMEOUT_MS > 0 && HEADERS_TIMEOUT_MS > REQUEST_TIMEOUT_MS) {
+    throw new ConfigError('Invalid configuration: HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS');
   }
   if (result.data.NODE_ENV === 'production' && !result.data.JWT_SECRET) {
     throw new ConfigError('Invalid configuration: JWT_SECRET is required when NODE_ENV=production');
@@ -118,7 +149,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'Invalid configuration: EMBEDDINGS_API_KEY is required when EMBEDDINGS_PROVIDER=openai',
     );
   }
-  return result.data;
+  return { ...result.data, DOCS_ENABLED: result.data.DOCS_ENABLED ?? result.data.NODE_ENV !== 'production' };
 }
 
 export class ConfigError extends Error {}

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import { isConnectionError, isDataRefusal, isRetryableTransactionError, pgErrorCode } from '../db/errors.ts';
 import { ApiError } from '../lib/errors.ts';
 import { logRequestCompleted } from './request-context.ts';
+import { REFUSAL_SECURITY_HEADERS } from './security-headers.ts';
 
 const FASTIFY_CODES: Record<string, { status: number; code: string; message?: string }> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: {
@@ -31,15 +32,20 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; message?: st
 /** Contention and timeouts pass within moments: one second is a fair first wait. */
 const RETRY_AFTER_SECONDS = 1;
 
-function send(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
-  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
-  return reply.status(error.statusCode).send({
-    success: false,
+/** The failure envelope of every refusal (also written by hand where Fastify has no reply: framework-refusals.ts). */
+export function envelopeOf(error: ApiError, requestId: string) {
+  return {
+    success: false as const,
     error: error.message,
     code: error.code,
     ...(error.details && { details: error.details }),
-    requestId: request.id,
-  });
+    requestId,
+  };
+}
+
+function send(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
+  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
+  return reply.status(error.statusCode).send(envelopeOf(error, request.id));
 }
 
 /** Maps anything thrown to the envelope; hides every 5xx's internals and logs its stack. */
@@ -121,7 +127,7 @@ export function frameworkErrorHandler(error: FastifyError, request: FastifyReque
     error.code === 'FST_ERR_MAX_PARAM_LENGTH'
       ? new ApiError(400, 'BAD_REQUEST', 'A path parameter is too long')
       : new ApiError(400, 'BAD_REQUEST', 'The URL is not valid (bad percent-encoding?)');
-  reply.header('x-request-id', request.id);
+  reply.header('x-request-id', request.id).headers(REFUSAL_SECURITY_HEADERS);
   send(request, reply, apiError);
   logRequestCompleted(request, reply, 'unroutable');
 }

@@ -1,15 +1,32 @@
-import type { FastifyInstance } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../db/database.ts';
 import type { CacheStats } from '../lib/cache/cache.ts';
 import type { CircuitBreaker } from '../lib/circuit-breaker.ts';
+import { ApiError } from '../lib/errors.ts';
 
 export interface MetricsDeps {
   database: Pick<Database, 'stats'>;
   cacheStats: CacheStats;
   /** Circuit breakers of the dependencies (Redis, the embeddings provider). */
   breakers?: readonly Pick<CircuitBreaker, 'name' | 'state' | 'opened'>[];
+  /** `public`, `off` (not served), or a bearer token a scraper must send. */
+  access: 'public' | 'off' | { token: string };
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/** A constant-time check of `Authorization: Bearer <token>` (digests make the lengths equal). */
+function bearerCheck(token: string) {
+  const expected = digest(token);
+  return async (request: FastifyRequest) => {
+    const sent = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    if (sent === undefined || !timingSafeEqual(digest(sent), expected)) {
+      throw ApiError.unauthorized('/metrics needs Authorization: Bearer <METRICS_TOKEN>');
+    }
+  };
 }
 
 /**
@@ -17,7 +34,11 @@ export interface MetricsDeps {
  * and errors, database statements, and Node's process metrics. One registry per app (no global).
  */
 export const metricsPlugin = fp(
-  async (app: FastifyInstance, { database, cacheStats, breakers = [] }: MetricsDeps) => {
+  async (app: FastifyInstance, { database, cacheStats, breakers = [], access }: MetricsDeps) => {
+    if (access === 'off') {
+      app.log.info('/metrics is not served: set METRICS_TOKEN to serve it in production');
+      return;
+    }
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
 
@@ -89,7 +110,11 @@ export const metricsPlugin = fp(
 
     app.get(
       '/metrics',
-      { config: { rateLimit: false }, schema: { tags: ['probes'], summary: 'Prometheus metrics' } },
+      {
+        config: { rateLimit: false },
+        schema: { tags: ['probes'], summary: 'Prometheus metrics' },
+        ...(access !== 'public' && { onRequest: bearerCheck(access.token) }),
+      },
       async (_request, reply) => {
         reply.type(registry.contentType);
         return registry.metrics();

@@ -32,7 +32,7 @@ function accessAnnotations(permission: Access, description: string | undefined) 
 
 const join = (a: string | undefined, b: string) => (a ? `${a}\n\n${b}` : b);
 
-/** OpenAPI 3.1 from the routes' Zod schemas at /openapi.json; a browsable reference at /docs. */
+/** OpenAPI 3.1 from the routes' Zod schemas at /openapi.json; a browsable reference at /docs; both only when docsEnabled. */
 export const openapiPlugin = fp(async (app: FastifyInstance, { docsEnabled }: { docsEnabled: boolean }) => {
   await app.register(swagger, {
     openapi: {
@@ -74,8 +74,14 @@ export const openapiPlugin = fp(async (app: FastifyInstance, { docsEnabled }: { 
     transformObject: jsonSchemaTransformObject,
   });
 
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // Off (DOCS_ENABLED=false, the production default), neither is served: the document lists
+  // every route, admin ones included. The spec is still built (app.swagger()) for scripts and tests.
   if (docsEnabled) {
-    await app.register(scalar, { routePrefix: '/docs', configuration: { url: '/openapi.json' } });
+    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    await app.register(scalar, {
+      routePrefix: '/docs',
+      // No fonts from Scalar's CDN: the page's CSP allows this origin only (security-headers.ts).
+      configuration: { url: '/openapi.json', withDefaultFonts: false },
+    });
   }
 });

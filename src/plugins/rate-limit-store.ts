@@ -1,7 +1,6 @@
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
-import { LRUCache } from 'lru-cache';
 import type { CircuitBreaker } from '../lib/circuit-breaker.ts';
 
 type Incr = FastifyRateLimitStore['incr'];
@@ -20,18 +19,39 @@ return {current, ttl}
 
 const INCR_COMMAND = 'marketsRateLimitIncr';
 
-/** Fixed-window counters in this process, bounded: the least recently seen clients are dropped first. */
-function memoryCounter(maxClients: number) {
-  const windows = new LRUCache<string, { current: number; resetAt: number }>({ max: maxClients });
-  return (key: string, timeWindow: number): Counted => {
-    const now = Date.now();
-    let window = windows.get(key);
-    if (!window || window.resetAt <= now) {
-      window = { current: 0, resetAt: now + timeWindow };
-      windows.set(key, window);
+/**
+ * Fixed-window counters in this process for one limiter, bounded by `maxClients`. Eviction must
+ * not hand anyone a fresh budget: an attacker who could flush the table (requests from many
+ * addresses, or logins naming many emails) could otherwise reset a locked login, or a counter
+ * just under its limit, at will. So a window is only ever dropped once it has ended; when every
+ * slot holds a live window, a client not yet in the table is refused (429, retry when the
+ * oldest window ends) rather than let in uncounted. The table frees up within one window.
+ * Windows sit in the Map in the order they started, so the ended ones are found at its head.
+ */
+function memoryCounter(maxClients: number, onFull: () => void) {
+  const windows = new Map<string, { current: number; resetAt: number }>();
+  const dropEnded = (now: number) => {
+    for (const [key, window] of windows) {
+      if (window.resetAt > now) break;
+      windows.delete(key);
     }
-    window.current++;
-    return { current: window.current, ttl: window.resetAt - now };
+  };
+  return (key: string, timeWindow: number, max: number): Counted => {
+    const now = Date.now();
+    const window = windows.get(key);
+    if (window && window.resetAt > now) {
+      window.current++;
+      return { current: window.current, ttl: window.resetAt - now };
+    }
+    if (window) windows.delete(key); // re-inserted below, at the tail where new windows go
+    if (windows.size >= maxClients) dropEnded(now);
+    if (windows.size >= maxClients) {
+      onFull();
+      const oldest = windows.values().next().value!;
+      return { current: max + 1, ttl: Math.max(1, oldest.resetAt - now) };
+    }
+    windows.set(key, { current: 1, resetAt: now + timeWindow });
+    return { current: 1, ttl: timeWindow };
   };
 }
 
@@ -43,24 +63,35 @@ export interface RateLimitStoreOptions {
   /** Prefix of the Redis keys. */
   namespace: string;
   log: FastifyBaseLogger;
-  /** Clients tracked by the memory store (also the fallback while Redis is down). */
-  maxClients?: number;
+  /** Clients each limiter tracks in memory (also the fallback while Redis is down). */
+  maxClients: number;
 }
 
 /**
  * A store for @fastify/rate-limit that counts in Redis when it has one and falls back to memory
  * while Redis is unreachable, so an outage weakens the limit to per-instance instead of failing
- * every request. Each switch is logged once.
+ * every request. Each switch is logged once. Every limiter (the global one, each route preset,
+ * the per-email login check) gets its own store, so traffic on one cannot crowd out another's
+ * counters. In Redis each counter is its own key that expires with its window.
  */
 export function rateLimitStore({
   redis,
   breaker,
   namespace,
   log,
-  maxClients = 10_000,
+  maxClients,
 }: RateLimitStoreOptions): FastifyRateLimitStoreCtor {
-  const memory = memoryCounter(maxClients);
   let degraded = false;
+  let fullWarned = 0;
+  // One warning a minute at most while a table is full: it is an attack or a limit set too low.
+  const onFull = () => {
+    if (Date.now() - fullWarned < 60_000) return;
+    fullWarned = Date.now();
+    log.warn(
+      { maxClients },
+      'rate limiter: memory table full, refusing new clients until windows end (raise RATE_LIMIT_MAX_CLIENTS or set REDIS_URL)',
+    );
+  };
   // A named script runs by its hash (EVALSHA): the script text is not resent on every request.
   if (redis && !(INCR_COMMAND in redis)) {
     redis.defineCommand(INCR_COMMAND, { numberOfKeys: 1, lua: INCR_FIXED_WINDOW });
@@ -79,11 +110,17 @@ export function rateLimitStore({
     );
   }
 
-  function count(key: string, timeWindow: number, callback: Parameters<Incr>[1]) {
-    if (!redis) return callback(null, memory(key, timeWindow));
+  function count(
+    memory: ReturnType<typeof memoryCounter>,
+    key: string,
+    timeWindow: number,
+    max: number,
+    callback: Parameters<Incr>[1],
+  ) {
+    if (!redis) return callback(null, memory(key, timeWindow, max));
     if (redis.status !== 'ready') {
       fallBack(new Error(`redis is ${redis.status}`));
-      return callback(null, memory(key, timeWindow));
+      return callback(null, memory(key, timeWindow, max));
     }
     const incr = () => incrInRedis[INCR_COMMAND](namespace + key, timeWindow);
     (breaker ? breaker.run(incr) : incr()).then(
@@ -97,21 +134,22 @@ export function rateLimitStore({
       },
       (error: unknown) => {
         fallBack(error);
-        callback(null, memory(key, timeWindow));
+        callback(null, memory(key, timeWindow, max));
       },
     );
   }
 
   return class FallbackStore implements FastifyRateLimitStore {
     readonly #prefix: string;
+    readonly #memory = memoryCounter(maxClients, onFull);
 
     /** The plugin constructs the store with its settings, which this store does not need. */
     constructor(_pluginSettings?: unknown, prefix = '') {
       this.#prefix = prefix;
     }
 
-    incr(key: string, callback: Parameters<Incr>[1], timeWindow: number) {
-      count(this.#prefix + key, timeWindow, callback);
+    incr(key: string, callback: Parameters<Incr>[1], timeWindow: number, max: number) {
+      count(this.#memory, this.#prefix + key, timeWindow, max, callback);
     }
 
     /** Routes with their own limit count separately from the global budget. */

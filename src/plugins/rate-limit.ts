@@ -14,7 +14,10 @@ const MINUTE_MS = 60_000;
 
 type LimitConfig = Pick<
   Config,
-  'RATE_LIMIT_PER_MINUTE' | 'LOGIN_RATE_LIMIT_PER_MINUTE' | 'TRADE_RATE_LIMIT_PER_MINUTE'
+  | 'RATE_LIMIT_PER_MINUTE'
+  | 'LOGIN_RATE_LIMIT_PER_MINUTE'
+  | 'TRADE_RATE_LIMIT_PER_MINUTE'
+  | 'RATE_LIMIT_MAX_CLIENTS'
 >;
 
 export interface RateLimitDeps {
@@ -77,7 +80,13 @@ export const rateLimitPlugin = fp(
       enableDraftSpec: true,
       keyGenerator: async (request) => (await identify?.(request)) ?? clientIpKey(request),
       errorResponseBuilder: (_request, context) => rateLimited(context.after),
-      store: rateLimitStore({ redis, breaker: redisBreaker, namespace, log: app.log }),
+      store: rateLimitStore({
+        redis,
+        breaker: redisBreaker,
+        namespace,
+        log: app.log,
+        maxClients: config.RATE_LIMIT_MAX_CLIENTS,
+      }),
     });
   },
   { name: 'rate-limit' },

@@ -21,7 +21,7 @@ export function authRoutes(service: AuthService, limits: LoginLimits): FastifyPl
     app.post(
       '/register',
       {
-        config: { permission: 'public' },
+        config: { permission: 'public', noStore: true },
         schema: {
           tags: ['auth'],
           summary: 'Create an account (role is always "user")',
@@ -41,7 +41,7 @@ export function authRoutes(service: AuthService, limits: LoginLimits): FastifyPl
     app.post(
       '/login',
       {
-        config: { permission: 'public', ...(limits.perIp && { rateLimit: limits.perIp }) },
+        config: { permission: 'public', noStore: true, ...(limits.perIp && { rateLimit: limits.perIp }) },
         preHandler: limits.perEmail,
         schema: {
           tags: ['auth'],
@@ -56,7 +56,7 @@ export function authRoutes(service: AuthService, limits: LoginLimits): FastifyPl
     app.post(
       '/refresh',
       {
-        config: { permission: 'public' },
+        config: { permission: 'public', noStore: true },
         schema: {
           tags: ['auth'],
           summary: 'Exchange a refresh token for new tokens; the old one stops working',

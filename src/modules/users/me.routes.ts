@@ -48,7 +48,7 @@ export function meRoutes(users: UsersService, apiKeys: ApiKeysService): FastifyP
     app.post(
       '/api-keys',
       {
-        config: { permission: 'write' },
+        config: { permission: 'write', noStore: true },
         schema: {
           tags: ['me'],
           summary: 'Create an API key; the response is the only time the key is shown',
