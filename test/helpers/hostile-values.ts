@@ -144,7 +144,11 @@ export function nearValue(schema: JsonSchema, resolve: (s: JsonSchema) => JsonSc
             .date({ min: new Date(-8.64e15), max: new Date(8.64e15), noInvalidDate: true })
             .map((d) => d.toISOString()),
           fc
-            .date({ min: new Date(Date.now() + 60_000), max: new Date(Date.now() + 200 * 365 * 86_400_000) })
+            .date({
+              min: new Date(Date.now() + 60_000),
+              max: new Date(Date.now() + 200 * 365 * 86_400_000),
+              noInvalidDate: true,
+            })
             .map((d) => d.toISOString()),
           fc.constantFrom(...HOSTILE_STRINGS.filter((x) => /^[+-]?\d{4,6}-/.test(x))),
         );
