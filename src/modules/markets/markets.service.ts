@@ -6,6 +6,7 @@ import { type CursorValueKind, decodeCursor, encodeCursor } from '../../lib/curs
 import { ApiError } from '../../lib/errors.ts';
 import { slugify, UUID_PATTERN, withRandomSuffix } from '../../lib/slug.ts';
 import { type AuthUser, canModify } from '../auth/permissions.ts';
+import type { EventRepository } from '../events/events.repository.ts';
 import type { UserRepository } from '../users/users.repository.ts';
 import { etagOf, shapeChangesAt, sharedDto, toMarketDto, viewOf } from './market-dto.ts';
 import type { MarketRepository } from './markets.repository.ts';
@@ -37,6 +38,8 @@ interface Deps {
   markets: MarketRepository;
   users: Pick<UserRepository, 'findProfiles'>;
   funding: MarketFunding;
+  /** The event log: each change appends its event as the last statement of its transaction. */
+  events: Pick<EventRepository, 'append'>;
   /** LMSR b for markets created without one, in cents. */
   defaultLiquidity: number;
   /** Called after a commit that changed a market (cache invalidation). */
@@ -50,6 +53,7 @@ export function createMarketsService({
   markets,
   users,
   funding,
+  events,
   defaultLiquidity,
   onMarketChanged,
   indexing,
@@ -100,6 +104,12 @@ export function createMarketsService({
           );
           const funded = await funding.fund(trx, market, user.id, initialPosition);
           await indexing?.(trx, funded.id);
+          // One event for the creation, its initial position included (the DTO shows its effect).
+          await events.append(trx, {
+            type: 'market.created',
+            marketId: funded.id,
+            payload: toMarketDto(funded),
+          });
           return funded;
         });
       } catch (error) {
@@ -130,6 +140,8 @@ export function createMarketsService({
         const row = await markets.update(market.id, changes, expected, trx);
         // New text means a new embedding: enqueued in the same transaction as the change.
         if (row && newText) await indexing?.(trx, row.id);
+        if (row)
+          await events.append(trx, { type: 'market.updated', marketId: row.id, payload: toMarketDto(row) });
         return row;
       });
     } catch (error) {
@@ -214,6 +226,11 @@ export function createMarketsService({
         }
         await funding.release(trx, market);
         await markets.delete(market.id, trx);
+        await events.append(trx, {
+          type: 'market.deleted',
+          marketId: market.id,
+          payload: { id: market.id, slug: market.slug },
+        });
         return market.id;
       });
       await onMarketChanged?.(id);

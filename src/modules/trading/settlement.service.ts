@@ -3,6 +3,7 @@ import type { DB, MarketRow, Outcome } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
 import { ApiError } from '../../lib/errors.ts';
 import type { AuthUser } from '../auth/permissions.ts';
+import type { EventRepository } from '../events/events.repository.ts';
 import { toMarketDto } from '../markets/market-dto.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import { payoutCents } from './money.ts';
@@ -14,11 +15,12 @@ interface Deps {
   db: Kysely<DB>;
   trading: TradingRepository;
   markets: Pick<MarketRepository, 'findForUpdate'>;
+  events: Pick<EventRepository, 'append'>;
   onMarketChanged?: (marketId: string) => Promise<void>;
 }
 
 /** Resolution and cancellation: every payout of a market in one transaction, or none. */
-export function createSettlementService({ db, trading, markets, onMarketChanged }: Deps) {
+export function createSettlementService({ db, trading, markets, events, onMarketChanged }: Deps) {
   async function settle(
     marketIdOrSlug: string,
     authorize: (market: MarketRow) => void,
@@ -44,7 +46,13 @@ export function createSettlementService({ db, trading, markets, onMarketChanged 
       await trading.lockUsers(trx, [...credits.keys()]);
       await trading.creditMany(trx, credits);
       if (result.outcome) await trading.setPayouts(trx, market.id, result.outcome);
-      return trading.settleMarket(trx, market.id, result);
+      const settled = await trading.settleMarket(trx, market.id, result);
+      await events.append(trx, {
+        type: result.status === 'resolved' ? 'market.resolved' : 'market.cancelled',
+        marketId: settled.id,
+        payload: toMarketDto(settled),
+      });
+      return settled;
     });
     await onMarketChanged?.(settled.id);
     return toMarketDto(settled);

@@ -5,6 +5,7 @@ import { inTransaction, type Trx } from '../../db/transaction.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { createKeyedMutex } from '../../lib/keyed-mutex.ts';
 import type { AuthUser } from '../auth/permissions.ts';
+import type { EventRepository } from '../events/events.repository.ts';
 import { effectiveStatus } from '../markets/market-dto.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import { idempotencyRepository } from './idempotency.repository.ts';
@@ -38,11 +39,12 @@ interface Deps {
   db: Kysely<DB>;
   trading: TradingRepository;
   markets: Pick<MarketRepository, 'findForUpdate'>;
+  events: Pick<EventRepository, 'append'>;
   /** Called after a commit that changed a market (cache invalidation). */
   onMarketChanged?: (marketId: string) => Promise<void>;
 }
 
-export function createTradingService({ db, trading, markets, onMarketChanged }: Deps) {
+export function createTradingService({ db, trading, markets, events, onMarketChanged }: Deps) {
   const perMarket = createKeyedMutex();
 
   function assertTradable(market: MarketRow) {
@@ -90,6 +92,12 @@ export function createTradingService({ db, trading, markets, onMarketChanged }: 
           if (!account) throw ApiError.unauthorized('The user of this token no longer exists');
           const body = toResult(await executeTrade(trading, trx, market, account, input));
           if (idempotencyKey) await idempotencyRepository.complete(trx, user.id, idempotencyKey, 201, body);
+          // Public: the trade and the book after it; the trader's position and balance stay theirs.
+          await events.append(trx, {
+            type: 'trade.created',
+            marketId: body.market.id,
+            payload: { trade: body.trade, market: body.market },
+          });
           return { body, replayed: false };
         });
       });
