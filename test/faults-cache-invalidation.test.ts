@@ -4,6 +4,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import type { DatabaseKind } from '../src/db/database.ts';
 import { databaseKinds } from './helpers/databases.ts';
 import { eventually } from './helpers/eventually.ts';
 import { marketBody } from './helpers/factories.ts';
@@ -61,6 +62,80 @@ async function fromRedis(instance: Instance, read: () => Promise<unknown>): Prom
   return instance.database.stats.queries === before;
 }
 
+interface Setup {
+  cluster: Cluster;
+  reader: Instance;
+  writer: Instance;
+  writerLink: Awaited<ReturnType<typeof redisProxy>>;
+  marketId: string;
+  /** The market by id, by slug and on the first list page, as the reader serves it. */
+  read(): Promise<{ name: string; volume: number }[]>;
+  /** Renames the market and trades on it through the writer; returns what a fresh read shows. */
+  write(): Promise<{ name: string; volume: number }>;
+  close(): Promise<void>;
+}
+
+/** Two instances, the writer reaching Redis through a proxy; a market cached through the reader. */
+async function setUp(kind: DatabaseKind, redisUrl: string, prefix: string): Promise<Setup> {
+  const writerLink = await redisProxy(redisUrl);
+  const cluster = await startInstances(kind, 2, (index) => ({
+    REDIS_URL: index === 1 ? writerLink.url : redisUrl,
+    REDIS_KEY_PREFIX: prefix,
+    RATE_LIMIT_PER_MINUTE: '0',
+    TRADE_RATE_LIMIT_PER_MINUTE: '0',
+    CACHE_TTL_SECONDS: '300',
+    LIST_CACHE_TTL_SECONDS: '300',
+  }));
+  // The reader is the first instance (which owns a shared PGlite); the writer can stop alone.
+  const [reader, writer] = cluster.instances as [Instance, Instance];
+  const alice = await cluster.user();
+  const created = await writer.fetch('/api/markets', json(marketBody(), alice.auth));
+  assert.equal(created.status, 201);
+  const { id, slug } = (await body(created)).data;
+  const read = async () => {
+    const [byId, bySlug, list] = await Promise.all([
+      reader.fetch(`/api/markets/${id}`).then(body),
+      reader.fetch(`/api/markets/${slug}`).then(body),
+      reader.fetch('/api/markets?limit=100&sort=createdAt').then(body),
+    ]);
+    const listed = list.data.find((m: { id: string }) => m.id === id);
+    return [byId.data, bySlug.data, listed];
+  };
+  await read();
+  await eventually(() => fromRedis(reader, read), 10_000, 'the reader answering from Redis');
+  return {
+    cluster,
+    reader,
+    writer,
+    writerLink,
+    marketId: id,
+    read,
+    async write() {
+      const name = `Renamed at ${Date.now()}`;
+      const patched = await writer.fetch(`/api/markets/${id}`, {
+        ...json({ name }, alice.auth),
+        method: 'PATCH',
+      });
+      assert.equal(patched.status, 200);
+      const traded = await writer.fetch(
+        `/api/markets/${id}/trades`,
+        json({ outcome: 'YES', side: 'buy', amount: 25 }, alice.auth),
+      );
+      assert.equal(traded.status, 201);
+      return { name, volume: (await body(traded)).data.market.volume };
+    },
+    async close() {
+      await cluster.close();
+      await writerLink.close();
+    },
+  };
+}
+
+const isStale = (
+  seen: { name: string; volume: number } | undefined,
+  fresh: { name: string; volume: number },
+) => seen?.name !== fresh.name || seen.volume !== fresh.volume;
+
 for (const kind of databaseKinds()) {
   describe(`cache invalidations survive a Redis outage (${kind})`, { skip: skipWithoutRedisServer }, () => {
     let redis: OwnRedis;
@@ -73,38 +148,9 @@ for (const kind of databaseKinds()) {
 
     for (const writerStops of [true, false]) {
       test(`the other instance serves no stale read once Redis is back (writer ${writerStops ? 'stopped' : 'alive'})`, async (t) => {
-        const prefix = `faults-${writerStops ? 'stopped' : 'alive'}-${kind}:`;
-        const writerLink = await redisProxy(redis.url);
-        const cluster: Cluster = await startInstances(kind, 2, (index) => ({
-          REDIS_URL: index === 1 ? writerLink.url : redis.url,
-          REDIS_KEY_PREFIX: prefix,
-          RATE_LIMIT_PER_MINUTE: '0',
-          TRADE_RATE_LIMIT_PER_MINUTE: '0',
-          CACHE_TTL_SECONDS: '300',
-          LIST_CACHE_TTL_SECONDS: '300',
-        }));
+        const setup = await setUp(kind, redis.url, `faults-${writerStops ? 'stopped' : 'alive'}-${kind}:`);
+        const { reader, writer, writerLink, read } = setup;
         try {
-          // The reader is the first instance (which owns a shared PGlite); the writer can stop alone.
-          const [reader, writer] = cluster.instances as [Instance, Instance];
-          const alice = await cluster.user();
-          const created = await writer.fetch('/api/markets', json(marketBody(), alice.auth));
-          assert.equal(created.status, 201);
-          const { id, slug } = (await body(created)).data;
-          const listPath = '/api/markets?limit=100&sort=createdAt';
-
-          // Warm the shared cache through the reader: the row, the slug and the first list page.
-          const read = async () => {
-            const [byId, bySlug, list] = await Promise.all([
-              reader.fetch(`/api/markets/${id}`).then(body),
-              reader.fetch(`/api/markets/${slug}`).then(body),
-              reader.fetch(listPath).then(body),
-            ]);
-            const listed = list.data.find((m: { id: string }) => m.id === id);
-            return [byId.data, bySlug.data, listed] as { name: string; volume: number }[];
-          };
-          await read();
-          await eventually(() => fromRedis(reader, read), 10_000, 'the reader answering from Redis');
-
           // Redis goes away with its data saved: it comes back with the old entries in it.
           const direct = new Redis(redis.url);
           await direct.save();
@@ -112,18 +158,7 @@ for (const kind of databaseKinds()) {
           await redis.stop();
           writerLink.block();
 
-          const renamed = 'Renamed while Redis was away';
-          const patched = await writer.fetch(`/api/markets/${id}`, {
-            ...json({ name: renamed }, alice.auth),
-            method: 'PATCH',
-          });
-          assert.equal(patched.status, 200);
-          const traded = await writer.fetch(
-            `/api/markets/${id}/trades`,
-            json({ outcome: 'YES', side: 'buy', amount: 25 }, alice.auth),
-          );
-          assert.equal(traded.status, 201);
-          const volume = (await body(traded)).data.market.volume;
+          const fresh = await setup.write();
           if (writerStops) {
             const closing = writer.app.close();
             writer.app.server.closeAllConnections();
@@ -137,7 +172,7 @@ for (const kind of databaseKinds()) {
           while (Date.now() - back < READ_WINDOW_MS) {
             for (const market of await read()) {
               reads++;
-              if (market?.name !== renamed || market.volume !== volume) stale++;
+              if (isStale(market, fresh)) stale++;
             }
             await sleep(20);
           }
@@ -146,17 +181,48 @@ for (const kind of databaseKinds()) {
           assert.equal(stale, 0, `${stale} of ${reads} reads were stale`);
           // Caught up means fresh and from Redis again, not merely answering from the database.
           await eventually(() => fromRedis(reader, read), 10_000, 'the reader answering from Redis again');
-          const fresh = (await read()).every((m) => m?.name === renamed && m.volume === volume);
-          assert.ok(fresh, 'what Redis serves once caught up is the new row');
+          assert.ok(
+            (await read()).every((m) => !isStale(m, fresh)),
+            'what Redis serves once caught up is the new row',
+          );
           const caughtUp = reader.logs.find(
             (l) => String(l.msg).startsWith('cache caught up') && Number(l.time) >= back,
           );
           t.diagnostic(`the reader caught up ${Number(caughtUp?.time) - back} ms after Redis came back`);
         } finally {
-          await cluster.close();
-          await writerLink.close();
+          await setup.close();
         }
       });
     }
+
+    test('with Redis up, a write whose delete failed reaches the other instance within the follow interval', async (t) => {
+      const setup = await setUp(kind, redis.url, `faults-cut-off-${kind}:`);
+      const { writer, writerLink, read } = setup;
+      try {
+        writerLink.block(); // only the writer loses Redis: its deletes after commit fail
+        const fresh = await setup.write();
+        const written = Date.now();
+        const own = await writer.fetch(`/api/markets/${setup.marketId}`).then(body);
+        assert.ok(!isStale(own.data, fresh), 'the writer itself reads past the cache it could not clean');
+        let stale = 0;
+        await eventually(
+          async () => {
+            const seen = await read();
+            stale += seen.filter((m) => isStale(m, fresh)).length;
+            return seen.every((m) => !isStale(m, fresh));
+          },
+          10_000,
+          'the reader serving the new row while the writer is still cut off',
+        );
+        const freshAfter = Date.now() - written;
+        t.diagnostic(
+          `fresh on the other instance ${freshAfter} ms after the write (${stale} stale reads before)`,
+        );
+        // The default follow interval is 1 s; a loaded machine gets generous slack.
+        assert.ok(freshAfter < 5_000, `fresh only after ${freshAfter} ms`);
+      } finally {
+        await setup.close();
+      }
+    });
   });
 }

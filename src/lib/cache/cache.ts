@@ -121,6 +121,7 @@ export function createCacheAside(
   }
 
   async function fly<T>(spec: ReadSpec<T>): Promise<Flight<T>> {
+    const since = losses;
     let token: string | undefined;
     if (spec.leased) {
       try {
@@ -131,6 +132,9 @@ export function createCacheAside(
       }
     }
     const value = await spec.load();
+    // The store went away while we loaded: it may be back from a snapshot that still holds our
+    // lease, and the follower may have caught up already. A row loaded before then stays out.
+    if (losses !== since) return { value, consistent: token === undefined };
     const text = value === undefined ? undefined : spec.encode(value);
     try {
       if (token !== undefined) {
