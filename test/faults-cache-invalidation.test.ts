@@ -136,7 +136,9 @@ const isStale = (
   fresh: { name: string; volume: number },
 ) => seen?.name !== fresh.name || seen.volume !== fresh.volume;
 
-for (const kind of databaseKinds()) {
+// The subject is Redis and the instances; the database kind only changes the log's queries, which
+// events.test.ts runs on both. One kind keeps this file's minute of outages from running twice.
+for (const kind of databaseKinds().slice(-1)) {
   describe(`cache invalidations survive a Redis outage (${kind})`, { skip: skipWithoutRedisServer }, () => {
     let redis: OwnRedis;
     before(async () => {
