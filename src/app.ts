@@ -17,9 +17,11 @@ import { createCallerResolver } from './modules/auth/caller.ts';
 import { registerAuth } from './modules/auth/index.ts';
 import { createExternalTokenVerifier } from './modules/auth/jwks.ts';
 import { createTokenService } from './modules/auth/tokens.ts';
+import { createEventRepository } from './modules/events/events.repository.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
 import { createCachedMarketRepository } from './modules/markets/cached-markets.repository.ts';
 import { registerMarkets } from './modules/markets/index.ts';
+import { startMarketCacheFollower } from './modules/markets/market-cache-follower.ts';
 import { createMarketRepository } from './modules/markets/markets.repository.ts';
 import { createSearchModule } from './modules/search/index.ts';
 import { createTradingModule } from './modules/trading/index.ts';
@@ -69,6 +71,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(fastSerializerCompiler);
 
+  const events = createEventRepository(database.db);
   const users = createUserRepository(database.db, { signupGrantCents: config.SIGNUP_GRANT * 100 });
   const apiKeys = createApiKeyRepository(database.db);
   const tokens = createTokenService(jwtSecret, config.JWT_TTL_SECONDS);
@@ -104,7 +107,8 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   // The embedder is built here so that its circuit (if it has one) shows in /metrics and /readyz.
   const embedder = createEmbedder(config, app.log);
   const breakers = [redisBreaker, embedder.breaker].filter((breaker) => breaker !== undefined);
-  const cache = createCacheAside(cacheStore, { log: app.log });
+  // Redis can miss a delete (an outage, a restore from a snapshot): the event log follower makes up for it.
+  const cache = createCacheAside(cacheStore, { log: app.log, followed: cacheStore.kind === 'redis' });
   // The seed's CachedMarketRepository: cache-aside reads over the PostgreSQL repository.
   const markets = createCachedMarketRepository(createMarketRepository(database.db), cache, {
     rowSeconds: config.CACHE_TTL_SECONDS,
@@ -152,12 +156,13 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await registerUsers(app, { users, apiKeys });
   // After a commit that changed a market, other modules drop what the cache holds of it.
   const onMarketChanged = (marketId: string) => markets.invalidate(marketId);
-  const trading = createTradingModule({ database, markets, onMarketChanged, config, log: app.log });
+  const trading = createTradingModule({ database, markets, events, onMarketChanged, config, log: app.log });
   await registerMarkets(app, {
     database,
     markets,
     users,
     funding: trading.trading,
+    events,
     defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
     deadlineMs: config.WRITE_DEADLINE_MS,
     onMarketChanged,
@@ -171,6 +176,16 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await trading.register(app);
   if (config.WORKERS) await search.startWorkers();
   const maintenance = trading.startMaintenance();
+  const follower =
+    cache.kind === 'redis'
+      ? startMarketCacheFollower({
+          cache,
+          events,
+          markets,
+          intervalMs: config.CACHE_FOLLOW_INTERVAL_MS,
+          log: app.log,
+        })
+      : undefined;
 
   // Runs after the HTTP server has closed: trades still queued for clients that already left finish first.
   app.addHook('onClose', () => trading.trading.idle());
@@ -178,6 +193,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   app.addHook('onClose', () => {
     for (const breaker of breakers) breaker.stop();
   });
+  app.addHook('onClose', async () => follower?.stop());
   app.addHook('onClose', async () => {
     // Workers get half the shutdown budget for running jobs; then the connections they use go.
     await queue.stop(config.SHUTDOWN_TIMEOUT_MS / 2);

@@ -25,6 +25,8 @@ for (const kind of databaseKinds()) {
         REDIS_URL: TEST_REDIS_URL!,
         REDIS_KEY_PREFIX: prefix,
         RATE_LIMIT_PER_MINUTE: '0',
+        // Its queries would count against "answered from the cache"; it runs at start and reconnect anyway.
+        CACHE_FOLLOW_INTERVAL_MS: '60000',
       });
     });
     after(async () => {
@@ -80,6 +82,7 @@ describe('the cache while Redis is down', { skip: skipWithoutRedisServer }, () =
       REDIS_URL: redis.url,
       REDIS_KEY_PREFIX: prefix,
       RATE_LIMIT_PER_MINUTE: '0',
+      CACHE_FOLLOW_INTERVAL_MS: '60000',
     });
   });
   after(async () => {
@@ -108,7 +111,7 @@ describe('the cache while Redis is down', { skip: skipWithoutRedisServer }, () =
       ...json({ name: 'Renamed while Redis was down' }, alice.auth),
       method: 'PATCH',
     });
-    assert.equal(patched.status, 200, 'writes go on; the invalidation is owed');
+    assert.equal(patched.status, 200, 'writes go on; the invalidation is in the event log');
     assert.equal(
       (await body(await app.fetch(`/api/markets/${market.id}`))).data.name,
       'Renamed while Redis was down',
@@ -135,7 +138,7 @@ describe('the cache while Redis is down', { skip: skipWithoutRedisServer }, () =
     assert.equal(
       (await body(res)).data.name,
       'Renamed while Redis was down',
-      'the owed invalidation was replayed',
+      'the invalidation owed to Redis was applied from the event log',
     );
     const queries = app.database.stats.queries;
     await app.fetch(`/api/markets/${market.id}`);

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { ApiError } from '../src/lib/errors.ts';
+import { createEventRepository } from '../src/modules/events/events.repository.ts';
 import { createMarketRepository } from '../src/modules/markets/markets.repository.ts';
 import { createTradingModule } from '../src/modules/trading/index.ts';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
@@ -131,6 +132,7 @@ describe('trades waiting for the PGlite session answer by their deadline (pglite
       database: t.database,
       config: t.config,
       markets: createMarketRepository(t.database.db),
+      events: createEventRepository(t.database.db),
       log: t.app.log,
     });
 

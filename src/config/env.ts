@@ -93,6 +93,8 @@ export const envSchema = z.object({
   CACHE_TTL_SECONDS: int(0, 86_400).default(300),
   /** First pages of GET /api/markets; short because "active" depends on the clock. 0 = not cached. */
   LIST_CACHE_TTL_SECONDS: int(0, 3600).default(10),
+  /** With Redis: how often each instance applies the event log to the shared cache (missed invalidations). */
+  CACHE_FOLLOW_INTERVAL_MS: int(100, 60_000).default(1000),
   /** Requests per minute per client (user, else IP) on every route; 0 = no limit. */
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000_000).default(100),
   /** Login attempts per minute, per IP and per email; 0 = no limit. */

@@ -121,6 +121,15 @@ export interface MarketSearchDocumentsTable {
   document: string;
 }
 
+/** Append-only (006_events.sql); written only by the events repository. */
+export interface EventsTable {
+  seq: Generated<number>;
+  type: string;
+  marketId: string | null;
+  payload: unknown;
+  createdAt: ColumnType<Date, never, never>;
+}
+
 export interface SchemaMigrationsTable {
   name: string;
   appliedAt: ColumnType<Date, never, never>;
@@ -137,6 +146,7 @@ export interface DB {
   registrations: RegistrationsTable;
   marketEmbeddings: MarketEmbeddingsTable;
   marketSearchDocuments: MarketSearchDocumentsTable;
+  events: EventsTable;
   schemaMigrations: SchemaMigrationsTable;
 }
 

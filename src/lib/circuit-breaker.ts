@@ -54,6 +54,7 @@ export function createCircuitBreaker({
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const onClose: (() => void)[] = [];
+  const onOpen: (() => void)[] = [];
 
   function scheduleProbe() {
     if (stopped) return;
@@ -86,6 +87,7 @@ export function createCircuitBreaker({
       `${name} ${kind === 'timeout' ? 'timed out' : 'keeps failing'}: circuit open, calls skip it until a probe answers`,
     );
     scheduleProbe();
+    for (const listener of onOpen) listener();
   }
 
   return {
@@ -110,6 +112,10 @@ export function createCircuitBreaker({
           throw error;
         },
       );
+    },
+    /** Called each time the circuit opens. */
+    onOpen(listener: () => void) {
+      onOpen.push(listener);
     },
     /** Called each time the circuit closes again. */
     onClose(listener: () => void) {

@@ -1,4 +1,6 @@
 export interface PeriodicTask {
+  /** Runs now, or once more right after the run in progress (which may have started too early). */
+  trigger(): void;
   /** Stops the timer and waits for a run in progress. */
   stop(): Promise<void>;
 }
@@ -13,19 +15,31 @@ export function startPeriodicTask(
   onError: (error: unknown) => void,
 ): PeriodicTask {
   let running: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
   const run = () => {
     running ??= task()
       .catch(onError)
       .finally(() => {
         running = undefined;
+        if (again && !stopped) {
+          again = false;
+          run();
+        }
       });
   };
   const timer = setInterval(run, intervalMs).unref();
   run();
   return {
+    trigger() {
+      if (stopped) return;
+      if (running) again = true;
+      else run();
+    },
     async stop() {
+      stopped = true;
       clearInterval(timer);
-      await running;
+      while (running) await running;
     },
   };
 }

@@ -35,14 +35,20 @@ let userCounter = 0;
 export async function startInstances(
   kind: DatabaseKind,
   count: number,
-  env: Partial<Record<keyof Config, string>>,
+  /** The same configuration for every instance, or one per instance (by index). */
+  env: Partial<Record<keyof Config, string>> | ((index: number) => Partial<Record<keyof Config, string>>),
   /** Adds test-only routes (e.g. to try a rate-limit preset) before the app starts. */
   register?: (app: FastifyInstance, config: Config) => void,
 ): Promise<Cluster> {
   const shared = await createTestDatabase(kind);
-  const config = configWith({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'info', ...env });
   const instances: Instance[] = [];
   for (let i = 0; i < count; i++) {
+    const config = configWith({
+      NODE_ENV: 'test',
+      JWT_SECRET: TEST_JWT_SECRET,
+      LOG_LEVEL: 'info',
+      ...(typeof env === 'function' ? env(i) : env),
+    });
     const database =
       i === 0
         ? shared.database

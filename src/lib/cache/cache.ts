@@ -20,12 +20,16 @@ export interface Cache {
   lease(key: string): Promise<string>;
   /** Stores `value` (if defined) when the lease still holds; returns whether it held. */
   fill(key: string, token: string, value: string | undefined, ttlSeconds: number): Promise<boolean>;
-  /** Drops every entry this service wrote (the fallback when invalidations were lost). */
+  /** Sets `key` (no expiry) to `value` unless it already holds a larger number: a cursor that never goes back. */
+  raiseTo(key: string, value: number): Promise<void>;
+  /** Drops every entry this service wrote (the fallback when too many invalidations were missed). */
   clear(): Promise<void>;
   /** Rejects when the cache cannot serve; readiness reports that as degraded. */
   ping(): Promise<void>;
   /** Called whenever the store becomes reachable again (Redis reconnected). */
   onReady(listener: () => void): void;
+  /** Called whenever the connection to the store is lost (it may come back holding older data). */
+  onLost(listener: () => void): void;
 }
 
 /** Counters exported on /metrics. */
@@ -56,24 +60,40 @@ interface Flight<T> {
   consistent: boolean;
 }
 
-/** Invalidations that failed while the cache was down, replayed once it answers again. */
-const MAX_PENDING_INVALIDATIONS = 10_000;
 /** Recently decoded values kept to answer repeated hits on the same text (the hot keys). */
 const DECODED_ENTRIES = 1_000;
 
+export interface CacheAsideOptions {
+  log: FastifyBaseLogger;
+  warnIntervalMs?: number;
+  /**
+   * True when a follower of the event log keeps the store in step with committed writes
+   * (markets' cache follower, with Redis). The memory cache needs none: it cannot miss a delete.
+   */
+  followed?: boolean;
+}
+
 /**
- * Cache-aside reads with single-flight, invalidation that survives a cache outage, and counters.
- * Every cache failure falls back to the database; a warning is logged at most once per interval.
+ * Cache-aside reads with single-flight, counters, and a store that is trusted only while it is in
+ * step with the database. Every cache failure falls back to the database; a warning is logged at
+ * most once per interval.
+ *
+ * Invalidation: writers delete what they changed right after the commit (the fast path). When
+ * that delete fails, or the connection to the store is lost (Redis may come back from a snapshot
+ * holding rows changed since), this instance reads past the store, straight from the database,
+ * until the follower has applied the event log up to the store's cursor (`catchUp`). Owed deletes
+ * are not kept in this process: they would die with it, and the log already holds every committed
+ * change for every instance to apply — one mechanism, not two.
  */
 export function createCacheAside(
   cache: Cache,
-  { log, warnIntervalMs = 30_000 }: { log: FastifyBaseLogger; warnIntervalMs?: number },
+  { log, warnIntervalMs = 30_000, followed = false }: CacheAsideOptions,
 ) {
   const stats: CacheStats = { hits: 0, misses: 0, errors: 0 };
   const flights = new Map<string, Promise<Flight<unknown>>>();
-  const pending = new Set<string>();
-  let pendingOverflow = false;
-  let flushing: Promise<void> | undefined;
+  // A followed store is behind until its first catch-up; `losses` counts reasons to distrust it.
+  let inSync = !followed;
+  let losses = 0;
   let lastWarning = Number.NEGATIVE_INFINITY;
   const decoded = new LRUCache<string, { text: string; value: unknown }>({ max: DECODED_ENTRIES });
 
@@ -101,6 +121,7 @@ export function createCacheAside(
   }
 
   async function fly<T>(spec: ReadSpec<T>): Promise<Flight<T>> {
+    const since = losses;
     let token: string | undefined;
     if (spec.leased) {
       try {
@@ -111,6 +132,9 @@ export function createCacheAside(
       }
     }
     const value = await spec.load();
+    // The store went away while we loaded: it may be back from a snapshot that still holds our
+    // lease, and the follower may have caught up already. A row loaded before then stays out.
+    if (losses !== since) return { value, consistent: token === undefined };
     const text = value === undefined ? undefined : spec.encode(value);
     try {
       if (token !== undefined) {
@@ -124,61 +148,67 @@ export function createCacheAside(
     return { value, consistent: true };
   }
 
-  /** Delete the keys now; if the cache is down, remember them and retry when it is back. */
-  async function invalidate(keys: readonly string[]): Promise<void> {
+  /** Until the follower has caught up, the store may hold what committed writes changed. */
+  function fallBehind() {
+    if (!followed) return;
+    inSync = false;
+    losses++;
+  }
+  cache.onLost(fallBehind);
+
+  /** Deletes the keys or rejects (the follower must know). */
+  async function deleteNow(keys: readonly string[]): Promise<void> {
     for (const key of keys) decoded.delete(key);
+    await cache.delete(keys);
+  }
+
+  /** The fast path after a commit; if the delete fails, the event log delivers it (see above). */
+  async function invalidate(keys: readonly string[]): Promise<void> {
     try {
-      await cache.delete(keys);
+      await deleteNow(keys);
     } catch (error) {
       recordError('delete', error);
-      for (const key of keys) pending.add(key);
-      if (pending.size > MAX_PENDING_INVALIDATIONS) {
-        pending.clear();
-        pendingOverflow = true;
-      }
+      fallBehind();
     }
   }
-
-  function flushPending(): Promise<void> {
-    flushing ??= (async () => {
-      const keys = [...pending];
-      const overflow = pendingOverflow;
-      pending.clear();
-      pendingOverflow = false;
-      try {
-        if (overflow) await cache.clear();
-        else await cache.delete(keys);
-        log.info({ keys: overflow ? 'all' : keys.length }, 'cache invalidations replayed after an outage');
-      } catch (error) {
-        recordError('replay', error);
-        for (const key of keys) pending.add(key);
-        pendingOverflow ||= overflow;
-      } finally {
-        flushing = undefined;
-      }
-    })();
-    return flushing;
-  }
-
-  cache.onReady(() => {
-    if (pending.size > 0 || pendingOverflow) void flushPending();
-  });
 
   return {
     stats,
     kind: cache.kind,
     invalidate,
+    deleteNow,
     recordError,
-    ping: () => cache.ping(),
+    /** Readiness: a store this instance does not read from yet (catching up) is degraded too. */
+    async ping() {
+      await cache.ping();
+      if (!inSync) throw new Error('catching up with the event log');
+    },
+    clear: () => cache.clear(),
+    onReady: (listener: () => void) => cache.onReady(listener),
     /** Plain access for bookkeeping keys (generation tokens, no expiry); rejects when the cache is down. */
     readRaw: (key: string) => cache.get(key),
     writeRaw: (key: string, value: string) => cache.set(key, value, 0),
+    raiseRaw: (key: string, value: number) => cache.raiseTo(key, value),
+
+    /**
+     * Runs the follower's `work` (apply the log beyond the store's cursor). Reads use the store
+     * again once a run that started after the last reason to distrust it has succeeded.
+     */
+    async catchUp(work: () => Promise<void>): Promise<void> {
+      const since = losses;
+      await work();
+      if (inSync || losses !== since) return;
+      inSync = true;
+      log.info({ cache: cache.kind }, 'cache caught up with the event log: reading from it again');
+    },
 
     /** Reads `key` through the cache; concurrent misses in this process share one load. */
     async read<T>(spec: ReadSpec<T>): Promise<T | undefined> {
-      // A stale entry must not be served while its invalidation is still owed.
-      if (pending.size > 0 || pendingOverflow) await flushPending();
-      else if (flushing) await flushing;
+      // Not a fill either: a load that began before the catch-up could put a stale row back.
+      if (!inSync) {
+        stats.misses++;
+        return spec.load();
+      }
       try {
         const text = await cache.get(spec.key);
         if (text !== undefined) {

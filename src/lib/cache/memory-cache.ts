@@ -52,11 +52,16 @@ export function createMemoryCache({
       if (value !== undefined) entries.set(key, value, { ttl: ttlSeconds * 1000 });
       return true;
     },
+    async raiseTo(key, value) {
+      const current = Number(entries.get(key));
+      if (!(current >= value)) entries.set(key, String(value));
+    },
     async clear() {
       entries.clear();
       leases.clear();
     },
     async ping() {},
     onReady() {},
+    onLost() {},
   };
 }

@@ -19,6 +19,13 @@ end
 return 1
 `;
 
+// A cursor only moves forward, whichever instance writes it last.
+const RAISE_TO = `
+local current = tonumber(redis.call('GET', KEYS[1]))
+if current == nil or current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+`;
+
 /**
  * The shared cache: every instance reads and invalidates the same keys, so a write through one
  * instance is seen by the next read through any other. Keys live under `namespace`.
@@ -59,6 +66,9 @@ export function createRedisCache(redis: Redis, namespace: string): Cache {
       );
       return stored === 1;
     },
+    async raiseTo(key, value) {
+      await redis.eval(RAISE_TO, 1, k(key), String(value));
+    },
     async clear() {
       let cursor = '0';
       do {
@@ -73,6 +83,9 @@ export function createRedisCache(redis: Redis, namespace: string): Cache {
     },
     onReady(listener) {
       redis.on('ready', listener);
+    },
+    onLost(listener) {
+      redis.on('close', listener);
     },
   };
 }

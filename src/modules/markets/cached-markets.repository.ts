@@ -11,6 +11,11 @@ export interface CachedMarketRepository extends MarketRepository {
    * the old row again).
    */
   invalidate(marketId: string): Promise<void>;
+  /**
+   * The keys that hold anything of these markets: rows by id and slug (when known) and the list
+   * generation. The event-log follower deletes them for changes it may have missed.
+   */
+  cacheKeysOf(changed: readonly { marketId: string | null; slug: string | null }[]): string[];
 }
 
 export interface MarketCacheTtl {
@@ -112,6 +117,15 @@ export function createCachedMarketRepository(
     ...base,
     invalidate,
     findById,
+
+    cacheKeysOf(changed) {
+      const found = new Set([keys.listGeneration]);
+      for (const { marketId, slug } of changed) {
+        if (marketId) found.add(keys.byId(marketId));
+        if (slug) found.add(keys.bySlug(slug));
+      }
+      return [...found];
+    },
 
     /**
      * Caches slug → id and reads the row through the id entry, so invalidating a market needs

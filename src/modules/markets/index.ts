@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '../../db/database.ts';
 import type { Trx } from '../../db/transaction.ts';
+import type { EventRepository } from '../events/events.repository.ts';
 import type { UserRepository } from '../users/users.repository.ts';
 import type { MarketRepository } from './markets.repository.ts';
 import { marketsRoutes } from './markets.routes.ts';
@@ -12,6 +13,7 @@ interface Deps {
   markets: MarketRepository;
   users: UserRepository;
   funding: MarketFunding;
+  events: EventRepository;
   defaultLiquidity: number;
   deadlineMs: number;
   onMarketChanged?: (marketId: string) => Promise<void>;

@@ -7,6 +7,7 @@ import { deadlineIn } from '../../lib/deadline.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { slugify, UUID_PATTERN, withRandomSuffix } from '../../lib/slug.ts';
 import { type AuthUser, canModify } from '../auth/permissions.ts';
+import type { EventRepository } from '../events/events.repository.ts';
 import type { UserRepository } from '../users/users.repository.ts';
 import { etagOf, shapeChangesAt, sharedDto, toMarketDto, viewOf } from './market-dto.ts';
 import { assertEditable } from './market-edit-rules.ts';
@@ -41,6 +42,8 @@ interface Deps {
   markets: MarketRepository;
   users: Pick<UserRepository, 'findProfiles'>;
   funding: MarketFunding;
+  /** The event log: each change appends its event as the last statement of its transaction. */
+  events: Pick<EventRepository, 'append'>;
   /** LMSR b for markets created without one, in cents. */
   defaultLiquidity: number;
   /** WRITE_DEADLINE_MS: creating (funding) or deleting a market not done by then answers 503, nothing committed. */
@@ -56,6 +59,7 @@ export function createMarketsService({
   markets,
   users,
   funding,
+  events,
   defaultLiquidity,
   deadlineMs,
   onMarketChanged,
@@ -113,6 +117,12 @@ export function createMarketsService({
             );
             const funded = await funding.fund(trx, market, user.id, initialPosition);
             await indexing?.(trx, funded.id);
+            // One event for the creation, its initial position included (the DTO shows its effect).
+            await events.append(trx, {
+              type: 'market.created',
+              marketId: funded.id,
+              payload: toMarketDto(funded),
+            });
             return funded;
           },
           { deadline },
@@ -152,6 +162,8 @@ export function createMarketsService({
         );
         // New text means a new embedding: enqueued in the same transaction as the change.
         if (row && newText) await indexing?.(trx, row.id);
+        if (row)
+          await events.append(trx, { type: 'market.updated', marketId: row.id, payload: toMarketDto(row) });
         return row;
       });
     } catch (error) {
@@ -240,6 +252,11 @@ export function createMarketsService({
           }
           await funding.release(trx, market);
           await markets.delete(market.id, trx);
+          await events.append(trx, {
+            type: 'market.deleted',
+            marketId: market.id,
+            payload: { id: market.id, slug: market.slug },
+          });
           return market.id;
         },
         { deadline: deadlineIn(deadlineMs, receivedAt) },

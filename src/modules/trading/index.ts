@@ -3,6 +3,7 @@ import type { Config } from '../../config/env.ts';
 import type { Database } from '../../db/database.ts';
 import { startPeriodicTask } from '../../lib/periodic-task.ts';
 import { tradeRateLimit } from '../../plugins/rate-limit.ts';
+import type { EventRepository } from '../events/events.repository.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import { idempotencyRepository } from './idempotency.repository.ts';
 import { createPortfolioService } from './portfolio.service.ts';
@@ -16,6 +17,7 @@ interface Deps {
   database: Database;
   config: Config;
   markets: MarketRepository;
+  events: EventRepository;
   onMarketChanged?: (marketId: string) => Promise<void>;
   log: FastifyBaseLogger;
 }
@@ -26,13 +28,13 @@ const HOUR_MS = 3_600_000;
  * Wires trading: repositories → trading, settlement and portfolio services. Routes are registered
  * separately; `startMaintenance` prunes Idempotency-Keys past IDEMPOTENCY_KEY_TTL_HOURS, hourly.
  */
-export function createTradingModule({ database, config, markets, onMarketChanged, log }: Deps) {
+export function createTradingModule({ database, config, markets, events, onMarketChanged, log }: Deps) {
   const { db } = database;
   const deadlineMs = config.WRITE_DEADLINE_MS;
   const trading = createTradingRepository(db);
   const services = {
-    trading: createTradingService({ db, trading, markets, deadlineMs, onMarketChanged }),
-    settlement: createSettlementService({ db, trading, markets, deadlineMs, onMarketChanged }),
+    trading: createTradingService({ db, trading, markets, events, deadlineMs, onMarketChanged }),
+    settlement: createSettlementService({ db, trading, markets, events, deadlineMs, onMarketChanged }),
     portfolio: createPortfolioService({ history: createTradeHistoryRepository(db), markets, trading }),
   };
   return {

@@ -4,6 +4,7 @@ import { inTransaction, type Trx } from '../../db/transaction.ts';
 import { deadlineIn } from '../../lib/deadline.ts';
 import { ApiError } from '../../lib/errors.ts';
 import type { AuthUser } from '../auth/permissions.ts';
+import type { EventRepository } from '../events/events.repository.ts';
 import { effectiveStatus, toMarketDto } from '../markets/market-dto.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import { payoutCents } from './money.ts';
@@ -17,6 +18,7 @@ interface Deps {
   markets: Pick<MarketRepository, 'findForUpdate'>;
   /** WRITE_DEADLINE_MS: a settlement not done by then answers 503 and never commits. */
   deadlineMs: number;
+  events: Pick<EventRepository, 'append'>;
   onMarketChanged?: (marketId: string) => Promise<void>;
 }
 
@@ -24,7 +26,7 @@ interface Deps {
  * Resolution and cancellation: every payout of a market in one transaction, or none. Locks in the
  * order of every money path (trading.repository.ts): the market, then its traders in id order.
  */
-export function createSettlementService({ db, trading, markets, deadlineMs, onMarketChanged }: Deps) {
+export function createSettlementService({ db, trading, markets, deadlineMs, events, onMarketChanged }: Deps) {
   async function settle(
     marketIdOrSlug: string,
     authorize: (market: MarketRow) => void,
@@ -53,7 +55,13 @@ export function createSettlementService({ db, trading, markets, deadlineMs, onMa
         await trading.lockUsers(trx, [...credits.keys()]);
         await trading.creditMany(trx, credits);
         if (result.outcome) await trading.setPayouts(trx, market.id, result.outcome);
-        return trading.settleMarket(trx, market.id, result);
+        const settled = await trading.settleMarket(trx, market.id, result);
+        await events.append(trx, {
+          type: result.status === 'resolved' ? 'market.resolved' : 'market.cancelled',
+          marketId: settled.id,
+          payload: toMarketDto(settled),
+        });
+        return settled;
       },
       { deadline: deadlineIn(deadlineMs, receivedAt) },
     );

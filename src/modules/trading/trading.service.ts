@@ -7,6 +7,7 @@ import { ApiError } from '../../lib/errors.ts';
 import { createKeyedMutex } from '../../lib/keyed-mutex.ts';
 import { UUID_PATTERN } from '../../lib/slug.ts';
 import type { AuthUser } from '../auth/permissions.ts';
+import type { EventRepository } from '../events/events.repository.ts';
 import { effectiveStatus } from '../markets/market-dto.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import { idempotencyRepository } from './idempotency.repository.ts';
@@ -42,11 +43,12 @@ interface Deps {
   markets: Pick<MarketRepository, 'findForUpdate' | 'findBySlug'>;
   /** WRITE_DEADLINE_MS: a trade not done by then (queue wait included) answers 503 and never commits. */
   deadlineMs: number;
+  events: Pick<EventRepository, 'append'>;
   /** Called after a commit that changed a market (cache invalidation). */
   onMarketChanged?: (marketId: string) => Promise<void>;
 }
 
-export function createTradingService({ db, trading, markets, deadlineMs, onMarketChanged }: Deps) {
+export function createTradingService({ db, trading, markets, deadlineMs, events, onMarketChanged }: Deps) {
   const perMarket = createKeyedMutex();
 
   /** The queue key: a market's id in one spelling, so its slug and its id in any case queue together. */
@@ -90,6 +92,12 @@ export function createTradingService({ db, trading, markets, deadlineMs, onMarke
     assertTradable(market);
     const body = toResult(await executeTrade(trading, trx, market, account, input));
     if (idempotencyKey) await idempotencyRepository.complete(trx, user.id, idempotencyKey, 201, body);
+    // Public: the trade and the book after it; the trader's position and balance stay theirs.
+    await events.append(trx, {
+      type: 'trade.created',
+      marketId: body.market.id,
+      payload: { trade: body.trade, market: body.market },
+    });
     return { body, replayed: false };
   }
 

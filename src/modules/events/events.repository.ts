@@ -1,0 +1,82 @@
+import { type Kysely, sql } from 'kysely';
+import type { DB } from '../../db/schema.ts';
+import type { Trx } from '../../db/transaction.ts';
+
+/** Every kind of change the log records; the payload is what the REST API answers for it. */
+export type EventType =
+  | 'market.created'
+  | 'market.updated'
+  | 'market.deleted'
+  | 'market.resolved'
+  | 'market.cancelled'
+  | 'trade.created';
+
+export interface NewEvent {
+  type: EventType;
+  marketId: string | null;
+  payload: unknown;
+}
+
+/** What the cache invalidation reads back: which market changed, and its slug when the payload has one. */
+export interface ChangedMarket {
+  seq: number;
+  marketId: string | null;
+  slug: string | null;
+}
+
+export type EventRepository = ReturnType<typeof createEventRepository>;
+
+// Any constant works: it only has to be the same in every process that appends.
+const APPEND_LOCK_ID = 6_001_006;
+
+/**
+ * The append-only event log (006_events.sql).
+ *
+ * Why `append` takes an advisory lock: a bigserial value is drawn when the row is inserted, not
+ * when the transaction commits, so two concurrent transactions can commit out of order (the one
+ * that drew 6 before the one that drew 5). A reader that has seen 6 and resumes from "seq > 6"
+ * would never see 5. The transaction-level lock makes appends take turns from the insert to the
+ * commit: the next appender draws its number only after the previous one has committed and is
+ * visible (PostgreSQL releases a transaction's locks after it marks it committed), so seq order is
+ * commit order. Rolled-back appends leave gaps, never reorderings.
+ *
+ * What it costs and why it cannot deadlock: the append must be the last statement of its
+ * transaction (callers put it there), so the lock is held only for the insert and the COMMIT, and
+ * it is taken after every row lock the transaction needs; nothing waits for a row lock while
+ * holding it, so it closes no cycle. Market writes on different markets still run in parallel up
+ * to their append; only their commits are serialised (one commit's flush at a time).
+ *
+ * PGlite has a single connection, so there the lock is always free and order is trivially kept.
+ */
+export function createEventRepository(db: Kysely<DB>) {
+  return {
+    /** Records one change inside the caller's transaction; must be its last statement. */
+    async append(trx: Trx, event: NewEvent): Promise<void> {
+      await sql`select pg_advisory_xact_lock(${APPEND_LOCK_ID})`.execute(trx);
+      await trx
+        .insertInto('events')
+        .values({ type: event.type, marketId: event.marketId, payload: JSON.stringify(event.payload) })
+        .execute();
+    },
+
+    /** The markets changed by the events after `seq`, oldest first, at most `limit` of them. */
+    changedMarketsAfter(seq: number, limit: number): Promise<ChangedMarket[]> {
+      return db
+        .selectFrom('events')
+        .select(['seq', 'marketId', sql<string | null>`payload->>'slug'`.as('slug')])
+        .where('seq', '>', seq)
+        .orderBy('seq')
+        .limit(limit)
+        .execute();
+    },
+
+    /** The newest seq, 0 for an empty log. */
+    async lastSeq(): Promise<number> {
+      const row = await db
+        .selectFrom('events')
+        .select((eb) => eb.fn.max('seq').as('seq'))
+        .executeTakeFirst();
+      return Number(row?.seq ?? 0);
+    },
+  };
+}
