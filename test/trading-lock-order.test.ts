@@ -97,6 +97,12 @@ for (const kind of databaseKinds()) {
         }>`select last_value::text as n from deadlock_attempts`.execute(t.database.db);
         const attempts = Number(rows[0]!.n);
         assert.ok(attempts > 1 && attempts <= 10, `retried a bounded number of times (${attempts})`);
+        const lines = t.logs.filter((l) => l.requestId === res.headers['x-request-id']);
+        assert.deepEqual(
+          lines.map((l) => l.level),
+          [40, 40],
+          'the cause and the request line are warnings: an outage must not flood the error log',
+        );
       } finally {
         await sql.raw('drop trigger fake_deadlock on trades').execute(t.database.db);
         await sql.raw('drop function fake_deadlock()').execute(t.database.db);

@@ -101,6 +101,12 @@ export const errorHandlerPlugin = fp(async (app: FastifyInstance) => {
     const apiError = toApiError(error);
     // A 4xx, database refusals included, is the client's: its request line (warn) is the log.
     if (apiError && apiError.statusCode < 500) return send(request, reply, apiError);
+    // A 503 is a known dependency fault (database away, deadline, contention): an outage answers
+    // hundreds of them a second, so its cause is a warning without a stack, not an error each.
+    if (apiError?.statusCode === 503) {
+      request.log.warn({ cause: pgErrorCode(error) ?? error.message }, apiError.message);
+      return send(request, reply, apiError);
+    }
     request.log.error(
       { err: error, method: request.method, url: request.url, params: request.params },
       apiError ? apiError.message : 'unhandled error',

@@ -38,7 +38,8 @@ export function receivedAt(reply: FastifyReply): number {
 /** The one line a finished request leaves in the log (also written for requests no route saw). */
 export function logRequestCompleted(request: FastifyRequest, reply: FastifyReply, route?: string) {
   const status = reply.statusCode;
-  const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+  // 503: a dependency is away or a deadline passed (see the error handler), not a defect here.
+  const level = status >= 500 && status !== 503 ? 'error' : status >= 400 ? 'warn' : 'info';
   request.log[level](
     {
       method: request.method,
