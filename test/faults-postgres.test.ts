@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { type ApiProcess, startApiProcess } from './helpers/api-process.ts';
 import { eventually } from './helpers/eventually.ts';
 import { marketBody } from './helpers/factories.ts';
 import {
@@ -23,6 +22,7 @@ import {
   ownPostgresServer,
   skipWithoutPostgresBinaries,
 } from './helpers/postgres-cluster.ts';
+import { type ServerProcess, serverEnv, startServer } from './helpers/server-process.ts';
 
 const JWT_SECRET = 'faults-postgres-secret-that-is-at-least-32-chars';
 /** What the service is told; a 503 must come within it (plus slack for a loaded 2-core machine). */
@@ -31,7 +31,7 @@ const SLACK_MS = 4000;
 const OUTAGE_MS = 1500;
 
 /** Trades and reads for a while, then SIGKILL mid-load; returns the trades acknowledged before. */
-async function killUnderLoad(server: ApiProcess, traders: LoadUser[], marketIds: string[]) {
+async function killUnderLoad(server: ServerProcess, traders: LoadUser[], marketIds: string[]) {
   const load = tradeLoad(server.url, traders, marketIds);
   await sleep(1500);
   const killed = await server.kill('SIGKILL');
@@ -46,7 +46,7 @@ describe('the API process outlives its PostgreSQL (a cluster of our own, stopped
   skip: skipWithoutPostgresBinaries,
 }, () => {
   let cluster: OwnPostgres;
-  let server: ApiProcess;
+  let server: ServerProcess;
   let pool: pg.Pool;
   let query: Query;
   let dataDir: string;
@@ -78,7 +78,7 @@ describe('the API process outlives its PostgreSQL (a cluster of our own, stopped
       TRADE_RATE_LIMIT_PER_MINUTE: '0',
       WORKER_POLL_INTERVAL_MS: '500',
     };
-    server = await startApiProcess(env);
+    server = await startServer(serverEnv(env));
     pool = new pg.Pool({ connectionString: cluster.url, max: 2 });
     pool.on('error', () => {}); // the test's own idle connections die with each stop
     query = (text, values) => pool.query(text, values);
@@ -301,7 +301,7 @@ describe('the API process outlives its PostgreSQL (a cluster of our own, stopped
 
   test('kill -9 under trade load, then a restart: no acknowledged trade lost, no half trade', async () => {
     acknowledged.push(...(await killUnderLoad(server, traders, marketIds)));
-    server = await startApiProcess(env);
+    server = await startServer(serverEnv(env));
     await assertBooksBalance(query, traders, acknowledged);
   });
 
@@ -331,7 +331,7 @@ describe('the API process outlives its PostgreSQL (a cluster of our own, stopped
 });
 
 describe('PGlite: scripts that vanish from its socket, kill -9 under trade load', () => {
-  let server: ApiProcess;
+  let server: ServerProcess;
   let dataDir: string;
   let user: LoadUser;
   /** A script's connection to the running server's PGlite, as `npm run token|seed` opens it. */
@@ -363,7 +363,7 @@ describe('PGlite: scripts that vanish from its socket, kill -9 under trade load'
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'markets-faults-pglite-'));
     // A fresh PGlite data dir takes a while to create on a loaded machine.
-    server = await startApiProcess(env(), 120_000);
+    server = await startServer(serverEnv(env()), 120_000);
     user = (await makeUsers(query, JWT_SECRET, 1, 'admin'))[0]!;
   });
   after(async () => {
@@ -424,7 +424,7 @@ describe('PGlite: scripts that vanish from its socket, kill -9 under trade load'
     }
     const acknowledged = await killUnderLoad(server, traders, marketIds);
     // The killed process left its socket file behind: the next start must not take it for a live server.
-    server = await startApiProcess(env(), 120_000);
+    server = await startServer(serverEnv(env()), 120_000);
     await assertBooksBalance(query, traders, acknowledged);
     const res = await createMarket();
     assert.equal(res.status, 201, 'served again after the restart');

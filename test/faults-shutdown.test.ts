@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { buildTestApp } from './helpers/build-app.ts';
 import { createTestDatabase, databaseKinds } from './helpers/databases.ts';
 import { startFakeEmbeddingsServer } from './helpers/fake-embeddings-server.ts';
-import { type Env, killServers, startServer } from './helpers/server-process.ts';
+import { type Env, killServers, serverEnv, startServer } from './helpers/server-process.ts';
 
 /**
  * SIGTERM under keep-alive load, as behind a load balancer: the balancer keeps sending until its
@@ -87,11 +87,7 @@ for (const kind of databaseKinds()) {
         await database?.cleanup();
         await rm(dataDir, { recursive: true, force: true });
       });
-      const env: Env = {
-        PATH: process.env.PATH ?? '',
-        HOST: '127.0.0.1',
-        PORT: '0',
-        LOG_LEVEL: 'info',
+      const env: Env = serverEnv({
         DATA_DIR: dataDir,
         ...(database && { DATABASE_URL: database.url! }),
         JWT_SECRET: 'a-drain-test-secret-of-at-least-32-chars',
@@ -106,7 +102,7 @@ for (const kind of databaseKinds()) {
         EMBEDDINGS_API_KEY: 'test-key',
         EMBEDDING_DIMENSIONS: '8',
         EMBEDDINGS_MAX_RETRIES: '0',
-      };
+      });
       const server = await startServer(env);
       const port = Number(new URL(server.url).port);
 

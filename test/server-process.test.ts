@@ -6,22 +6,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.ts';
 import { marketBody } from './helpers/factories.ts';
-import { type Env, killServers, run, startServer } from './helpers/server-process.ts';
+import { type Env, killServers, run, serverEnv, startServer } from './helpers/server-process.ts';
 
 /** These tests run the real entry points as an operator would: `node src/server.ts`, `node scripts/…`. */
 const JWT = /^[\w-]+\.[\w-]+\.[\w-]+$/;
 const SHUTDOWN_TIMEOUT_MS = 1000;
 
-/** Only what we set: the developer's own DATABASE_URL, PORT or JWT_SECRET must not leak in. */
-const baseEnv = (): Env => ({
-  PATH: process.env.PATH ?? '',
-  HOME: process.env.HOME ?? tmpdir(),
-  HOST: '127.0.0.1',
-  PORT: '0',
-  LOG_LEVEL: 'info',
+const baseEnv = (): Env =>
   // These tests are about what follows the drain (faults-shutdown.test.ts tests the drain itself).
-  SHUTDOWN_DRAIN_MS: '0',
-});
+  serverEnv({ SHUTDOWN_DRAIN_MS: '0' });
 
 /** A POST whose body arrives in two parts, so the request is still in flight when we say so. */
 function postInTwoParts(url: string, token: string, body: unknown) {

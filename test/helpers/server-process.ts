@@ -1,10 +1,24 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 /** `node src/server.ts` as an operator runs it: its own process, its own environment. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export type Env = Record<string, string>;
+
+/** Only what the test sets: the developer's own DATABASE_URL, PORT or JWT_SECRET must not leak in. */
+export function serverEnv(env: Env): Env {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? tmpdir(),
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'info',
+    ...env,
+  };
+}
 
 export interface Finished {
   code: number | null;
@@ -20,6 +34,9 @@ export interface ServerProcess {
   finished: Promise<Finished>;
   /** Sends the signal and waits for the exit, failing after `ms`. */
   stop(signal: NodeJS.Signals, ms?: number): Promise<Finished & { tookMs: number }>;
+  alive(): boolean;
+  /** Sends the signal (SIGKILL by default) if it still runs, and waits for the exit. */
+  kill(signal?: NodeJS.Signals): Promise<Finished>;
 }
 
 const running = new Set<ChildProcess>();
@@ -55,7 +72,7 @@ export function run(file: string, args: string[], env: Env): Promise<Finished> {
 }
 
 /** Starts `src/server.ts` (HOST 127.0.0.1) and resolves once it says where it listens. */
-export async function startServer(env: Env): Promise<ServerProcess> {
+export async function startServer(env: Env, timeoutMs = 60_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['src/server.ts'], {
     cwd: ROOT,
     env,
@@ -65,10 +82,10 @@ export async function startServer(env: Env): Promise<ServerProcess> {
   const { out, finished } = collect(child);
   finished.then(() => running.delete(child));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`server did not listen in 60 s:\n${out.stdout}\n${out.stderr}`)),
-      60_000,
-    );
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not listen in ${timeoutMs} ms:\n${out.stdout}\n${out.stderr}`));
+    }, timeoutMs);
     const onData = () => {
       const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out.stdout);
       if (match) {
@@ -99,6 +116,11 @@ export async function startServer(env: Env): Promise<ServerProcess> {
         }),
       ]).finally(() => clearTimeout(timer));
       return { ...result, tookMs: Date.now() - started };
+    },
+    alive: () => child.exitCode === null && child.signalCode === null,
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return finished;
     },
   };
 }
