@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
+import { buildTestApp, type TestApp } from './helpers/build-app.ts';
+import { databaseKinds } from './helpers/databases.ts';
+import { createMarket, type TestUser, trade } from './helpers/trading.ts';
+
+const MIN = 60_000;
+/** A past minute the trades are moved to; every range read from it is final. */
+const BASE = Date.parse('2025-06-01T10:00:00.000Z');
+const at = (ms: number) => new Date(BASE + ms).toISOString();
+
+interface Ledger {
+  before: number;
+  after: number;
+  amount: number;
+}
+
+for (const kind of databaseKinds()) {
+  describe(`market price history (${kind})`, () => {
+    let t: TestApp;
+    let trader: TestUser;
+    let market: { id: string; slug: string };
+    let ledger: Ledger[];
+
+    const history = (idOrSlug: string, query: string, headers: Record<string, string> = {}) =>
+      t.request({ method: 'GET', url: `/api/markets/${idOrSlug}/history?${query}`, headers });
+
+    before(async () => {
+      t = await buildTestApp(kind);
+      const creator = await t.user();
+      trader = await t.user();
+      market = await createMarket(t, creator);
+      for (const body of [
+        { outcome: 'YES', side: 'buy', amount: 30 },
+        { outcome: 'NO', side: 'buy', amount: 50 },
+        { outcome: 'YES', side: 'buy', amount: 20 },
+      ]) {
+        const res = await trade(t, trader, market.id, body);
+        assert.equal(res.statusCode, 201, res.body);
+      }
+      // The three trades land at 1:10 and 1:40 (same minute) and 3:05 after BASE.
+      const rows = await t.database.db
+        .selectFrom('trades')
+        .select(['id', 'outcome', 'probabilityBefore', 'probabilityAfter', 'amount'])
+        .where('marketId', '=', market.id)
+        .orderBy('createdAt')
+        .orderBy('id')
+        .execute();
+      assert.equal(rows.length, 3);
+      const offsets = [70_000, 100_000, 185_000];
+      for (const [i, row] of rows.entries()) {
+        await sql`update trades set created_at = ${new Date(BASE + offsets[i]!)} where id = ${row.id}`.execute(
+          t.database.db,
+        );
+      }
+      // The ledger stores the traded outcome's probability; the chart is YES's.
+      const yes = (outcome: string, p: number) => (outcome === 'YES' ? p : 1 - p);
+      ledger = rows.map((r) => ({
+        before: yes(r.outcome, r.probabilityBefore),
+        after: yes(r.outcome, r.probabilityAfter),
+        amount: Number(r.amount) / 100,
+      }));
+    });
+    after(() => t.close());
+
+    test('each bucket has the open, high, low, close, volume and trade count of its trades', async () => {
+      const res = await history(market.id, `interval=1m&from=${at(0)}&to=${at(4 * MIN + 59_000)}`);
+      assert.equal(res.statusCode, 200, res.body);
+      const { data } = res.json();
+      assert.equal(data.marketId, market.id);
+      assert.equal(data.from, at(0));
+      assert.equal(data.to, at(5 * MIN));
+      const [t1, t2, t3] = ledger as [Ledger, Ledger, Ledger];
+      assert.deepEqual(
+        data.buckets.map((b: { start: string }) => b.start),
+        [0, 1, 2, 3, 4].map((m) => at(m * MIN)),
+      );
+      const [b0, b1, b2, b3, b4] = data.buckets;
+      // Before the first trade the market stood where that trade found it.
+      assert.deepEqual(b0, {
+        start: at(0),
+        open: 0.5,
+        high: 0.5,
+        low: 0.5,
+        close: 0.5,
+        volume: 0,
+        trades: 0,
+      });
+      assert.equal(t1.before, 0.5);
+      assert.deepEqual(b1, {
+        start: at(MIN),
+        open: t1.before,
+        high: t1.after,
+        low: t2.after,
+        close: t2.after,
+        volume: 80,
+        trades: 2,
+      });
+      assert.ok(t2.after < 0.5 && t1.after > 0.5, 'YES went up, then the NO buy brought it below even');
+      assert.equal(t2.before, t1.after);
+      // An empty bucket is flat at the previous close.
+      assert.deepEqual(b2, {
+        start: at(2 * MIN),
+        open: t2.after,
+        high: t2.after,
+        low: t2.after,
+        close: t2.after,
+        volume: 0,
+        trades: 0,
+      });
+      assert.deepEqual(b3, {
+        start: at(3 * MIN),
+        open: t3.before,
+        high: t3.after,
+        low: t3.before,
+        close: t3.after,
+        volume: t3.amount,
+        trades: 1,
+      });
+      assert.equal(b4.open, t3.after);
+      assert.equal(b4.close, t3.after);
+      assert.equal(b4.trades, 0);
+    });
+
+    test('a range after the last trade is flat at it; one before any trade is flat at 0.5; by slug too', async () => {
+      const later = await history(market.slug, `interval=5m&from=${at(60 * MIN)}&to=${at(70 * MIN)}`);
+      assert.equal(later.statusCode, 200, later.body);
+      const buckets = later.json().data.buckets;
+      assert.equal(buckets.length, 3);
+      for (const b of buckets) {
+        assert.deepEqual(
+          [b.open, b.high, b.low, b.close, b.volume, b.trades],
+          [...Array(4).fill(ledger[2]!.after), 0, 0],
+        );
+      }
+      const earlier = (
+        await history(market.id, `interval=1h&from=${at(-10 * 60 * MIN)}&to=${at(-MIN)}`)
+      ).json();
+      assert.equal(earlier.data.buckets.length, 10);
+      assert.ok(earlier.data.buckets.every((b: { close: number }) => b.close === 0.5));
+      // 1d buckets start at midnight UTC and sum the whole day.
+      const day = (await history(market.id, `interval=1d&from=${at(0)}&to=${at(0)}`)).json().data.buckets;
+      assert.equal(day.length, 1);
+      assert.equal(day[0].start, '2025-06-01T00:00:00.000Z');
+      assert.equal(day[0].trades, 3);
+      assert.equal(day[0].volume, 100);
+    });
+
+    test('without from and to: the last 100 buckets up to now, cacheable only briefly', async () => {
+      const res = await history(market.id, 'interval=1m');
+      assert.equal(res.statusCode, 200, res.body);
+      const { buckets, to } = res.json().data;
+      assert.equal(buckets.length, 100);
+      assert.ok(Date.parse(to) > Date.now() - MIN, 'the last bucket contains now');
+      assert.equal(res.headers['cache-control'], 'public, max-age=5');
+      assert.ok(buckets.every((b: { close: number }) => b.close === ledger[2]!.after));
+    });
+
+    test('a past range is immutable: long Cache-Control, an ETag, and 304 for If-None-Match', async () => {
+      const query = `interval=1m&from=${at(0)}&to=${at(4 * MIN)}`;
+      const first = await history(market.id, query);
+      assert.equal(first.statusCode, 200);
+      assert.equal(first.headers['cache-control'], 'public, max-age=31536000, immutable');
+      const etag = first.headers.etag as string;
+      assert.match(etag, /^"[\w-]+"$/);
+      const again = await history(market.id, query, { 'if-none-match': etag });
+      assert.equal(again.statusCode, 304);
+      assert.equal(again.body, '');
+      assert.equal(again.headers.etag, etag);
+      const other = await history(market.id, query, { 'if-none-match': '"something-else"' });
+      assert.equal(other.statusCode, 200);
+      const otherRange = await history(market.id, `interval=1m&from=${at(MIN)}&to=${at(4 * MIN)}`);
+      assert.notEqual(otherRange.headers.etag, etag);
+    });
+
+    test('bad ranges and intervals are 400 in the envelope; an unknown market is 404', async () => {
+      const cases: [string, RegExp][] = [
+        [`interval=1m&from=${at(MIN)}&to=${at(0)}`, /from.*after.*to/i],
+        [`interval=2m`, /interval/i],
+        [`interval=1m&from=${at(0)}&to=${at(1000 * MIN)}`, /1001 buckets.*at most 1000/],
+        [`interval=1d&from=2020-01-01T00:00:00Z&to=2025-01-01T00:00:00Z`, /buckets.*at most 1000/],
+        [`from=yesterday`, /from/i],
+        [`from=2025-13-45T00:00:00Z`, /from/i],
+        [`interval=1m&until=${at(0)}`, /until|unrecognized/i],
+      ];
+      for (const [query, message] of cases) {
+        const res = await history(market.id, query);
+        assert.equal(res.statusCode, 400, `${query}: ${res.body}`);
+        const body = res.json();
+        assert.equal(body.success, false);
+        assert.ok(body.code && body.requestId, query);
+        assert.match(`${body.error} ${JSON.stringify(body.details ?? [])}`, message, query);
+      }
+      // Exactly the limit is fine.
+      const limit = await history(market.id, `interval=1m&from=${at(0)}&to=${at(999 * MIN)}`);
+      assert.equal(limit.statusCode, 200, limit.body);
+      assert.equal(limit.json().data.buckets.length, 1000);
+      for (const id of [randomUUID(), 'no-such-market']) {
+        const res = await history(id, 'interval=1h');
+        assert.equal(res.statusCode, 404, res.body);
+        assert.equal(res.json().success, false);
+      }
+    });
+  });
+}
