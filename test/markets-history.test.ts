@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
+import { createPriceHistoryRepository } from '../src/modules/markets/history/price-history.repository.ts';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { databaseKinds } from './helpers/databases.ts';
 import { createMarket, type TestUser, trade } from './helpers/trading.ts';
@@ -205,3 +206,66 @@ for (const kind of databaseKinds()) {
     });
   });
 }
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+function* walk(node: PlanNode): Generator<PlanNode> {
+  yield node;
+  for (const child of node.Plans ?? []) yield* walk(child);
+}
+
+describe('the history query reads trades through an index (PostgreSQL EXPLAIN)', {
+  skip: process.env.TEST_DATABASE_URL
+    ? false
+    : 'set TEST_DATABASE_URL to a PostgreSQL server to check query plans',
+}, () => {
+  let t: TestApp;
+  after(() => t?.close());
+
+  test('30 days of 1h buckets of one market among many touch no trade outside its range', async () => {
+    t = await buildTestApp('postgres');
+    const creator = await t.user();
+    const markets = [];
+    for (let i = 0; i < 5; i++) markets.push(await createMarket(t, creator));
+    // 50 000 trades over 60 days, spread over the five markets.
+    await sql`
+      insert into trades (market_id, user_id, outcome, side, amount, shares, probability_before, probability_after, created_at)
+      select (${sql.val(markets.map((m) => m.id))}::uuid[])[1 + i % 5], ${creator.id}, 'YES', 'buy', 100, 1000, 0.5, 0.51,
+             now() - make_interval(secs => i * 103.68)
+      from generate_series(1, 50000) as i`.execute(t.database.db);
+    await sql`analyze trades`.execute(t.database.db);
+    const repo = createPriceHistoryRepository(t.database.db);
+    const last = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000);
+    const query = repo
+      .bucketsQuery(markets[0].id, {
+        first: new Date(last.getTime() - 719 * 3_600_000),
+        last,
+        intervalMs: 3_600_000,
+      })
+      .compile(t.database.db);
+    const { rows } = await t.database.db.executeQuery<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+      CompiledQuery.raw(`explain (analyze, format json) ${query.sql}`, [...query.parameters]),
+    );
+    const plan = rows[0]!['QUERY PLAN'][0].Plan;
+    const nodes = [...walk(plan)];
+    const shown = JSON.stringify(plan, null, 1).slice(0, 4000);
+    assert.ok(!nodes.some((n) => n['Node Type'] === 'Seq Scan'), shown);
+    // Index scans, or bitmap heap scans fed by an index scan, all over the (market_id, created_at) index.
+    const indexes = nodes.filter((n) => n['Index Name']).map((n) => n['Index Name']);
+    assert.ok(indexes.length > 0, shown);
+    assert.deepEqual(new Set(indexes), new Set(['trades_market_created_idx']), shown);
+    const result = await repo.buckets(markets[0].id, {
+      first: new Date(last.getTime() - 719 * 3_600_000),
+      last,
+      intervalMs: 3_600_000,
+    });
+    assert.equal(result.length, 720);
+    // 50 000 trades over 60 days, a fifth of them in this market, half of those in the last 30 days.
+    const traded = result.reduce((n, b) => n + b.trades, 0);
+    assert.ok(traded > 4500 && traded < 5500, String(traded));
+  });
+});

@@ -27,20 +27,19 @@ const INITIAL_PROBABILITY = 0.5;
 
 /** Read side of the trade ledger for charts: OHLC buckets of the YES probability. */
 export function createPriceHistoryRepository(db: Kysely<DB>) {
-  return {
-    /**
-     * Every bucket of [first, last + interval) in one query, ascending. The ledger stores the
-     * probability of the outcome traded, so a NO trade's is turned into YES's (1 − p). Trades are read through
-     * trades_market_created_idx (market_id, created_at, id): one index range, no sort of the table.
-     * An empty bucket is flat at the previous close. Before the first trade of the range the
-     * price is the probability before that trade, or else the last probability after a trade
-     * before the range (no trade in range), or else 0.5 (the market was never traded by then).
-     * Buckets are aligned to the Unix epoch in UTC (date_bin's origin), as the service computes.
-     */
-    async buckets(marketId: string, { first, last, intervalMs }: BucketRange): Promise<BucketRow[]> {
-      const step = sql`make_interval(secs => ${intervalMs / 1000})`;
-      const end = new Date(last.getTime() + intervalMs);
-      const { rows } = await sql<BucketRow>`
+  /**
+   * Every bucket of [first, last + interval) in one query, ascending. The ledger stores the
+   * probability of the outcome traded, so a NO trade's is turned into YES's (1 − p). Trades are read through
+   * trades_market_created_idx (market_id, created_at, id): one index range, no sort of the table.
+   * An empty bucket is flat at the previous close. Before the first trade of the range the
+   * price is the probability before that trade, or else the last probability after a trade
+   * before the range (no trade in range), or else 0.5 (the market was never traded by then).
+   * Buckets are aligned to the Unix epoch in UTC (date_bin's origin), as the service computes.
+   */
+  function bucketsQuery(marketId: string, { first, last, intervalMs }: BucketRange) {
+    const step = sql`make_interval(secs => ${intervalMs / 1000})`;
+    const end = new Date(last.getTime() + intervalMs);
+    return sql<BucketRow>`
         with ranged as (
           select date_bin(${step}, created_at, timestamptz '1970-01-01 00:00:00+00') as bucket,
                  created_at, id, amount,
@@ -84,7 +83,15 @@ export function createPriceHistoryRepository(db: Kysely<DB>) {
                coalesce(open, carry) as open, coalesce(high, carry) as high,
                coalesce(low, carry) as low, coalesce(close, carry) as close,
                coalesce(volume, 0)::bigint as volume, coalesce(trades, 0) as trades
-        from carried order by start`.execute(db);
+        from carried order by start`;
+  }
+
+  return {
+    /** The SQL of `buckets`, unexecuted: the EXPLAIN test checks the exact query. */
+    bucketsQuery,
+
+    async buckets(marketId: string, range: BucketRange): Promise<BucketRow[]> {
+      const { rows } = await bucketsQuery(marketId, range).execute(db);
       return rows.map((r) => ({ ...r, volume: Number(r.volume), start: new Date(r.start) }));
     },
   };
