@@ -176,6 +176,48 @@ for (const kind of databaseKinds()) {
       assert.notEqual(otherRange.headers.etag, etag);
     });
 
+    test("the batch form returns each market's buckets, in the order asked, and validates its list", async () => {
+      const untraded = await createMarket(t, trader);
+      const range = `interval=1m&from=${at(MIN)}&to=${at(2 * MIN)}`;
+      const url = (markets: string) => `/api/history?markets=${markets}&${range}`;
+      const res = await t.request({ method: 'GET', url: url(`${untraded.slug},${market.id}`) });
+      assert.equal(res.statusCode, 200, res.body);
+      const { data } = res.json();
+      assert.deepEqual(
+        data.markets.map((m: { marketId: string }) => m.marketId),
+        [untraded.id, market.id],
+      );
+      const single = (await history(market.id, range)).json().data.buckets;
+      assert.deepEqual(data.markets[1].buckets, single);
+      assert.ok(
+        data.markets[0].buckets.every(
+          (b: { close: number; trades: number }) => b.close === 0.5 && b.trades === 0,
+        ),
+      );
+      assert.equal(res.headers['cache-control'], 'public, max-age=31536000, immutable');
+      const again = await t.request({
+        method: 'GET',
+        url: url(`${untraded.slug},${market.id}`),
+        headers: { 'if-none-match': res.headers.etag as string },
+      });
+      assert.equal(again.statusCode, 304);
+
+      const ids = Array.from({ length: 21 }, () => randomUUID()).join(',');
+      for (const [markets, message] of [
+        [ids, /at most 20/],
+        [`${market.id},${market.id}`, /at most once/],
+        [',', /at least one/],
+        ['Not A Slug', /UUID or slug/],
+      ] as const) {
+        const bad = await t.request({ method: 'GET', url: url(encodeURIComponent(markets)) });
+        assert.equal(bad.statusCode, 400, `${markets}: ${bad.body}`);
+        assert.match(JSON.stringify(bad.json()), message);
+      }
+      const missing = await t.request({ method: 'GET', url: url(`${market.id},no-such-market`) });
+      assert.equal(missing.statusCode, 404, missing.body);
+      assert.match(missing.json().error, /no-such-market/);
+    });
+
     test('bad ranges and intervals are 400 in the envelope; an unknown market is 404', async () => {
       const cases: [string, RegExp][] = [
         [`interval=1m&from=${at(MIN)}&to=${at(0)}`, /from.*after.*to/i],

@@ -32,6 +32,6 @@ export async function registerMarkets(app: FastifyInstance, { database, ...deps 
     markets: service,
     settleMs: deps.deadlineMs,
   });
-  await app.register(priceHistoryRoutes(history), { prefix: '/api/markets' });
+  await app.register(priceHistoryRoutes(history), { prefix: '/api' });
   return service;
 }
