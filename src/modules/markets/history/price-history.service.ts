@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import { ApiError } from '../../../lib/errors.ts';
+import type { MarketsService } from '../markets.service.ts';
+import type { PriceHistoryRepository } from './price-history.repository.ts';
+import {
+  type BatchPriceHistoryDto,
+  type BucketDto,
+  DEFAULT_BUCKETS,
+  INTERVALS,
+  MAX_BUCKETS,
+  type PriceHistoryDto,
+  type PriceHistoryQuery,
+} from './price-history.schemas.ts';
+
+export type PriceHistoryService = ReturnType<typeof createPriceHistoryService>;
+
+export interface PriceHistory<Body> {
+  body: Body;
+  etag: string;
+  /** No trade can still land in the range: the answer never changes. */
+  immutable: boolean;
+}
+
+interface Deps {
+  history: PriceHistoryRepository;
+  markets: Pick<MarketsService, 'get'>;
+  /**
+   * How long after its created_at a trade may still commit (WRITE_DEADLINE_MS): a range is only
+   * final once its end is further in the past than that.
+   */
+  settleMs: number;
+}
+
+const floorTo = (ms: number, step: number) => Math.floor(ms / step) * step;
+
+export function createPriceHistoryService({ history, markets, settleMs }: Deps) {
+  /** The aligned bucket range a query asks for; 400 when it is inverted or too long. */
+  function rangeOf(query: PriceHistoryQuery, now: Date) {
+    const step = INTERVALS[query.interval];
+    const to = query.to ?? now;
+    const from = query.from ?? new Date(to.getTime() - (DEFAULT_BUCKETS - 1) * step);
+    if (from > to) throw ApiError.badRequest('`from` must not be after `to`');
+    const first = floorTo(from.getTime(), step);
+    const last = floorTo(to.getTime(), step);
+    const count = (last - first) / step + 1;
+    if (count > MAX_BUCKETS) {
+      throw ApiError.badRequest(
+        `The range spans ${count} buckets of ${query.interval}; at most ${MAX_BUCKETS} per request (use a wider interval or a shorter range)`,
+      );
+    }
+    return { first: new Date(first), last: new Date(last), intervalMs: step };
+  }
+
+  async function bucketsOf(marketId: string, range: ReturnType<typeof rangeOf>): Promise<BucketDto[]> {
+    const rows = await history.buckets(marketId, range);
+    return rows.map((r) => ({
+      start: r.start.toISOString(),
+      open: r.open,
+      high: r.high,
+      low: r.low,
+      close: r.close,
+      volume: r.volume / 100,
+      trades: r.trades,
+    }));
+  }
+
+  function versioned<T>(body: T, range: ReturnType<typeof rangeOf>, now: Date) {
+    const etag = `"${createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 27)}"`;
+    const end = range.last.getTime() + range.intervalMs;
+    return { body, etag, immutable: end + settleMs < now.getTime() };
+  }
+
+  return {
+    async get(idOrSlug: string, query: PriceHistoryQuery, now: Date): Promise<PriceHistory<PriceHistoryDto>> {
+      const range = rangeOf(query, now);
+      const { market } = await markets.get(idOrSlug);
+      const body: PriceHistoryDto = {
+        marketId: market.id,
+        interval: query.interval,
+        from: range.first.toISOString(),
+        to: new Date(range.last.getTime() + range.intervalMs).toISOString(),
+        buckets: await bucketsOf(market.id, range),
+      };
+      return versioned(body, range, now);
+    },
+
+    /** The same history for several markets (ids or slugs, deduplicated by the schema); 404 names the unknown. */
+    async getMany(
+      idsOrSlugs: string[],
+      query: PriceHistoryQuery,
+      now: Date,
+    ): Promise<PriceHistory<BatchPriceHistoryDto>> {
+      const range = rangeOf(query, now);
+      const found = await Promise.all(
+        idsOrSlugs.map((id) =>
+          markets.get(id).then(
+            (view) => view.market.id,
+            (error) => {
+              if (error instanceof ApiError && error.statusCode === 404) return undefined;
+              throw error;
+            },
+          ),
+        ),
+      );
+      const unknown = idsOrSlugs.filter((_, i) => found[i] === undefined);
+      if (unknown.length > 0) throw ApiError.notFound(`Market ${unknown.join(', ')}`);
+      const result: BatchPriceHistoryDto['markets'] = [];
+      // One after another: a batch holds one pooled connection at a time, like a single request.
+      for (const marketId of found as string[])
+        result.push({ marketId, buckets: await bucketsOf(marketId, range) });
+      const body: BatchPriceHistoryDto = {
+        interval: query.interval,
+        from: range.first.toISOString(),
+        to: new Date(range.last.getTime() + range.intervalMs).toISOString(),
+        markets: result,
+      };
+      return versioned(body, range, now);
+    },
+  };
+}
