@@ -178,3 +178,25 @@ for (const kind of databaseKinds()) {
     });
   });
 }
+
+describe('trade quotes: rate limit', () => {
+  test('quotes count against the general limit, not the stricter trade limit', async () => {
+    const t = await buildTestApp('pglite', { TRADE_RATE_LIMIT_PER_MINUTE: '1', RATE_LIMIT_PER_MINUTE: '20' });
+    try {
+      const admin = await t.user('admin');
+      const m = await createMarket(t, admin);
+      const body = { outcome: 'YES', side: 'buy', amount: 1 };
+      for (let i = 0; i < 3; i++) assert.equal((await quote(t, admin, m.id, body)).statusCode, 200);
+      let limited: { statusCode: number; json: () => { code: string } } | undefined;
+      for (let i = 0; i < 25 && !limited; i++) {
+        const res = await quote(t, admin, m.id, body);
+        if (res.statusCode === 429) limited = res;
+        else assert.equal(res.statusCode, 200, res.body);
+      }
+      assert.ok(limited, 'the general limit applies to quotes');
+      assert.equal(limited.json().code, 'RATE_LIMITED');
+    } finally {
+      await t.close();
+    }
+  });
+});
