@@ -18,6 +18,19 @@ import {
 import type { MarketList, MarketsService } from './markets.service.ts';
 
 const ifMatchHeaders = z.object({ 'if-match': z.string().max(200).optional() });
+const ifNoneMatchHeaders = z.object({ 'if-none-match': z.string().max(200).optional() });
+
+/**
+ * If-None-Match (weak comparison, `*` matches any) against the view's ETag. The ETag is the row's
+ * version, and a market's DTO changes without a new version once at its close time (active →
+ * closed): a closed market is therefore always sent whole, so a copy from before the close is
+ * never confirmed as current.
+ */
+function notModified(ifNoneMatch: string | undefined, view: MarketView): boolean {
+  if (ifNoneMatch === undefined || view.market.status === 'closed') return false;
+  const tags = ifNoneMatch.split(',').map((t) => t.trim().replace(/^W\//, ''));
+  return tags.includes('*') || tags.includes(view.etag);
+}
 
 /** HTTP only: parse, call one service method, shape the envelope. */
 export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
@@ -48,14 +61,20 @@ export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
         config: { permission: 'public' },
         schema: {
           tags: ['markets'],
-          summary: 'Get a market by id or slug',
+          summary: 'Get a market by id or slug (If-None-Match with its ETag: 304)',
           params: marketIdParams,
-          response: { 200: marketResponse, ...errorResponses(400, 404, 503) },
+          headers: ifNoneMatchHeaders,
+          response: {
+            200: marketResponse,
+            304: z.null().describe('Not modified: your copy with this ETag is current'),
+            ...errorResponses(400, 404, 503),
+          },
         },
       },
       async (request, reply) => {
         const view = await service.get(request.params.id);
         reply.header('etag', view.etag);
+        if (notModified(request.headers['if-none-match'], view)) return reply.code(304).send(null);
         return sendView(reply, view, () => ({ success: true as const, data: view.market }));
       },
     );

@@ -54,29 +54,46 @@ export function quoteBuy(
   };
 }
 
+/** What an order does to this book and this holder, before anything is written. */
+export interface TradePlan {
+  /** Micro-shares bought or sold. */
+  shares: number;
+  /** Cents paid (buy) or received (sell). */
+  cents: number;
+  /** The traded outcome's price before and after. */
+  probabilityBefore: number;
+  probabilityAfter: number;
+  /** The YES probability the market shows after. */
+  marketProbability: number;
+  /** Shares and money into the book: positive for a buy, negative for a sell. */
+  signedShares: number;
+  moneyIn: number;
+  costBasisDelta: number;
+  /** The slippage guard's refusal, or undefined when it lets the order through (or none was set). */
+  slippage: string | undefined;
+}
+
 /**
- * One trade against the LMSR market maker, inside the caller's transaction, with the market and
- * the user's row already locked by it. Checks, prices, then writes ledger line, book, balance
- * and position; any refusal throws before anything is written.
+ * Prices `order` against `market` for a holder with `balance` cents and, for a sell, `position`
+ * of the traded outcome. Pure, and the one pricing of an order: the trade executes what it returns,
+ * a quote shows it, so a quote and the same trade right after give the same numbers. Refusals the
+ * trade and the quote share (422: balance, shares, too small) throw; the guard's verdict is returned.
  */
-export async function executeTrade(
-  repo: TradingRepository,
-  trx: Trx,
-  market: MarketRow,
-  user: { id: string; balance: number },
+export function planTrade(
+  market: Pick<MarketRow, 'yesShares' | 'noShares' | 'liquidity'>,
+  holder: { balance: number; position: PositionRow | undefined },
   order: Order,
-): Promise<Execution> {
+): TradePlan {
   const state = bookState(market);
-  const before = price(state, order.outcome);
   let shares: number;
   let cents: number;
   let costBasisDelta: number;
 
   if (order.side === 'buy') {
     cents = order.quantity;
-    if (user.balance < cents) {
+    if (holder.balance < cents) {
       throw ApiError.unprocessable(
-        `Insufficient balance: this costs ${cents / CENTS_PER_UNIT}, you have ${user.balance / CENTS_PER_UNIT}`,
+        `Insufficient balance: this costs ${cents / CENTS_PER_UNIT}, you have ${holder.balance / CENTS_PER_UNIT}`,
         'INSUFFICIENT_BALANCE',
       );
     }
@@ -86,7 +103,7 @@ export async function executeTrade(
     costBasisDelta = cents;
   } else {
     shares = order.quantity;
-    const position = await repo.findPosition(trx, market.id, user.id, order.outcome);
+    const { position } = holder;
     const held = position?.shares ?? 0;
     if (!position || held < shares) {
       throw ApiError.unprocessable(
@@ -98,47 +115,70 @@ export async function executeTrade(
     costBasisDelta = -soldCostBasis(position, shares);
   }
 
-  const signed = order.side === 'buy' ? shares : -shares;
-  const after = withShares(state, order.outcome, signed / MICROS_PER_SHARE);
+  const signedShares = order.side === 'buy' ? shares : -shares;
+  const after = withShares(state, order.outcome, signedShares / MICROS_PER_SHARE);
   const probabilityAfter = price(after, order.outcome);
+  let slippage: string | undefined;
   if (order.maxProbability !== undefined && probabilityAfter > order.maxProbability) {
-    throw ApiError.conflict(
-      `Price moved: ${order.outcome} would be ${probabilityAfter.toFixed(4)} after this trade, above your maxProbability`,
-      'SLIPPAGE',
-    );
+    slippage = `Price moved: ${order.outcome} would be ${probabilityAfter.toFixed(4)} after this trade, above your maxProbability`;
+  } else if (order.minProbability !== undefined && probabilityAfter < order.minProbability) {
+    slippage = `Price moved: ${order.outcome} would be ${probabilityAfter.toFixed(4)} after this trade, below your minProbability`;
   }
-  if (order.minProbability !== undefined && probabilityAfter < order.minProbability) {
-    throw ApiError.conflict(
-      `Price moved: ${order.outcome} would be ${probabilityAfter.toFixed(4)} after this trade, below your minProbability`,
-      'SLIPPAGE',
-    );
-  }
+  return {
+    shares,
+    cents,
+    probabilityBefore: price(state, order.outcome),
+    probabilityAfter,
+    marketProbability: clampProbability(priceYes(after)),
+    signedShares,
+    moneyIn: order.side === 'buy' ? cents : -cents,
+    costBasisDelta,
+    slippage,
+  };
+}
 
-  const moneyIn = order.side === 'buy' ? cents : -cents;
+/**
+ * One trade against the LMSR market maker, inside the caller's transaction, with the market and
+ * the user's row already locked by it. Prices with planTrade, then writes ledger line, book,
+ * balance and position; any refusal throws before anything is written.
+ */
+export async function executeTrade(
+  repo: TradingRepository,
+  trx: Trx,
+  market: MarketRow,
+  user: { id: string; balance: number },
+  order: Order,
+): Promise<Execution> {
+  const position =
+    order.side === 'sell' ? await repo.findPosition(trx, market.id, user.id, order.outcome) : undefined;
+  const plan = planTrade(market, { balance: user.balance, position }, order);
+  if (plan.slippage) throw ApiError.conflict(plan.slippage, 'SLIPPAGE');
+
+  const signed = plan.signedShares;
   const trade = await repo.insertTrade(trx, {
     marketId: market.id,
     userId: user.id,
     outcome: order.outcome,
     side: order.side,
-    amount: cents,
-    shares,
-    probabilityBefore: before,
-    probabilityAfter,
+    amount: plan.cents,
+    shares: plan.shares,
+    probabilityBefore: plan.probabilityBefore,
+    probabilityAfter: plan.probabilityAfter,
   });
   const updated = await repo.updateMarketBook(trx, market.id, {
     yesShares: market.yesShares + (order.outcome === 'YES' ? signed : 0),
     noShares: market.noShares + (order.outcome === 'NO' ? signed : 0),
-    probability: clampProbability(priceYes(after)),
-    escrow: market.escrow + moneyIn,
-    volumeDelta: cents,
+    probability: plan.marketProbability,
+    escrow: market.escrow + plan.moneyIn,
+    volumeDelta: plan.cents,
   });
-  const balance = await repo.addToBalance(trx, user.id, -moneyIn);
-  const position = await repo.applyToPosition(
+  const balance = await repo.addToBalance(trx, user.id, -plan.moneyIn);
+  const newPosition = await repo.applyToPosition(
     trx,
     { marketId: market.id, userId: user.id, outcome: order.outcome },
-    { shares: signed, costBasis: costBasisDelta, netSpent: moneyIn },
+    { shares: signed, costBasis: plan.costBasisDelta, netSpent: plan.moneyIn },
   );
-  return { trade, position, market: updated, balance };
+  return { trade, position: newPosition, market: updated, balance };
 }
 
 /** The part of the cost basis that leaves with `sold` shares (proportional, exact integer math). */

@@ -29,6 +29,11 @@ export function createTradingRepository(db: Kysely<DB>) {
         .executeTakeFirst();
     },
 
+    /** The same row as lockUser, unlocked: for reads that change nothing (quotes). */
+    findUser(trx: Trx, id: string): Promise<{ id: string; balance: number } | undefined> {
+      return trx.selectFrom('users').select(['id', 'balance']).where('id', '=', id).executeTakeFirst();
+    },
+
     /** Locks many users in id order, so two settlements sharing users cannot deadlock. */
     async lockUsers(trx: Trx, ids: readonly string[]): Promise<void> {
       if (ids.length === 0) return;

@@ -11,6 +11,7 @@ import {
   ledgerResponse,
   positionListResponse,
   positionsQuery,
+  quoteResponse,
   resolveBody,
   tradeBody,
   tradePageResponse,
@@ -61,6 +62,33 @@ export function tradingRoutes(
         );
         if (result.replayed) reply.header('idempotent-replayed', 'true');
         return reply.status(201).send({ success: true as const, data: result.body });
+      },
+    );
+
+    app.post(
+      '/api/markets/:id/quote',
+      {
+        // A read: the general rate limit, not the trade limit.
+        config: { permission: 'read' },
+        schema: {
+          tags: ['trading'],
+          summary: 'What this trade would do now, at the same price and rounding; changes nothing',
+          description:
+            'Same body as POST /api/markets/:id/trades, same 404/409/422 refusals; the slippage guard is reported in `guard`, not refused.',
+          params: marketIdParams,
+          body: tradeBody,
+          response: { 200: quoteResponse, ...errorResponses(400, 401, 403, 404, 409, 413, 415, 422, 429) },
+        },
+      },
+      async (request, reply) => {
+        const { outcome, side, quantity, maxProbability, minProbability } = request.body;
+        const data = await trading.quote(
+          request.user!,
+          request.params.id,
+          { outcome, side, quantity, maxProbability, minProbability },
+          { receivedAt: receivedAt(reply) },
+        );
+        return { success: true as const, data };
       },
     );
 

@@ -112,6 +112,31 @@ export const tradeResultResponse = ok(
   }),
 );
 
+export const quoteResponse = ok(
+  z
+    .object({
+      outcome,
+      side: z.enum(['buy', 'sell']),
+      amount: z.number().describe('Money the trade would pay (buy) or receive (sell), in units'),
+      shares: z.number().describe('Shares it would buy or sell'),
+      averagePrice: z.number().describe('amount / shares, in units per share'),
+      probabilityBefore: z.number().describe("The traded outcome's price now"),
+      probabilityAfter: z.number().describe("The traded outcome's price after the trade"),
+      marketProbability: z.number().describe('The YES probability the market would show after'),
+      balanceAfter: z.number().describe('Your balance after the trade, in units'),
+      guard: z
+        .object({
+          passes: z.boolean(),
+          code: z.literal('SLIPPAGE').nullable(),
+          message: z.string().nullable(),
+        })
+        .describe(
+          'What maxProbability/minProbability would say: passes=false means the trade would be refused (409)',
+        ),
+    })
+    .meta({ id: 'Quote' }),
+);
+
 const pageMeta = z.object({ limit: z.number(), nextCursor: z.string().nullable(), hasMore: z.boolean() });
 
 export const historyQuery = z.strictObject({

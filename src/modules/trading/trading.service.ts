@@ -12,8 +12,8 @@ import { effectiveStatus } from '../markets/market-dto.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import { idempotencyRepository } from './idempotency.repository.ts';
 import { subsidy } from './lmsr.ts';
-import { CENTS_PER_UNIT, ceilCents } from './money.ts';
-import { executeTrade } from './trade-execution.ts';
+import { CENTS_PER_UNIT, ceilCents, toShares, toUnits } from './money.ts';
+import { executeTrade, planTrade, type TradePlan } from './trade-execution.ts';
 import { marketBookDto, positionDto, tradeDto } from './trading.dto.ts';
 import type { TradingRepository } from './trading.repository.ts';
 
@@ -35,12 +35,30 @@ const toResult = (e: Awaited<ReturnType<typeof executeTrade>>) => ({
   balance: e.balance / CENTS_PER_UNIT,
 });
 
+export type QuoteResult = ReturnType<typeof toQuote>;
+
+/** A plan in the trade's units: `amount`, `shares` and the probabilities are what the trade would record. */
+const toQuote = (input: TradeInput, plan: TradePlan, balance: number) => ({
+  outcome: input.outcome,
+  side: input.side,
+  amount: toUnits(plan.cents),
+  shares: toShares(plan.shares),
+  averagePrice: toUnits(plan.cents) / toShares(plan.shares),
+  probabilityBefore: plan.probabilityBefore,
+  probabilityAfter: plan.probabilityAfter,
+  marketProbability: plan.marketProbability,
+  balanceAfter: toUnits(balance - plan.moneyIn),
+  guard: plan.slippage
+    ? { passes: false as const, code: 'SLIPPAGE' as const, message: plan.slippage }
+    : { passes: true as const, code: null, message: null },
+});
+
 export type TradingService = ReturnType<typeof createTradingService>;
 
 interface Deps {
   db: Kysely<DB>;
   trading: TradingRepository;
-  markets: Pick<MarketRepository, 'findForUpdate' | 'findBySlug'>;
+  markets: Pick<MarketRepository, 'findForUpdate' | 'findBySlug' | 'findById'>;
   /** WRITE_DEADLINE_MS: a trade not done by then (queue wait included) answers 503 and never commits. */
   deadlineMs: number;
   events: Pick<EventRepository, 'append'>;
@@ -101,7 +119,35 @@ export function createTradingService({ db, trading, markets, deadlineMs, events,
     return { body, replayed: false };
   }
 
+  /** Unlocked reads inside one transaction (so past the cache): the book, balance and position now. */
+  async function quoteOnce(trx: Trx, user: AuthUser, marketId: string, input: TradeInput) {
+    const market = await markets.findById(marketId, trx);
+    if (!market) throw ApiError.notFound('Market');
+    const account = await trading.findUser(trx, user.id);
+    if (!account) throw ApiError.unauthorized('The user of this token no longer exists');
+    assertTradable(market);
+    const position =
+      input.side === 'sell' ? await trading.findPosition(trx, market.id, user.id, input.outcome) : undefined;
+    return toQuote(input, planTrade(market, { balance: account.balance, position }, input), account.balance);
+  }
+
   return {
+    /**
+     * What `trade` would do now, priced by the same planTrade, with the same 404/409/422 refusals;
+     * the slippage guard's verdict is reported instead of thrown. Writes nothing and takes no lock.
+     */
+    async quote(
+      user: AuthUser,
+      marketIdOrSlug: string,
+      input: TradeInput,
+      { receivedAt }: { receivedAt?: number } = {},
+    ): Promise<QuoteResult> {
+      const marketId = await queueKey(marketIdOrSlug);
+      return inTransaction(db, (trx) => quoteOnce(trx, user, marketId, input), {
+        deadline: deadlineIn(deadlineMs, receivedAt),
+      });
+    },
+
     /** Resolves when no trade is queued or running. */
     idle: () => perMarket.idle(),
 
