@@ -10,6 +10,7 @@ import {
 } from '../src/modules/markets/markets.repository.ts';
 import { MARKET_FIELDS, MARKET_STATUSES, SORT_FIELDS } from '../src/modules/markets/markets.schemas.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.ts';
+import { type PlanNode, walk } from './helpers/query-plan.ts';
 
 /**
  * Every documented filter × sort × order of GET /api/markets, first page and keyset page, runs
@@ -23,30 +24,16 @@ const skip = process.env.TEST_DATABASE_URL
   ? false
   : 'set TEST_DATABASE_URL to a PostgreSQL server to check query plans';
 
-interface PlanNode {
-  'Node Type': string;
-  'Actual Rows': number;
-  'Actual Loops': number;
-  'Rows Removed by Filter'?: number;
-  'Rows Removed by Index Recheck'?: number;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  Plans?: PlanNode[];
-}
-
-function* walk(node: PlanNode): Generator<PlanNode> {
-  yield node;
-  for (const child of node.Plans ?? []) yield* walk(child);
-}
-
 /** Rows taken from the markets table by every scan of it, whether kept or thrown away. */
 function rowsRead(plan: PlanNode): number {
   let read = 0;
   for (const n of walk(plan)) {
     if (n['Relation Name'] !== 'markets') continue;
     const perLoop =
-      n['Actual Rows'] + (n['Rows Removed by Filter'] ?? 0) + (n['Rows Removed by Index Recheck'] ?? 0);
-    read += perLoop * n['Actual Loops'];
+      (n['Actual Rows'] ?? 0) +
+      (n['Rows Removed by Filter'] ?? 0) +
+      (n['Rows Removed by Index Recheck'] ?? 0);
+    read += perLoop * (n['Actual Loops'] ?? 1);
   }
   return read;
 }

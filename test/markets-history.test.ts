@@ -5,6 +5,7 @@ import { CompiledQuery, sql } from 'kysely';
 import { createPriceHistoryRepository } from '../src/modules/markets/history/price-history.repository.ts';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { databaseKinds } from './helpers/databases.ts';
+import { type PlanNode, walk } from './helpers/query-plan.ts';
 import { createMarket, type TestUser, trade } from './helpers/trading.ts';
 
 const MIN = 60_000;
@@ -247,17 +248,6 @@ for (const kind of databaseKinds()) {
       }
     });
   });
-}
-
-interface PlanNode {
-  'Node Type': string;
-  'Relation Name'?: string;
-  'Index Name'?: string;
-  Plans?: PlanNode[];
-}
-function* walk(node: PlanNode): Generator<PlanNode> {
-  yield node;
-  for (const child of node.Plans ?? []) yield* walk(child);
 }
 
 describe('the history query reads trades through an index (PostgreSQL EXPLAIN)', {
