@@ -28,6 +28,7 @@ import { createTradingModule } from './modules/trading/index.ts';
 import { createApiKeyRepository } from './modules/users/api-keys.repository.ts';
 import { registerUsers } from './modules/users/index.ts';
 import { createUserRepository } from './modules/users/users.repository.ts';
+import { webPageRoutes } from './modules/web/web-page.routes.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { connectionLimitsOptions } from './plugins/connection-limits.ts';
 import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.ts';
@@ -174,6 +175,8 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     prefix: '/api/admin',
   });
   await trading.register(app);
+  // The page at / that shows all this to a person (src/web/), through the public API above.
+  await app.register(webPageRoutes);
   if (config.WORKERS) await search.startWorkers();
   const maintenance = trading.startMaintenance();
   const follower =

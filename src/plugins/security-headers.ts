@@ -29,6 +29,25 @@ const DOCS_CSP = {
 };
 
 /**
+ * The page at / (src/web/): its own scripts, styles and API calls on this origin, nothing inline,
+ * nothing from elsewhere. Scripts may still set element.style (uPlot sizes its canvas that way):
+ * CSP governs style sheets and style attributes in markup, not the CSSOM.
+ */
+export const PAGE_CSP = {
+  useDefaults: false,
+  directives: {
+    defaultSrc: ["'none'"],
+    scriptSrc: ["'self'"],
+    styleSrc: ["'self'"],
+    imgSrc: ["'self'", 'data:'],
+    connectSrc: ["'self'"],
+    frameAncestors: ["'none'"],
+    baseUri: ["'none'"],
+    formAction: ["'none'"],
+  },
+};
+
+/**
  * The essentials of what helmet sends, for the answers written before any hook runs (a URL the
  * router cannot decode, a request Node cannot parse): there helmet never sees the reply.
  */
