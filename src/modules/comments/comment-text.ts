@@ -11,6 +11,7 @@ export const COMMENT_MAX_LENGTH = 2000;
  * C0 controls other than tab and newline, DEL and the C1 controls: invisible, and NUL cannot be
  * stored in PostgreSQL text at all. (Carriage returns are normalised away before this is checked.)
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is this pattern's job
 const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
 
 export type CommentTextProblem = 'empty' | 'too_long' | 'control_character' | 'malformed_unicode';
