@@ -17,6 +17,7 @@ import { createCallerResolver } from './modules/auth/caller.ts';
 import { registerAuth } from './modules/auth/index.ts';
 import { createExternalTokenVerifier } from './modules/auth/jwks.ts';
 import { createTokenService } from './modules/auth/tokens.ts';
+import { registerComments } from './modules/comments/index.ts';
 import { createEventRepository } from './modules/events/events.repository.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
 import { createCachedMarketRepository } from './modules/markets/cached-markets.repository.ts';
@@ -170,6 +171,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     // Indexing is enqueued in the same transaction as the write it follows: a crash cannot lose it.
     indexing: search.indexing.enqueue,
   });
+  await registerComments(app, { database, config, markets, events });
   await app.register(search.routes, { prefix: '/api/markets' });
   await app.register(jobsAdminRoutes({ queue, reindexAll: search.indexing.reindexAll }), {
     prefix: '/api/admin',

@@ -101,6 +101,8 @@ export const envSchema = z.object({
   LOGIN_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(10),
   /** Trades per minute per user; 0 = no stricter limit than RATE_LIMIT_PER_MINUTE. */
   TRADE_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(30),
+  /** New comments per minute per user; 0 = only the general limit. */
+  COMMENT_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(10),
   /** Clients each in-memory limiter tracks at once; when full, new clients wait for a window to end. */
   RATE_LIMIT_MAX_CLIENTS: int(100, 10_000_000).default(50_000),
   // Background jobs (pg-boss on the same database).

@@ -50,6 +50,7 @@ const INPUT_CHECKS = new Set([
   'markets_liquidity_check',
   'trades_shares_check',
   'api_keys_name_check',
+  'comments_text_check',
 ]);
 
 /**

@@ -72,6 +72,8 @@ export interface MarketsTable {
   subsidy: Generated<number>;
   /** Cents the market maker holds. */
   escrow: Generated<number>;
+  /** When its market.closed event was appended (008_comments.sql); null while not (yet). */
+  closeAnnouncedAt: Generated<Date | null>;
 }
 
 export interface TradesTable {
@@ -130,6 +132,18 @@ export interface EventsTable {
   createdAt: ColumnType<Date, never, never>;
 }
 
+/** 008_comments.sql: text is null once deleted (a tombstone). */
+export interface CommentsTable {
+  id: Generated<string>;
+  marketId: string;
+  authorId: string | null;
+  replyTo: string | null;
+  text: string | null;
+  createdAt: ColumnType<Date, never, never>;
+  deletedAt: Date | null;
+  deletedBy: string | null;
+}
+
 export interface SchemaMigrationsTable {
   name: string;
   appliedAt: ColumnType<Date, never, never>;
@@ -147,6 +161,7 @@ export interface DB {
   marketEmbeddings: MarketEmbeddingsTable;
   marketSearchDocuments: MarketSearchDocumentsTable;
   events: EventsTable;
+  comments: CommentsTable;
   schemaMigrations: SchemaMigrationsTable;
 }
 
@@ -161,3 +176,4 @@ export type NewMarketRow = Insertable<MarketsTable>;
 export type MarketRowUpdate = Updateable<MarketsTable>;
 export type TradeRow = Selectable<TradesTable>;
 export type PositionRow = Selectable<PositionsTable>;
+export type CommentRow = Selectable<CommentsTable>;

@@ -17,6 +17,7 @@ type LimitConfig = Pick<
   | 'RATE_LIMIT_PER_MINUTE'
   | 'LOGIN_RATE_LIMIT_PER_MINUTE'
   | 'TRADE_RATE_LIMIT_PER_MINUTE'
+  | 'COMMENT_RATE_LIMIT_PER_MINUTE'
   | 'RATE_LIMIT_MAX_CLIENTS'
 >;
 
@@ -99,6 +100,14 @@ export const rateLimitPlugin = fp(
 export function tradeRateLimit(config: LimitConfig): RateLimitOptions | undefined {
   if (config.TRADE_RATE_LIMIT_PER_MINUTE === 0) return undefined;
   return { max: config.TRADE_RATE_LIMIT_PER_MINUTE, timeWindow: MINUTE_MS };
+}
+
+/**
+ * New comments per user per minute (comment spam), instead of the general limit; 0 → the general limit.
+ */
+export function commentRateLimit(config: LimitConfig): RateLimitOptions | undefined {
+  if (config.COMMENT_RATE_LIMIT_PER_MINUTE === 0) return undefined;
+  return { max: config.COMMENT_RATE_LIMIT_PER_MINUTE, timeWindow: MINUTE_MS };
 }
 
 /**

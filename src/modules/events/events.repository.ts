@@ -9,7 +9,10 @@ export type EventType =
   | 'market.deleted'
   | 'market.resolved'
   | 'market.cancelled'
-  | 'trade.created';
+  | 'market.closed'
+  | 'trade.created'
+  | 'comment.created'
+  | 'comment.deleted';
 
 export interface NewEvent {
   type: EventType;
