@@ -223,8 +223,8 @@ for (const kind of databaseKinds()) {
       assert.match(String(await page.locator('#facts').textContent()), /traded/);
     });
 
-    test('a comment posted through the API appears, its author’s name as text', async () => {
-      const text = `Feels like NO to me, ${Date.now()}`;
+    test('a comment posted through the API appears, its text and its author’s name as text', async () => {
+      const text = `Feels like <b>NO</b> to me <img src=x onerror="window.__injected=3"> ${Date.now()}`;
       const comment = await call<{ id: string; text: string }>(
         'POST',
         `/api/markets/${markets.big.id}/comments`,
@@ -240,8 +240,22 @@ for (const kind of databaseKinds()) {
       assert.equal(await shown.locator('.comment-text').textContent(), comment.text);
       // The author's name is user text too, and this one is markup.
       assert.match(String(await shown.locator('.comment-meta').textContent()), /^Trader <img src=x/);
-      assert.equal(await page.locator('#view img').count(), 0);
+      assert.equal(await page.locator('#view img, #view b').count(), 0);
       assert.equal(await page.evaluate('window.__injected'), undefined);
+    });
+
+    test('a comment deleted through the API turns into a tombstone on the page', async () => {
+      const comment = await call<{ id: string }>('POST', `/api/markets/${markets.big.id}/comments`, trader, {
+        text: 'I take it back',
+      });
+      const shown = page.locator(`#comments li[data-id="${comment.id}"] .comment-text`);
+      await eventually(async () => (await shown.count()) === 1, LIVE_WITHIN_MS, 'the comment on the page');
+      await call('DELETE', `/api/markets/${markets.big.id}/comments/${comment.id}`, trader);
+      await eventually(
+        async () => (await shown.textContent()) === 'comment deleted',
+        LIVE_WITHIN_MS,
+        'the tombstone on the page',
+      );
     });
 
     test('every request the page made stayed on the app’s origin, and nothing was refused or threw', () => {

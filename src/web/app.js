@@ -126,19 +126,20 @@
     document.title = 'Markets';
     const heading = el('h1', {}, 'Active markets by volume');
     view.replaceChildren(heading, el('p', { class: 'muted' }, 'Loading…'));
-    const items = new Map();
+    const shown = new Map(); // market id → { market, item }
+    const rememberItem = (m) => {
+      const item = marketItem(m);
+      shown.set(m.id, { market: m, item });
+      return item;
+    };
     // Every public event: a trade anywhere updates that market's line (the order is kept until reload).
     const stream = openStream('/api/events', {
       'trade.created': ({ market }) => {
-        const item = items.get(market.id);
-        if (item) item.replaceWith(rememberItem(market));
+        const line = shown.get(market.id);
+        if (!line || market.version < line.market.version) return;
+        line.item.replaceWith(rememberItem({ ...line.market, ...market }));
       },
     });
-    const rememberItem = (m) => {
-      const item = marketItem(m);
-      items.set(m.id, item);
-      return item;
-    };
     api('/api/markets?status=active&sort=volume&order=desc&limit=20')
       .then(({ data }) => {
         if (closed) return;
@@ -215,12 +216,18 @@
       nodes.description.textContent = m.description ?? '';
     }
 
-    /** A newer version of the market (events can arrive before the first load, or replayed). */
+    /**
+     * A newer version of the market (events can arrive before the first load, or replayed). A
+     * trade's event carries only the book (probability, volume, status, version): merged in.
+     */
     function applyMarket(m) {
       if (s.market && m.version < s.market.version) return;
-      s.market = m;
-      renderMarket(m);
+      s.market = { ...s.market, ...m };
+      renderMarket(s.market);
     }
+
+    /** A trade's prices are the traded outcome's; the page shows YES throughout. */
+    const yes = (t, price) => (t.outcome === 'YES' ? price : 1 - price);
 
     function tradeRow(t) {
       return el(
@@ -229,7 +236,11 @@
         el('td', {}, when(t.createdAt)),
         el('td', { class: t.outcome }, `${t.side} ${t.outcome}`),
         el('td', { class: 'num' }, money(t.amount)),
-        el('td', { class: 'num' }, `${percent(t.probabilityBefore)} → ${percent(t.probabilityAfter)}`),
+        el(
+          'td',
+          { class: 'num' },
+          `${percent(yes(t, t.probabilityBefore))} → ${percent(yes(t, t.probabilityAfter))}`,
+        ),
       );
     }
 
@@ -240,14 +251,14 @@
     }
 
     /** A trade made after the page loaded: a step on the chart at its time, a row on top of the table. */
-    function addTrade(t) {
+    function addTrade(t, probability) {
       if (s.tradeIds.has(t.id)) return;
       s.tradeIds.add(t.id);
       nodes.trades.prepend(tradeRow(t));
       while (nodes.trades.children.length > TRADES_SHOWN) nodes.trades.lastElementChild.remove();
       const at = Math.max(Date.parse(t.createdAt) / 1000, s.xs.at(-1) ?? 0);
       s.xs.push(at, at);
-      s.ys.push(t.probabilityBefore, t.probabilityAfter);
+      s.ys.push(s.ys.at(-1) ?? yes(t, t.probabilityBefore), probability);
       drawChart();
     }
 
@@ -291,7 +302,7 @@
     const stream = openStream(`/api/markets/${encodeURIComponent(ref)}/events`, {
       'trade.created': onEvent(({ trade, market }) => {
         applyMarket(market);
-        addTrade(trade);
+        addTrade(trade, market.probability);
       }),
       'market.updated': onMarketEvent,
       'market.closed': onMarketEvent,
@@ -396,7 +407,7 @@
         nodes.commentsNote.textContent = `Comments are not available (${comments.reason.message}).`;
       }
 
-      view.replaceChildren(
+      const parts = [
         el('p', {}, el('a', { href: '#/' }, '← All markets')),
         el(
           'section',
@@ -422,7 +433,7 @@
               el('th', {}, 'when'),
               el('th', {}, 'trade'),
               el('th', { class: 'num' }, 'amount'),
-              el('th', { class: 'num' }, 'probability'),
+              el('th', { class: 'num' }, 'YES probability'),
             ),
           ),
           nodes.trades,
@@ -431,7 +442,8 @@
         el('h2', {}, 'Comments'),
         nodes.commentsNote,
         nodes.comments,
-      );
+      ];
+      view.replaceChildren(...parts.filter((part) => part !== undefined));
       buildChart();
       drawChart();
 
