@@ -25,6 +25,7 @@ import { registerMarkets } from './modules/markets/index.ts';
 import { startMarketCacheFollower } from './modules/markets/market-cache-follower.ts';
 import { createMarketRepository } from './modules/markets/markets.repository.ts';
 import { createSearchModule } from './modules/search/index.ts';
+import { registerStreams } from './modules/streams/index.ts';
 import { createTradingModule } from './modules/trading/index.ts';
 import { createApiKeyRepository } from './modules/users/api-keys.repository.ts';
 import { registerUsers } from './modules/users/index.ts';
@@ -37,7 +38,7 @@ import { clientErrorHandler, frameworkRefusalsPlugin } from './plugins/framework
 import { gracefulClosePlugin } from './plugins/graceful-close.ts';
 import { metricsPlugin } from './plugins/metrics.ts';
 import { openapiPlugin } from './plugins/openapi.ts';
-import { callerIdentity, rateLimitPlugin } from './plugins/rate-limit.ts';
+import { callerIdentity, clientIpKey, rateLimitPlugin } from './plugins/rate-limit.ts';
 import { requestContextPlugin, requestIdOptions } from './plugins/request-context.ts';
 import { securityHeadersPlugin } from './plugins/security-headers.ts';
 
@@ -90,6 +91,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
 
   // One authentication per request, shared by the rate limiter (whose budget to charge) and the auth hook.
   const resolveCaller = createCallerResolver(createAuthenticator({ tokens, external, users, apiKeys }));
+  const identify = callerIdentity(tokens, resolveCaller);
 
   // With REDIS_URL the cache and the rate-limit counters are shared by every instance; without, in process.
   const redis = config.REDIS_URL
@@ -131,10 +133,12 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     redis,
     redisBreaker,
     namespace: `${config.REDIS_KEY_PREFIX}rate-limit:`,
-    identify: callerIdentity(tokens, resolveCaller),
+    identify,
   });
+  let streams: Awaited<ReturnType<typeof registerStreams>> | undefined;
   await app.register(metricsPlugin, {
     database,
+    openStreams: () => streams?.hub.size ?? 0,
     cacheStats: cache.stats,
     breakers,
     access: config.METRICS_TOKEN
@@ -159,7 +163,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   // After a commit that changed a market, other modules drop what the cache holds of it.
   const onMarketChanged = (marketId: string) => markets.invalidate(marketId);
   const trading = createTradingModule({ database, markets, events, onMarketChanged, config, log: app.log });
-  await registerMarkets(app, {
+  const marketsService = await registerMarkets(app, {
     database,
     markets,
     users,
@@ -172,6 +176,12 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     indexing: search.indexing.enqueue,
   });
   await registerComments(app, { database, config, markets, events });
+  streams = await registerStreams(app, {
+    database,
+    config,
+    markets: marketsService,
+    clientOf: async (request) => (await identify(request)) ?? clientIpKey(request),
+  });
   await app.register(search.routes, { prefix: '/api/markets' });
   await app.register(jobsAdminRoutes({ queue, reindexAll: search.indexing.reindexAll }), {
     prefix: '/api/admin',

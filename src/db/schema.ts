@@ -144,6 +144,12 @@ export interface CommentsTable {
   deletedBy: string | null;
 }
 
+/** One row (009_event_retention.sql): every seq up to pruned_through may have been pruned. */
+export interface EventLogStateTable {
+  id: ColumnType<boolean, never, never>;
+  prunedThrough: number;
+}
+
 export interface SchemaMigrationsTable {
   name: string;
   appliedAt: ColumnType<Date, never, never>;
@@ -162,6 +168,7 @@ export interface DB {
   marketSearchDocuments: MarketSearchDocumentsTable;
   events: EventsTable;
   comments: CommentsTable;
+  eventLogState: EventLogStateTable;
   schemaMigrations: SchemaMigrationsTable;
 }
 
