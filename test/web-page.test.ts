@@ -11,6 +11,7 @@ import type { TestUser } from './helpers/trading.ts';
 
 /** What a trade or comment made elsewhere may take to show on an open page, on a loaded 2-core machine. */
 const LIVE_WITHIN_MS = 10_000;
+const RECONNECT_AFTER_MS = 4000;
 const HOSTILE_NAME = '<img src=x onerror="window.__injected=1">';
 
 /** The chart's canvas as an image (a redraw changes it). */
@@ -131,7 +132,8 @@ for (const kind of databaseKinds()) {
       );
 
     before(async () => {
-      t = await buildTestApp(kind);
+      // A reconnection delay long enough to make a trade while the page's stream is down.
+      t = await buildTestApp(kind, { STREAM_RETRY_MS: String(RECONNECT_AFTER_MS) });
       await t.app.listen({ host: '127.0.0.1', port: 0 });
       origin = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
       creator = await t.user('user', 'Creator');
@@ -175,6 +177,22 @@ for (const kind of databaseKinds()) {
         probabilities.every((p) => /^\d+\.\d%$/.test(p)),
         probabilities.join(' '),
       );
+    });
+
+    test('a trade made through the API updates its market’s line on the front page', async () => {
+      await page.waitForSelector('#connection.live', { timeout: LIVE_WITHIN_MS });
+      const result = await call<TradeResult>('POST', `/api/markets/${markets.small.id}/trades`, trader, {
+        outcome: 'NO',
+        side: 'buy',
+        amount: 10,
+      });
+      const line = page.locator(`#markets li[data-id="${markets.small.id}"]`);
+      await eventually(
+        async () => (await line.locator('.probability').textContent()) === percent(result.market.probability),
+        LIVE_WITHIN_MS,
+        'the new probability on the front page',
+      );
+      assert.equal(await line.locator('.market-name').textContent(), markets.small.name);
     });
 
     test('a market named like markup opens and shows its name as text', async () => {
@@ -221,6 +239,33 @@ for (const kind of databaseKinds()) {
       assert.equal(await firstTrade.getAttribute('data-id'), result.trade.id);
       assert.match(String(await firstTrade.textContent()), /buy NO/);
       assert.match(String(await page.locator('#facts').textContent()), /traded/);
+    });
+
+    test('a trade made while the page’s stream was down shows once it has reconnected, exactly once', async () => {
+      await page.waitForSelector('#connection.live', { timeout: LIVE_WITHIN_MS });
+      const rowsBefore = await page.locator('#trades tr').count();
+      // Drops every open connection, the page's stream with it; it reconnects after STREAM_RETRY_MS.
+      t.app.server.closeAllConnections();
+      await page.waitForSelector('#connection.down', { timeout: LIVE_WITHIN_MS });
+      const result = await call<TradeResult>('POST', `/api/markets/${markets.big.id}/trades`, trader, {
+        outcome: 'YES',
+        side: 'buy',
+        amount: 25,
+      });
+      // Made while the page was away: it can only get it by resuming from the last event it saw.
+      assert.equal(
+        await page.locator('#connection.down').count(),
+        1,
+        'the page reconnected before the trade',
+      );
+      await eventually(
+        async () => (await page.locator('#probability').textContent()) === percent(result.market.probability),
+        LIVE_WITHIN_MS,
+        'the missed trade on the page',
+      );
+      assert.equal(await page.locator(`#trades tr[data-id="${result.trade.id}"]`).count(), 1);
+      assert.equal(await page.locator('#trades tr').count(), rowsBefore + 1);
+      assert.equal(Number(await page.locator('#chart').getAttribute('data-last')), result.market.probability);
     });
 
     test('a comment posted through the API appears, its text and its author’s name as text', async () => {
