@@ -335,6 +335,7 @@
               stroke: '#0f8a5f',
               width: 2,
               fill: 'rgba(15, 138, 95, 0.08)',
+              points: { show: false },
               value: (_u, v) => (v === null || v === undefined ? '–' : percent(v)),
             },
           ],
