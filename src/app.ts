@@ -21,6 +21,7 @@ import { registerComments } from './modules/comments/index.ts';
 import { createEventRepository } from './modules/events/events.repository.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
 import { createCachedMarketRepository } from './modules/markets/cached-markets.repository.ts';
+import { createCloseAnnouncer } from './modules/markets/close-announcer.ts';
 import { registerMarkets } from './modules/markets/index.ts';
 import { startMarketCacheFollower } from './modules/markets/market-cache-follower.ts';
 import { createMarketRepository } from './modules/markets/markets.repository.ts';
@@ -178,6 +179,13 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await trading.register(app);
   if (config.WORKERS) await search.startWorkers();
   const maintenance = trading.startMaintenance();
+  // A market whose close time passed gets its market.closed event (any number of processes may sweep).
+  const closes = config.WORKERS
+    ? createCloseAnnouncer({ db: database.db, markets, events, onMarketChanged }).start(
+        config.MARKET_CLOSE_INTERVAL_MS,
+        app.log,
+      )
+    : undefined;
   const follower =
     cache.kind === 'redis'
       ? startMarketCacheFollower({
@@ -192,6 +200,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   // Runs after the HTTP server has closed: trades still queued for clients that already left finish first.
   app.addHook('onClose', () => trading.trading.idle());
   app.addHook('onClose', () => maintenance.stop());
+  app.addHook('onClose', async () => closes?.stop());
   app.addHook('onClose', () => {
     for (const breaker of breakers) breaker.stop();
   });
