@@ -31,6 +31,7 @@ import { createApiKeyRepository } from './modules/users/api-keys.repository.ts';
 import { registerUsers } from './modules/users/index.ts';
 import { createUserRepository } from './modules/users/users.repository.ts';
 import { authPlugin } from './plugins/auth.ts';
+import { cacheControlPlugin } from './plugins/cache-control.ts';
 import { connectionLimitsOptions } from './plugins/connection-limits.ts';
 import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.ts';
 import { clientErrorHandler, frameworkRefusalsPlugin } from './plugins/framework-refusals.ts';
@@ -123,6 +124,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   // Before any route (/docs gets its own content security policy as its routes are added) and
   // before any hook that may refuse a request, so that refusals carry the headers too.
   await app.register(securityHeadersPlugin, { corsOrigins: config.CORS_ORIGINS ?? [] });
+  await app.register(cacheControlPlugin);
   await app.register(frameworkRefusalsPlugin);
   await app.register(openapiPlugin, { docsEnabled: config.DOCS_ENABLED });
   // Before any route it limits: it attaches itself to routes as they are added.
