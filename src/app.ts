@@ -21,6 +21,7 @@ import { registerComments } from './modules/comments/index.ts';
 import { createEventRepository } from './modules/events/events.repository.ts';
 import { healthRoutes } from './modules/health/health.routes.ts';
 import { createCachedMarketRepository } from './modules/markets/cached-markets.repository.ts';
+import { createCloseAnnouncer } from './modules/markets/close-announcer.ts';
 import { registerMarkets } from './modules/markets/index.ts';
 import { startMarketCacheFollower } from './modules/markets/market-cache-follower.ts';
 import { createMarketRepository } from './modules/markets/markets.repository.ts';
@@ -32,6 +33,7 @@ import { registerUsers } from './modules/users/index.ts';
 import { createUserRepository } from './modules/users/users.repository.ts';
 import { webPageRoutes } from './modules/web/web-page.routes.ts';
 import { authPlugin } from './plugins/auth.ts';
+import { cacheControlPlugin } from './plugins/cache-control.ts';
 import { connectionLimitsOptions } from './plugins/connection-limits.ts';
 import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.ts';
 import { clientErrorHandler, frameworkRefusalsPlugin } from './plugins/framework-refusals.ts';
@@ -125,6 +127,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   // Before any route (/docs gets its own content security policy as its routes are added) and
   // before any hook that may refuse a request, so that refusals carry the headers too.
   await app.register(securityHeadersPlugin, { corsOrigins: config.CORS_ORIGINS ?? [] });
+  await app.register(cacheControlPlugin);
   await app.register(frameworkRefusalsPlugin);
   await app.register(openapiPlugin, { docsEnabled: config.DOCS_ENABLED });
   // Before any route it limits: it attaches itself to routes as they are added.
@@ -191,6 +194,13 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await app.register(webPageRoutes);
   if (config.WORKERS) await search.startWorkers();
   const maintenance = trading.startMaintenance();
+  // A market whose close time passed gets its market.closed event (any number of processes may sweep).
+  const closes = config.WORKERS
+    ? createCloseAnnouncer({ db: database.db, markets, events, onMarketChanged }).start(
+        config.MARKET_CLOSE_INTERVAL_MS,
+        app.log,
+      )
+    : undefined;
   const follower =
     cache.kind === 'redis'
       ? startMarketCacheFollower({
@@ -205,6 +215,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   // Runs after the HTTP server has closed: trades still queued for clients that already left finish first.
   app.addHook('onClose', () => trading.trading.idle());
   app.addHook('onClose', () => maintenance.stop());
+  app.addHook('onClose', async () => closes?.stop());
   app.addHook('onClose', () => {
     for (const breaker of breakers) breaker.stop();
   });

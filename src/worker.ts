@@ -1,6 +1,9 @@
 import { openScriptDatabase } from '../scripts/lib/script-database.ts';
 import { createJobQueue, jobQueueOptions } from './lib/jobs/queue.ts';
 import { createLogger } from './lib/logger.ts';
+import { createEventRepository } from './modules/events/events.repository.ts';
+import { createCloseAnnouncer } from './modules/markets/close-announcer.ts';
+import { createMarketRepository } from './modules/markets/markets.repository.ts';
 import { createSearchModule } from './modules/search/index.ts';
 
 /**
@@ -13,6 +16,12 @@ const log = createLogger(config.LOG_LEVEL, { name: 'worker' });
 const queue = await createJobQueue(database, jobQueueOptions(config, log));
 const search = await createSearchModule({ database, config, queue, log });
 await search.startWorkers();
+// No cache here: API instances with Redis drop the closed market from the event log (their follower).
+const closes = createCloseAnnouncer({
+  db: database.db,
+  markets: createMarketRepository(database.db),
+  events: createEventRepository(database.db),
+}).start(config.MARKET_CLOSE_INTERVAL_MS, log);
 log.info({ database: via, concurrency: config.WORKER_CONCURRENCY }, 'worker started');
 
 let stopping = false;
@@ -22,8 +31,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     stopping = true;
     log.info({ signal }, 'worker stopping: waiting for running jobs');
     // Running jobs get the whole budget; one that does not finish stays active and is retried later.
-    queue
-      .stop(config.SHUTDOWN_TIMEOUT_MS)
+    closes
+      .stop()
+      .then(() => queue.stop(config.SHUTDOWN_TIMEOUT_MS))
       .then(() => database.close())
       .then(
         () => process.exit(0),

@@ -59,7 +59,11 @@ describe('security headers, no-store and CORS (defaults)', () => {
       assert.equal(res.headers['cache-control'], 'no-store', name);
     }
     const list = await t.request({ method: 'GET', url: '/api/markets' });
-    assert.equal(list.headers['cache-control'], undefined);
+    assert.equal(
+      list.headers['cache-control'],
+      'public, max-age=0, must-revalidate',
+      'a public read: kept only if revalidated',
+    );
   });
 
   test('without CORS_ORIGINS no origin is allowed, not even for a preflight', async () => {

@@ -120,6 +120,8 @@ export const envSchema = z.object({
   RATE_LIMIT_MAX_CLIENTS: int(100, 10_000_000).default(50_000),
   // Background jobs (pg-boss on the same database).
   WORKERS: bool.default(true),
+  /** How often a process that runs workers looks for markets whose close time passed (market.closed events). */
+  MARKET_CLOSE_INTERVAL_MS: int(100, 3_600_000).default(1000),
   WORKER_CONCURRENCY: int(1, 64).default(2),
   WORKER_POLL_INTERVAL_MS: int(500, 60_000).default(2000),
   JOB_RETRY_LIMIT: int(0, 20).default(5),

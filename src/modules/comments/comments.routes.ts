@@ -1,5 +1,7 @@
 import type { RateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { createTaggedBodyMemo } from '../../lib/body-memo.ts';
 import { errorResponses } from '../../lib/http-schemas.ts';
 import { marketIdParams } from '../markets/markets.schemas.ts';
 import {
@@ -17,6 +19,8 @@ export function commentsRoutes(
   /** Comments per user per minute (rate-limit.ts `commentRateLimit`); undefined: the general limit. */
   commentLimit: RateLimitOptions | undefined,
 ): FastifyPluginAsyncZod {
+  // Each page is fresh from the database; the memo only gives it an ETag over its body.
+  const sendPage = createTaggedBodyMemo<object>();
   return async (app) => {
     app.post(
       '/:id/comments',
@@ -46,16 +50,22 @@ export function commentsRoutes(
         config: { permission: 'public' },
         schema: {
           tags: ['comments'],
-          summary: "A market's comments and replies, newest or oldest first (cursor pagination)",
+          summary:
+            "A market's comments and replies, newest or oldest first (cursor pagination; If-None-Match with its ETag: 304)",
           params: marketIdParams,
           querystring: listCommentsQuery,
-          response: { 200: commentPageResponse, ...errorResponses(400, 404) },
+          headers: z.object({ 'if-none-match': z.string().max(1000).optional() }),
+          response: {
+            200: commentPageResponse,
+            304: z.null().describe('Not modified: your copy of this page with this ETag is current'),
+            ...errorResponses(400, 404),
+          },
         },
       },
-      async (request) => ({
-        success: true as const,
-        ...(await service.list(request.params.id, request.query)),
-      }),
+      async (request, reply) => {
+        const page = await service.list(request.params.id, request.query);
+        return sendPage(request, reply, page, () => ({ success: true as const, ...page }));
+      },
     );
 
     app.delete(

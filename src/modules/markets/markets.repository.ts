@@ -131,10 +131,49 @@ export function createMarketRepository(db: Kysely<DB>) {
     ): Promise<MarketRow | undefined> {
       let query = trx
         .updateTable('markets')
-        .set({ ...changes, updatedAt: sql<Date>`now()`, version: sql<number>`version + 1` })
+        .set({
+          ...changes,
+          // A close time moved into the future (a reopened market) will be announced again when it passes.
+          ...(changes.closesAt !== undefined && {
+            closeAnnouncedAt: sql<Date | null>`case when ${changes.closesAt} > now() then null else close_announced_at end`,
+          }),
+          updatedAt: sql<Date>`now()`,
+          version: sql<number>`version + 1`,
+        })
         .where('id', '=', id);
       if (expectedVersion !== undefined) query = query.where('version', '=', expectedVersion);
       return query.returningAll().executeTakeFirst();
+    },
+
+    /**
+     * Active markets whose close time has passed and whose market.closed event is not appended
+     * yet, oldest close first, locked for the caller's transaction. SKIP LOCKED: a market another
+     * instance's sweep (or a trade, or a settlement) holds is left to that transaction or to the
+     * next sweep, so two instances never announce one close twice and never wait on each other.
+     * Served by markets_close_pending_idx, which holds only open, unannounced markets.
+     */
+    lockDueCloses(trx: Kysely<DB>, limit: number): Promise<MarketRow[]> {
+      return trx
+        .selectFrom('markets')
+        .selectAll()
+        .where('status', '=', 'active')
+        .where('closeAnnouncedAt', 'is', null)
+        .where('closesAt', '<=', sql<Date>`now()`)
+        .orderBy('closesAt')
+        .limit(limit)
+        .forNoKeyUpdate()
+        .skipLocked()
+        .execute();
+    },
+
+    /** Records that these markets' market.closed events are appended in this transaction. */
+    async markCloseAnnounced(trx: Kysely<DB>, ids: readonly string[]): Promise<void> {
+      if (ids.length === 0) return;
+      await trx
+        .updateTable('markets')
+        .set({ closeAnnouncedAt: sql<Date>`now()` })
+        .where('id', 'in', [...ids])
+        .execute();
     },
 
     async delete(id: string, trx: Kysely<DB> = db): Promise<boolean> {

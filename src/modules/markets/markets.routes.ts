@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { createBodyMemo } from '../../lib/body-memo.ts';
+import { createBodyMemo, createTaggedBodyMemo } from '../../lib/body-memo.ts';
+import { ifNoneMatchHolds } from '../../lib/conditional.ts';
 import { errorResponses } from '../../lib/http-schemas.ts';
 import { receivedAt } from '../../plugins/request-context.ts';
 import type { AuthUser } from '../auth/permissions.ts';
@@ -27,16 +28,14 @@ const ifNoneMatchHeaders = z.object({ 'if-none-match': z.string().max(200).optio
  * never confirmed as current.
  */
 function notModified(ifNoneMatch: string | undefined, view: MarketView): boolean {
-  if (ifNoneMatch === undefined || view.market.status === 'closed') return false;
-  const tags = ifNoneMatch.split(',').map((t) => t.trim().replace(/^W\//, ''));
-  return tags.includes('*') || tags.includes(view.etag);
+  return view.market.status !== 'closed' && ifNoneMatchHolds(ifNoneMatch, view.etag);
 }
 
 /** HTTP only: parse, call one service method, shape the envelope. */
 export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
   // A view or a list the cache hands out again (see viewOf, sharedList) is serialised once.
   const sendView = createBodyMemo<MarketView>();
-  const sendList = createBodyMemo<MarketList>();
+  const sendList = createTaggedBodyMemo<MarketList>();
   return async (app) => {
     app.get(
       '/',
@@ -44,14 +43,20 @@ export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
         config: { permission: 'public' },
         schema: {
           tags: ['markets'],
-          summary: 'List markets with filters, sorting, pagination and column selection',
+          summary:
+            'List markets with filters, sorting, pagination and column selection (If-None-Match with its ETag: 304)',
           querystring: listMarketsQuery,
-          response: { 200: marketListResponse, ...errorResponses(400, 503) },
+          headers: ifNoneMatchHeaders,
+          response: {
+            200: marketListResponse,
+            304: z.null().describe('Not modified: your copy of this page with this ETag is current'),
+            ...errorResponses(400, 503),
+          },
         },
       },
       async (request, reply) => {
         const list = await service.list(request.query);
-        return sendList(reply, list, () => ({ success: true as const, ...list }));
+        return sendList(request, reply, list, () => ({ success: true as const, ...list }));
       },
     );
 

@@ -1,6 +1,8 @@
+import type { MarketStatus } from '../../db/schema.ts';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { UUID_PATTERN } from '../../lib/slug.ts';
+import { effectiveStatus } from '../markets/market-dto.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import { toUnits } from './money.ts';
 import type { MarketSummaryRow, TradeHistoryRepository } from './trade-history.repository.ts';
@@ -24,10 +26,7 @@ const summary = (row: Partial<MarketSummaryRow> & { marketId: string }) =>
         id: row.marketId,
         name: row.marketName,
         slug: row.marketSlug!,
-        status:
-          row.marketStatus === 'active' && row.marketClosesAt!.getTime() <= Date.now()
-            ? 'closed'
-            : row.marketStatus!,
+        status: effectiveStatus(row.marketStatus as MarketStatus, row.marketClosesAt!),
         probability: row.marketProbability!,
         outcome: row.marketOutcome ?? null,
       };

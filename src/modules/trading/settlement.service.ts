@@ -5,6 +5,7 @@ import { deadlineIn } from '../../lib/deadline.ts';
 import { ApiError } from '../../lib/errors.ts';
 import type { AuthUser } from '../auth/permissions.ts';
 import type { EventRepository } from '../events/events.repository.ts';
+import { announceCloses, closeIsDue } from '../markets/close-announcer.ts';
 import { effectiveStatus, toMarketDto } from '../markets/market-dto.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import { payoutCents } from './money.ts';
@@ -15,7 +16,7 @@ export type SettlementService = ReturnType<typeof createSettlementService>;
 interface Deps {
   db: Kysely<DB>;
   trading: TradingRepository;
-  markets: Pick<MarketRepository, 'findForUpdate'>;
+  markets: Pick<MarketRepository, 'findForUpdate' | 'markCloseAnnounced'>;
   /** WRITE_DEADLINE_MS: a settlement not done by then answers 503 and never commits. */
   deadlineMs: number;
   events: Pick<EventRepository, 'append'>;
@@ -56,6 +57,8 @@ export function createSettlementService({ db, trading, markets, deadlineMs, even
         await trading.creditMany(trx, credits);
         if (result.outcome) await trading.setPayouts(trx, market.id, result.outcome);
         const settled = await trading.settleMarket(trx, market.id, result);
+        // Settled after its close time but before the close sweep got to it: the close is told first.
+        if (closeIsDue(market)) await announceCloses(trx, [market], { markets, events });
         await events.append(trx, {
           type: result.status === 'resolved' ? 'market.resolved' : 'market.cancelled',
           marketId: settled.id,
