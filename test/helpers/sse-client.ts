@@ -13,6 +13,8 @@ export interface SseClient {
   body: string;
   events: SseEvent[];
   comments: string[];
+  /** The last `retry:` the server sent (ms). */
+  retry: number | undefined;
   /** Resolves once `count` events (not comments) have arrived in all; rejects after `ms`. */
   waitFor(count: number, ms?: number): Promise<SseEvent[]>;
   /** Resolves when the server has ended the response. */
@@ -64,6 +66,7 @@ export function openSse(url: string, headers: Record<string, string> = {}): Prom
               current.data = current.data === undefined ? value : `${current.data}\n${value}`;
             else if (field === 'id') current.id = value;
             else if (field === 'event') current.event = value;
+            else if (field === 'retry') client.retry = Number(value);
           }
           nl = buffer.indexOf('\n');
         }
@@ -82,6 +85,7 @@ export function openSse(url: string, headers: Record<string, string> = {}): Prom
         },
         events,
         comments,
+        retry: undefined,
         ended,
         waitFor(count, ms = 10_000) {
           if (events.length >= count) return Promise.resolve(events.slice());
