@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
+import { createEventRepository } from '../src/modules/events/events.repository.ts';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { databaseKinds } from './helpers/databases.ts';
 import { createMarket, type TestUser } from './helpers/trading.ts';
@@ -85,6 +86,11 @@ for (const kind of databaseKinds()) {
       assert.deepEqual(
         appended.map((e) => [e.type, e.marketId, e.payload]),
         [['comment.created', market.id, created]],
+      );
+      assert.deepEqual(
+        await createEventRepository(t.database.db).changedMarketsAfter(before, 100),
+        [],
+        'a comment changes no market: the cache follower has nothing to drop for it',
       );
       const listed = (await list(`?limit=1`, market.slug)).json();
       assert.deepEqual(listed.data, [created], 'by slug too, newest first');

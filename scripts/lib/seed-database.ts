@@ -101,10 +101,12 @@ async function insertBatch(
   const { rows } = await sql<{ id: string; slug: string }>`
     insert into markets (slug, name, description, category, tags, status, closes_at, creator_id,
                          probability, volume, outcome, resolved_at, created_at, updated_at,
-                         liquidity, yes_shares, no_shares, subsidy, escrow)
+                         liquidity, yes_shares, no_shares, subsidy, escrow, close_announced_at)
     select slug, name, description, category, string_to_array(tags, ' '), status, closes_at, creator_id,
            probability, volume, outcome, resolved_at, created_at, updated_at,
-           liquidity, yes_shares, no_shares, subsidy, escrow
+           liquidity, yes_shares, no_shares, subsidy, escrow,
+           -- A sample market that closed in the past closed before the service watched: no market.closed for it.
+           case when status = 'active' and closes_at <= now() then closes_at end
     from unnest(
       ${column((m) => m.slug)}::text[], ${column((m) => m.name)}::text[],
       ${column((m) => m.description)}::text[], ${column((m) => m.category)}::text[],

@@ -74,6 +74,8 @@ export interface MarketsTable {
   escrow: Generated<number>;
   /** When its market.closed event was appended (008_comments.sql); null while not (yet). */
   closeAnnouncedAt: Generated<Date | null>;
+  /** closesAt while active and not announced, else null (generated; the close sweep's index). */
+  closeDueAt: ColumnType<Date | null, never, never>;
 }
 
 export interface TradesTable {

@@ -22,11 +22,17 @@ CREATE INDEX comments_market_created_idx ON comments (market_id, created_at, id)
 CREATE INDEX comments_reply_to_idx ON comments (reply_to) WHERE reply_to IS NOT NULL;
 
 -- When the market.closed event of an active market past its close time was appended; NULL while
--- not yet (or again not, after a moderator moved the close time later). The periodic sweep reads
--- the partial index below: only open, unannounced markets are in it, so the sweep costs an index
--- range of the markets that just closed, however many markets closed long ago.
+-- not yet (or again not, after a moderator moved the close time later).
 ALTER TABLE markets ADD COLUMN close_announced_at timestamptz(3);
 -- Markets that had already closed before this migration closed before there was an event for it:
 -- they are not announced now (a first sweep would otherwise flood the log with old closes).
 UPDATE markets SET close_announced_at = closes_at WHERE status = 'active' AND closes_at <= now();
-CREATE INDEX markets_close_pending_idx ON markets (closes_at) WHERE status = 'active' AND close_announced_at IS NULL;
+-- The close time of an active market whose close is not announced yet, NULL for every other
+-- market: the periodic sweep asks for "close_due_at <= now()", which only the index below can
+-- answer, and that index holds only open, unannounced markets. So a sweep costs an index range of
+-- the markets that just closed, however many closed long ago and stay unresolved. (A partial
+-- index on closes_at alone lost to markets_status_closes_at_idx in the planner, which then read
+-- every closed, unresolved market on each sweep.)
+ALTER TABLE markets ADD COLUMN close_due_at timestamptz(3)
+  GENERATED ALWAYS AS (CASE WHEN status = 'active' AND close_announced_at IS NULL THEN closes_at END) STORED;
+CREATE INDEX markets_close_due_idx ON markets (close_due_at) WHERE close_due_at IS NOT NULL;

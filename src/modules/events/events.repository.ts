@@ -72,12 +72,17 @@ export function createEventRepository(db: Kysely<DB>) {
         .execute();
     },
 
-    /** The markets changed by the events after `seq`, oldest first, at most `limit` of them. */
+    /**
+     * The markets changed by the events after `seq`, oldest first, at most `limit` of them.
+     * Comment events change no market row or list page: they are skipped, so a busy comment
+     * thread does not keep emptying the shared cache.
+     */
     changedMarketsAfter(seq: number, limit: number): Promise<ChangedMarket[]> {
       return db
         .selectFrom('events')
         .select(['seq', 'marketId', sql<string | null>`payload->>'slug'`.as('slug')])
         .where('seq', '>', seq)
+        .where('type', 'not like', 'comment.%')
         .orderBy('seq')
         .limit(limit)
         .execute();

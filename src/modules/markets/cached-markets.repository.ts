@@ -28,7 +28,14 @@ export interface MarketCacheTtl {
 /** List pages deeper than this are rare and many: they go to the database. */
 const MAX_CACHED_OFFSET = 100;
 
-const DATE_FIELDS = new Set(['closesAt', 'resolvedAt', 'createdAt', 'updatedAt', 'closeAnnouncedAt']);
+const DATE_FIELDS = new Set([
+  'closesAt',
+  'resolvedAt',
+  'createdAt',
+  'updatedAt',
+  'closeAnnouncedAt',
+  'closeDueAt',
+]);
 const rowCodec = jsonCodec<MarketRow>(DATE_FIELDS);
 const pageCodec = jsonCodec<{ rows: Partial<MarketRow>[]; hasMore: boolean }>(DATE_FIELDS);
 const textCodec = { encode: (v: string) => v, decode: (v: string) => v };

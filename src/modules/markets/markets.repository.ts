@@ -76,6 +76,17 @@ export function createMarketRepository(db: Kysely<DB>) {
     return applyFilters(source, { ...page.filters, status: undefined });
   }
 
+  function dueClosesQuery(trx: Kysely<DB>, limit: number) {
+    return trx
+      .selectFrom('markets')
+      .selectAll()
+      .where('closeDueAt', '<=', sql<Date>`now()`)
+      .orderBy('closeDueAt')
+      .limit(limit)
+      .forNoKeyUpdate()
+      .skipLocked();
+  }
+
   return {
     listQuery,
 
@@ -150,21 +161,14 @@ export function createMarketRepository(db: Kysely<DB>) {
      * yet, oldest close first, locked for the caller's transaction. SKIP LOCKED: a market another
      * instance's sweep (or a trade, or a settlement) holds is left to that transaction or to the
      * next sweep, so two instances never announce one close twice and never wait on each other.
-     * Served by markets_close_pending_idx, which holds only open, unannounced markets.
+     * Served by markets_close_due_idx, which holds only open, unannounced markets (008_comments.sql).
      */
     lockDueCloses(trx: Kysely<DB>, limit: number): Promise<MarketRow[]> {
-      return trx
-        .selectFrom('markets')
-        .selectAll()
-        .where('status', '=', 'active')
-        .where('closeAnnouncedAt', 'is', null)
-        .where('closesAt', '<=', sql<Date>`now()`)
-        .orderBy('closesAt')
-        .limit(limit)
-        .forNoKeyUpdate()
-        .skipLocked()
-        .execute();
+      return dueClosesQuery(trx, limit).execute();
     },
+
+    /** lockDueCloses's SQL, unexecuted (the EXPLAIN test checks it reads the partial index). */
+    dueClosesQuery,
 
     /** Records that these markets' market.closed events are appended in this transaction. */
     async markCloseAnnounced(trx: Kysely<DB>, ids: readonly string[]): Promise<void> {
