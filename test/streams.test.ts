@@ -35,7 +35,14 @@ for (const kind of databaseKinds()) {
     let other: { id: string; slug: string };
 
     before(async () => {
-      t = await buildTestApp(kind, { STREAMS_PER_CLIENT: '3', STREAM_HEARTBEAT_MS: '300' });
+      t = await buildTestApp(kind, {
+        STREAMS_PER_CLIENT: '3',
+        STREAM_HEARTBEAT_MS: '300',
+        // Silent sockets are closed after 2 s: only the pings keep an idle stream open.
+        CONNECTION_TIMEOUT_MS: '2000',
+        // A minute: events must arrive by the commit's wake-up (NOTIFY, PGlite's listen), not the poll.
+        STREAM_POLL_INTERVAL_MS: '60000',
+      });
       base = await t.app.listen({ host: '127.0.0.1', port: 0 });
       alice = await t.user();
       market = await createMarket(t, alice);
@@ -77,6 +84,30 @@ for (const kind of databaseKinds()) {
       } finally {
         sse.close();
       }
+    });
+
+    test('an idle stream outlives CONNECTION_TIMEOUT_MS on its pings, and is counted in /metrics', async () => {
+      const sse = await openSse(`${base}/api/markets/${market.id}/events`);
+      try {
+        await until(async () =>
+          assert.match((await t.request({ method: 'GET', url: '/metrics' })).body, /^event_streams_open 1$/m),
+        );
+        await new Promise((r) => setTimeout(r, 3500));
+        await buy(market.id);
+        const [event] = await sse.waitFor(1, 5000);
+        assert.equal(event!.event, 'trade.created');
+      } finally {
+        sse.close();
+      }
+      // Its duration is how long it was watched, not a latency: not in the histogram.
+      await until(async () => {
+        const metrics = (await t.request({ method: 'GET', url: '/metrics' })).body;
+        assert.match(metrics, /^event_streams_open 0$/m);
+        assert.doesNotMatch(
+          metrics,
+          /http_request_duration_seconds_count\{[^}]*route="\/api\/markets\/:id\/events"/,
+        );
+      });
     });
 
     test('a client that drops and reconnects with Last-Event-ID gets exactly what it missed, then live', async () => {
