@@ -155,6 +155,46 @@ for (const kind of databaseKinds()) {
       }
     });
 
+    test('a long replay (several pages) while new events keep committing: every one exactly once, in order', async () => {
+      const from = await lastSeq();
+      // 1,200 events already in the log (more than two replay pages)…
+      await t.database.db
+        .insertInto('events')
+        .values(
+          Array.from({ length: 1200 }, (_, i) => ({
+            type: 'market.updated',
+            marketId: market.id,
+            payload: JSON.stringify({ n: i }),
+          })),
+        )
+        .execute();
+      const events = createEventRepository(t.database.db);
+      const sse = await openSse(`${base}/api/markets/${market.id}/events`, { 'last-event-id': String(from) });
+      try {
+        // …and 60 more appended one by one while the replay runs.
+        for (let i = 0; i < 60; i++) {
+          await inTransaction(t.database.db, (trx) =>
+            events.append(trx, { type: 'market.updated', marketId: market.id, payload: { live: i } }),
+          );
+        }
+        await sse.waitFor(1260, 30_000);
+        await new Promise((r) => setTimeout(r, 300));
+        const expected = (
+          await t.database.db
+            .selectFrom('events')
+            .select('seq')
+            .where('seq', '>', from)
+            .where('marketId', '=', market.id)
+            .orderBy('seq')
+            .execute()
+        ).map((e) => e.seq);
+        assert.equal(expected.length, 1260);
+        assert.deepEqual(ids(sse.events), expected);
+      } finally {
+        sse.close();
+      }
+    });
+
     test('?lastEventId= resumes too, and the header wins over it (EventSource reconnecting)', async () => {
       const before = await lastSeq();
       await buy(market.id);
