@@ -55,7 +55,11 @@ describe('configuration errors stop the process with one line', { concurrency: t
     ['LOG_LEVEL=loud', { LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     ['production without JWT_SECRET', { NODE_ENV: 'production' }, /JWT_SECRET/],
     // Pings at the connection timeout or slower: every idle stream would be closed under its client.
-    ['STREAM_HEARTBEAT_MS not below CONNECTION_TIMEOUT_MS', { STREAM_HEARTBEAT_MS: '60000' }, /STREAM_HEARTBEAT_MS/],
+    [
+      'STREAM_HEARTBEAT_MS not below CONNECTION_TIMEOUT_MS',
+      { STREAM_HEARTBEAT_MS: '60000' },
+      /STREAM_HEARTBEAT_MS/,
+    ],
   ];
   for (const [label, env, names] of cases) {
     test(`${label}: exit 1, one line on stderr naming the variable`, async () => {

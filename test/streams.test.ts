@@ -195,6 +195,29 @@ for (const kind of databaseKinds()) {
       }
     });
 
+    test('a market deleted while its watcher was away: the resume delivers its market.deleted (no 404)', async () => {
+      const doomed = await createMarket(t, alice);
+      const from = await lastSeq();
+      const gone = await t.request({
+        method: 'DELETE',
+        url: `/api/markets/${doomed.id}`,
+        headers: alice.auth,
+      });
+      assert.equal(gone.statusCode, 204, gone.body);
+      const sse = await openSse(`${base}/api/markets/${doomed.id}/events`, { 'last-event-id': String(from) });
+      try {
+        assert.equal(sse.status, 200, sse.body);
+        const [event] = await sse.waitFor(1);
+        assert.equal(event!.event, 'market.deleted');
+        assert.equal(JSON.parse(event!.data).id, doomed.id);
+      } finally {
+        sse.close();
+      }
+      // By its slug it is unknown now, and a market that never existed stays a 404.
+      const bySlug = await openSse(`${base}/api/markets/${doomed.slug}/events`);
+      assert.equal(bySlug.status, 404);
+    });
+
     test('?lastEventId= resumes too, and the header wins over it (EventSource reconnecting)', async () => {
       const before = await lastSeq();
       await buy(market.id);
