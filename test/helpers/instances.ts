@@ -47,6 +47,8 @@ export async function startInstances(
       NODE_ENV: 'test',
       JWT_SECRET: TEST_JWT_SECRET,
       LOG_LEVEL: 'info',
+      // The market.closed sweep's polls would count as database queries (see build-app.ts).
+      MARKET_CLOSE_INTERVAL_MS: '3600000',
       ...(typeof env === 'function' ? env(i) : env),
     });
     const database =
