@@ -28,6 +28,7 @@ import { createTradingModule } from './modules/trading/index.ts';
 import { createApiKeyRepository } from './modules/users/api-keys.repository.ts';
 import { registerUsers } from './modules/users/index.ts';
 import { createUserRepository } from './modules/users/users.repository.ts';
+import { createWebhooksModule } from './modules/webhooks/index.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { connectionLimitsOptions } from './plugins/connection-limits.ts';
 import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.ts';
@@ -174,7 +175,10 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     prefix: '/api/admin',
   });
   await trading.register(app);
+  const webhooks = createWebhooksModule({ database, config, queue, log: app.log });
+  await webhooks.register(app);
   if (config.WORKERS) await search.startWorkers();
+  const webhookDispatcher = config.WORKERS ? await webhooks.startWorkers() : undefined;
   const maintenance = trading.startMaintenance();
   const follower =
     cache.kind === 'redis'
@@ -194,6 +198,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     for (const breaker of breakers) breaker.stop();
   });
   app.addHook('onClose', async () => follower?.stop());
+  app.addHook('onClose', async () => webhookDispatcher?.stop());
   app.addHook('onClose', async () => {
     // Workers get half the shutdown budget for running jobs; then the connections they use go.
     await queue.stop(config.SHUTDOWN_TIMEOUT_MS / 2);

@@ -2,6 +2,7 @@ import { openScriptDatabase } from '../scripts/lib/script-database.ts';
 import { createJobQueue, jobQueueOptions } from './lib/jobs/queue.ts';
 import { createLogger } from './lib/logger.ts';
 import { createSearchModule } from './modules/search/index.ts';
+import { createWebhooksModule } from './modules/webhooks/index.ts';
 
 /**
  * Entry point for worker-only processes (`npm run worker`): scale background jobs out without
@@ -13,6 +14,7 @@ const log = createLogger(config.LOG_LEVEL, { name: 'worker' });
 const queue = await createJobQueue(database, jobQueueOptions(config, log));
 const search = await createSearchModule({ database, config, queue, log });
 await search.startWorkers();
+const webhookDispatcher = await createWebhooksModule({ database, config, queue, log }).startWorkers();
 log.info({ database: via, concurrency: config.WORKER_CONCURRENCY }, 'worker started');
 
 let stopping = false;
@@ -22,8 +24,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     stopping = true;
     log.info({ signal }, 'worker stopping: waiting for running jobs');
     // Running jobs get the whole budget; one that does not finish stays active and is retried later.
-    queue
-      .stop(config.SHUTDOWN_TIMEOUT_MS)
+    webhookDispatcher
+      .stop()
+      .then(() => queue.stop(config.SHUTDOWN_TIMEOUT_MS))
       .then(() => database.close())
       .then(
         () => process.exit(0),
