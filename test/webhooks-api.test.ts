@@ -81,7 +81,11 @@ for (const kind of databaseKinds()) {
       res = await create(admin, { url: 'https://93.184.215.14/all', events: ['*'] });
       assert.equal(res.statusCode, 201, res.body);
       assert.equal(res.json().data.markets, null);
-      res = await create(alice, { url: 'https://93.184.215.14/mine', events: ['trade.*'], markets: [marketId] });
+      res = await create(alice, {
+        url: 'https://93.184.215.14/mine',
+        events: ['trade.*'],
+        markets: [marketId],
+      });
       assert.equal(res.statusCode, 201, res.body);
       assert.deepEqual(res.json().data.markets, [marketId]);
     });
@@ -98,7 +102,11 @@ for (const kind of databaseKinds()) {
       assert.match(created.secret, /^whsec_[A-Za-z0-9_-]{43}$/);
       assert.equal(created.status, 'active');
 
-      const one = await t.request({ method: 'GET', url: `/api/me/webhooks/${created.id}`, headers: alice.auth });
+      const one = await t.request({
+        method: 'GET',
+        url: `/api/me/webhooks/${created.id}`,
+        headers: alice.auth,
+      });
       assert.equal(one.statusCode, 200, one.body);
       assert.equal(one.json().data.secret, undefined);
       assert.equal(one.json().data.url, 'https://93.184.215.14/rotate');
@@ -130,9 +138,17 @@ for (const kind of databaseKinds()) {
       const bobs = await t.request({ method: 'GET', url: '/api/me/webhooks', headers: bob.auth });
       assert.deepEqual(bobs.json().data, []);
 
-      const gone = await t.request({ method: 'DELETE', url: `/api/me/webhooks/${created.id}`, headers: alice.auth });
+      const gone = await t.request({
+        method: 'DELETE',
+        url: `/api/me/webhooks/${created.id}`,
+        headers: alice.auth,
+      });
       assert.equal(gone.statusCode, 204);
-      const again = await t.request({ method: 'GET', url: `/api/me/webhooks/${created.id}`, headers: alice.auth });
+      const again = await t.request({
+        method: 'GET',
+        url: `/api/me/webhooks/${created.id}`,
+        headers: alice.auth,
+      });
       assert.equal(again.statusCode, 404);
     });
 
