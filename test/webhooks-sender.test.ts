@@ -87,4 +87,30 @@ describe('the webhook sender', () => {
     const result = await send('https://nowhere.test/hook', rules);
     assert.ok(result.kind === 'failed' && result.retryable, JSON.stringify(result));
   });
+
+  test('a 2xx whose body never ends counts as delivered at the deadline, not as a timeout', async () => {
+    const trickle = await startReceiver((_d, res) => {
+      res.writeHead(200);
+      res.write('partial');
+    });
+    try {
+      const rules: UrlRules = {
+        policy: createAddressPolicy(['127.0.0.1/32']),
+        httpHosts: ['127.0.0.1'],
+        resolve: async () => [],
+        resolveTimeoutMs: 1000,
+      };
+      const started = Date.now();
+      const result = await sendWebhook(
+        trickle.url,
+        '{}',
+        {},
+        { rules, timeoutMs: 500, maxResponseBytes: 1024 },
+      );
+      assert.equal(result.kind, 'delivered', JSON.stringify(result));
+      assert.ok(Date.now() - started < 2000);
+    } finally {
+      await trickle.close();
+    }
+  });
 });

@@ -67,8 +67,13 @@ export async function sendWebhook(
       lookup: pinned,
       headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     });
+    // Once the status line is in, a body still arriving at the deadline is cut there: the status decides.
+    let answered: (() => void) | undefined;
     const timer = setTimeout(
-      () => finish({ kind: 'failed', retryable: true, error: `timed out after ${timeoutMs} ms` }),
+      () =>
+        answered
+          ? answered()
+          : finish({ kind: 'failed', retryable: true, error: `timed out after ${timeoutMs} ms` }),
       Math.max(1, deadline - Date.now()),
     );
     request.on('error', (error) =>
@@ -82,6 +87,7 @@ export async function sendWebhook(
         const text = Buffer.concat(chunks).toString('utf8');
         finish(classify(status, response.headers, text));
       };
+      answered = done;
       response.on('data', (chunk: Buffer) => {
         const room = maxResponseBytes - kept;
         if (room > 0) chunks.push(chunk.subarray(0, room));
