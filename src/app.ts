@@ -32,6 +32,7 @@ import { createApiKeyRepository } from './modules/users/api-keys.repository.ts';
 import { registerUsers } from './modules/users/index.ts';
 import { createUserRepository } from './modules/users/users.repository.ts';
 import { webPageRoutes } from './modules/web/web-page.routes.ts';
+import { createWebhooksModule } from './modules/webhooks/index.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { cacheControlPlugin } from './plugins/cache-control.ts';
 import { connectionLimitsOptions } from './plugins/connection-limits.ts';
@@ -192,7 +193,10 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await trading.register(app);
   // The page at / that shows all this to a person (src/web/), through the public API above.
   await app.register(webPageRoutes);
+  const webhooks = createWebhooksModule({ database, config, queue, log: app.log });
+  await webhooks.register(app);
   if (config.WORKERS) await search.startWorkers();
+  const webhookDispatcher = config.WORKERS ? await webhooks.startWorkers() : undefined;
   const maintenance = trading.startMaintenance();
   // A market whose close time passed gets its market.closed event (any number of processes may sweep).
   const closes = config.WORKERS
@@ -220,6 +224,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     for (const breaker of breakers) breaker.stop();
   });
   app.addHook('onClose', async () => follower?.stop());
+  app.addHook('onClose', async () => webhookDispatcher?.stop());
   app.addHook('onClose', async () => {
     // Workers get half the shutdown budget for running jobs; then the connections they use go.
     await queue.stop(config.SHUTDOWN_TIMEOUT_MS / 2);

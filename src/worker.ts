@@ -5,6 +5,7 @@ import { createEventRepository } from './modules/events/events.repository.ts';
 import { createCloseAnnouncer } from './modules/markets/close-announcer.ts';
 import { createMarketRepository } from './modules/markets/markets.repository.ts';
 import { createSearchModule } from './modules/search/index.ts';
+import { createWebhooksModule } from './modules/webhooks/index.ts';
 
 /**
  * Entry point for worker-only processes (`npm run worker`): scale background jobs out without
@@ -22,6 +23,7 @@ const closes = createCloseAnnouncer({
   markets: createMarketRepository(database.db),
   events: createEventRepository(database.db),
 }).start(config.MARKET_CLOSE_INTERVAL_MS, log);
+const webhookDispatcher = await createWebhooksModule({ database, config, queue, log }).startWorkers();
 log.info({ database: via, concurrency: config.WORKER_CONCURRENCY }, 'worker started');
 
 let stopping = false;
@@ -31,8 +33,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     stopping = true;
     log.info({ signal }, 'worker stopping: waiting for running jobs');
     // Running jobs get the whole budget; one that does not finish stays active and is retried later.
-    closes
-      .stop()
+    Promise.all([closes.stop(), webhookDispatcher.stop()])
       .then(() => queue.stop(config.SHUTDOWN_TIMEOUT_MS))
       .then(() => database.close())
       .then(

@@ -1,7 +1,30 @@
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+const commaList = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+);
+const hostList = commaList.pipe(
+  z
+    .array(
+      z
+        .string()
+        .max(253)
+        .transform((h) => h.toLowerCase()),
+    )
+    .max(100),
+);
+const cidrList = commaList.pipe(
+  z
+    .array(z.string().refine((c) => ipaddr.isValidCIDR(c), 'must be CIDRs such as 10.0.0.0/8 or fd00::/8'))
+    .max(100),
+);
 
 /** Every environment variable the service reads, parsed once at start. Secrets have no defaults. */
 export const envSchema = z.object({
@@ -127,6 +150,29 @@ export const envSchema = z.object({
   JOB_RETRY_LIMIT: int(0, 20).default(5),
   JOB_RETRY_DELAY_SECONDS: int(1, 3600).default(2),
   JOB_RETRY_DELAY_MAX_SECONDS: int(1, 86_400).default(600),
+  // Webhooks (src/modules/webhooks).
+  /** Hosts (comma-separated names or IPs) a webhook may reach over plain http; every other URL must be https. */
+  WEBHOOK_HTTP_HOSTS: hostList.default([]),
+  /**
+   * Networks (comma-separated CIDRs, e.g. `10.1.0.0/16,127.0.0.1/32`) a webhook may reach although
+   * they are loopback, private, link-local or otherwise non-public. Unset: only public unicast addresses.
+   */
+  WEBHOOK_ALLOWED_NETWORKS: cidrList.default([]),
+  /** Per delivery: connect, send, and the receiver's status line; past it the attempt failed (retried). */
+  WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  /** Bytes of a receiver's answer read (for the delivery log); the connection is closed past them. */
+  WEBHOOK_MAX_RESPONSE_BYTES: int(0, 1024 * 1024).default(16 * 1024),
+  /** Retries of one delivery after its first attempt; then it is dead-lettered and the next event goes. */
+  WEBHOOK_RETRY_LIMIT: int(0, 50).default(8),
+  /** First retry delay; doubles per attempt with jitter, up to WEBHOOK_RETRY_DELAY_MAX_MS. */
+  WEBHOOK_RETRY_DELAY_MS: int(100, 3_600_000).default(10_000),
+  WEBHOOK_RETRY_DELAY_MAX_MS: int(100, 86_400_000).default(3_600_000),
+  /** A subscription whose deliveries have failed without a success for this long is disabled. */
+  WEBHOOK_DISABLE_AFTER_SECONDS: int(1, 30 * 86_400).default(86_400),
+  /** How often the dispatcher looks for subscriptions behind the event log. */
+  WEBHOOK_DISPATCH_INTERVAL_MS: int(50, 60_000).default(1000),
+  /** Subscriptions this process delivers to at once (each one's events go in order, one at a time). */
+  WEBHOOK_CONCURRENCY: int(1, 256).default(8),
   // Embeddings for semantic search.
   EMBEDDINGS_PROVIDER: z.enum(['local', 'openai']).default('local'),
   EMBEDDINGS_URL: z.url().default('https://api.openai.com/v1/embeddings'),

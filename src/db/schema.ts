@@ -152,6 +152,43 @@ export interface EventLogStateTable {
   prunedThrough: number;
 }
 
+/** 010_webhooks.sql. */
+export interface WebhookSubscriptionsTable {
+  id: Generated<string>;
+  userId: string;
+  url: string;
+  eventTypes: string[];
+  marketIds: string[] | null;
+  secret: string;
+  previousSecret: string | null;
+  previousSecretExpiresAt: Date | null;
+  cursorSeq: number;
+  status: Generated<WebhookStatus>;
+  disabledReason: string | null;
+  failingSince: Date | null;
+  retryAt: Date | null;
+  createdAt: ColumnType<Date, never, never>;
+  updatedAt: ColumnType<Date, Date | undefined, Date>;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<string>;
+  subscriptionId: string;
+  eventSeq: number;
+  eventType: string;
+  status: WebhookDeliveryStatus;
+  attempts: Generated<number>;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  nextAttemptAt: Date | null;
+  createdAt: ColumnType<Date, never, never>;
+  lastAttemptAt: Date | null;
+  deliveredAt: Date | null;
+}
+
+export type WebhookStatus = 'active' | 'disabled';
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'dead';
+
 export interface SchemaMigrationsTable {
   name: string;
   appliedAt: ColumnType<Date, never, never>;
@@ -171,6 +208,8 @@ export interface DB {
   events: EventsTable;
   comments: CommentsTable;
   eventLogState: EventLogStateTable;
+  webhookSubscriptions: WebhookSubscriptionsTable;
+  webhookDeliveries: WebhookDeliveriesTable;
   schemaMigrations: SchemaMigrationsTable;
 }
 

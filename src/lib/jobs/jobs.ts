@@ -5,11 +5,25 @@
 export interface JobPayloads {
   /** (Re)compute a market's search embedding. */
   'search.index-market': { marketId: string };
+  /** Deliver a webhook subscription's pending events, in order (one job per subscription at a time). */
+  'webhooks.deliver': { subscriptionId: string };
+  /** Send one dead-lettered delivery again. */
+  'webhooks.replay': { subscriptionId: string; deliveryId: string };
 }
 
 export type JobName = keyof JobPayloads;
 
-export const JOB_NAMES = ['search.index-market'] as const satisfies readonly JobName[];
+export const JOB_NAMES = [
+  'search.index-market',
+  'webhooks.deliver',
+  'webhooks.replay',
+] as const satisfies readonly JobName[];
+
+/**
+ * Queues whose jobs are keyed: pg-boss's `stately` policy keeps at most one job per key queued and
+ * one active, so a subscription's events are never delivered by two workers at once.
+ */
+export const KEYED_QUEUES: readonly JobName[] = ['webhooks.deliver'];
 
 /** Where a job goes once its retries are spent. */
 export const deadLetterQueueOf = (name: JobName) => `${name}.dead`;

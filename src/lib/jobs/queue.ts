@@ -3,7 +3,7 @@ import { fromKysely, fromPglite, PgBoss } from 'pg-boss';
 import type { Config } from '../../config/env.ts';
 import type { Database } from '../../db/database.ts';
 import type { DB } from '../../db/schema.ts';
-import { deadLetterQueueOf, JOB_NAMES, type JobName, type JobPayloads } from './jobs.ts';
+import { deadLetterQueueOf, JOB_NAMES, type JobName, type JobPayloads, KEYED_QUEUES } from './jobs.ts';
 
 export interface RetryOptions {
   /** Retries after the first attempt; then the job is dead-lettered. */
@@ -88,6 +88,7 @@ export async function createJobQueue(database: Database, options: JobQueueOption
       retryDelayMax: options.retry.delayMaxSeconds,
       expireInSeconds: options.expireInSeconds ?? 300,
       deadLetter,
+      ...(KEYED_QUEUES.includes(name) && { policy: 'stately' as const }),
     });
   }
 
@@ -101,6 +102,20 @@ export async function createJobQueue(database: Database, options: JobQueueOption
       const id = await boss.send(name, payload, trx ? { db: fromKysely(trx) } : {});
       if (!id) throw new Error(`pg-boss refused a ${name} job`);
       return id;
+    },
+
+    /**
+     * Enqueues a job of a keyed queue (KEYED_QUEUES) unless one with this key is already waiting;
+     * false then (the waiting one will do the work). `startAfter` defers it (a retry's backoff).
+     */
+    async sendKeyed<N extends JobName>(
+      name: N,
+      payload: JobPayloads[N],
+      key: string,
+      startAfter?: Date,
+    ): Promise<boolean> {
+      const id = await boss.send(name, payload, { singletonKey: key, ...(startAfter && { startAfter }) });
+      return id !== null;
     },
 
     /**

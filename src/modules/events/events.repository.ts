@@ -1,18 +1,10 @@
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
+import type { KnownEventType } from './event-types.ts';
 
-/** Every kind of change the log records; the payload is what the REST API answers for it. */
-export type EventType =
-  | 'market.created'
-  | 'market.updated'
-  | 'market.deleted'
-  | 'market.resolved'
-  | 'market.cancelled'
-  | 'market.closed'
-  | 'trade.created'
-  | 'comment.created'
-  | 'comment.deleted';
+/** Every kind of change the log records (listed once, in event-types.ts); the payload is what the REST API answers for it. */
+export type EventType = KnownEventType;
 
 export interface NewEvent {
   type: EventType;
