@@ -24,6 +24,7 @@ import { registerMarkets } from './modules/markets/index.ts';
 import { startMarketCacheFollower } from './modules/markets/market-cache-follower.ts';
 import { createMarketRepository } from './modules/markets/markets.repository.ts';
 import { createSearchModule } from './modules/search/index.ts';
+import { registerStreams } from './modules/streams/index.ts';
 import { createTradingModule } from './modules/trading/index.ts';
 import { createApiKeyRepository } from './modules/users/api-keys.repository.ts';
 import { registerUsers } from './modules/users/index.ts';
@@ -35,7 +36,7 @@ import { clientErrorHandler, frameworkRefusalsPlugin } from './plugins/framework
 import { gracefulClosePlugin } from './plugins/graceful-close.ts';
 import { metricsPlugin } from './plugins/metrics.ts';
 import { openapiPlugin } from './plugins/openapi.ts';
-import { callerIdentity, rateLimitPlugin } from './plugins/rate-limit.ts';
+import { callerIdentity, clientIpKey, rateLimitPlugin } from './plugins/rate-limit.ts';
 import { requestContextPlugin, requestIdOptions } from './plugins/request-context.ts';
 import { securityHeadersPlugin } from './plugins/security-headers.ts';
 
@@ -88,6 +89,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
 
   // One authentication per request, shared by the rate limiter (whose budget to charge) and the auth hook.
   const resolveCaller = createCallerResolver(createAuthenticator({ tokens, external, users, apiKeys }));
+  const identify = callerIdentity(tokens, resolveCaller);
 
   // With REDIS_URL the cache and the rate-limit counters are shared by every instance; without, in process.
   const redis = config.REDIS_URL
@@ -129,10 +131,12 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     redis,
     redisBreaker,
     namespace: `${config.REDIS_KEY_PREFIX}rate-limit:`,
-    identify: callerIdentity(tokens, resolveCaller),
+    identify,
   });
+  let streams: Awaited<ReturnType<typeof registerStreams>> | undefined;
   await app.register(metricsPlugin, {
     database,
+    openStreams: () => streams?.hub.size ?? 0,
     cacheStats: cache.stats,
     breakers,
     access: config.METRICS_TOKEN
@@ -157,7 +161,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   // After a commit that changed a market, other modules drop what the cache holds of it.
   const onMarketChanged = (marketId: string) => markets.invalidate(marketId);
   const trading = createTradingModule({ database, markets, events, onMarketChanged, config, log: app.log });
-  await registerMarkets(app, {
+  const marketsService = await registerMarkets(app, {
     database,
     markets,
     users,
@@ -168,6 +172,12 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     onMarketChanged,
     // Indexing is enqueued in the same transaction as the write it follows: a crash cannot lose it.
     indexing: search.indexing.enqueue,
+  });
+  streams = await registerStreams(app, {
+    database,
+    config,
+    markets: marketsService,
+    clientOf: async (request) => (await identify(request)) ?? clientIpKey(request),
   });
   await app.register(search.routes, { prefix: '/api/markets' });
   await app.register(jobsAdminRoutes({ queue, reindexAll: search.indexing.reindexAll }), {

@@ -95,6 +95,19 @@ export const envSchema = z.object({
   LIST_CACHE_TTL_SECONDS: int(0, 3600).default(10),
   /** With Redis: how often each instance applies the event log to the shared cache (missed invalidations). */
   CACHE_FOLLOW_INTERVAL_MS: int(100, 60_000).default(1000),
+  // Event streams (Server-Sent Events) and the event log's retention.
+  /** Events older than this are pruned (hourly); a stream resuming from before them gets a `reset`. */
+  EVENT_RETENTION_HOURS: int(1, 24 * 365 * 10).default(168),
+  /** A `: ping` comment on every open stream this often; must be below CONNECTION_TIMEOUT_MS. */
+  STREAM_HEARTBEAT_MS: int(100, 600_000).default(15_000),
+  /** Streams read the log at least this often, besides the wake-up each commit sends (LISTEN/NOTIFY). */
+  STREAM_POLL_INTERVAL_MS: int(50, 60_000).default(1000),
+  /** A subscriber whose unsent backlog passes this many bytes is cut off (`end`, reason `slow-consumer`). */
+  STREAM_MAX_BUFFER_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /** Open streams per client (signed-in user, else IP) on one instance; past it 429. 0 = no limit. */
+  STREAMS_PER_CLIENT: int(0, 100_000).default(10),
+  /** The reconnection delay (`retry:`) streams advise their clients, e.g. when they end on SIGTERM. */
+  STREAM_RETRY_MS: int(0, 600_000).default(1000),
   /** Requests per minute per client (user, else IP) on every route; 0 = no limit. */
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000_000).default(100),
   /** Login attempts per minute, per IP and per email; 0 = no limit. */
@@ -137,6 +150,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // Node refuses a headers timeout longer than the whole request's.
   if (REQUEST_TIMEOUT_MS > 0 && HEADERS_TIMEOUT_MS > REQUEST_TIMEOUT_MS) {
     throw new ConfigError('Invalid configuration: HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS');
+  }
+  const { STREAM_HEARTBEAT_MS, CONNECTION_TIMEOUT_MS } = result.data;
+  // A stream is silent between events: without a ping before it, the server closes the socket.
+  if (CONNECTION_TIMEOUT_MS > 0 && STREAM_HEARTBEAT_MS >= CONNECTION_TIMEOUT_MS) {
+    throw new ConfigError('Invalid configuration: STREAM_HEARTBEAT_MS must be below CONNECTION_TIMEOUT_MS');
   }
   if (result.data.NODE_ENV === 'production' && !result.data.JWT_SECRET) {
     throw new ConfigError('Invalid configuration: JWT_SECRET is required when NODE_ENV=production');

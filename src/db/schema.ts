@@ -130,6 +130,12 @@ export interface EventsTable {
   createdAt: ColumnType<Date, never, never>;
 }
 
+/** One row (009_event_retention.sql): every seq up to pruned_through may have been pruned. */
+export interface EventLogStateTable {
+  id: ColumnType<boolean, never, never>;
+  prunedThrough: number;
+}
+
 export interface SchemaMigrationsTable {
   name: string;
   appliedAt: ColumnType<Date, never, never>;
@@ -147,6 +153,7 @@ export interface DB {
   marketEmbeddings: MarketEmbeddingsTable;
   marketSearchDocuments: MarketSearchDocumentsTable;
   events: EventsTable;
+  eventLogState: EventLogStateTable;
   schemaMigrations: SchemaMigrationsTable;
 }
 

@@ -14,6 +14,8 @@ export interface MetricsDeps {
   breakers?: readonly Pick<CircuitBreaker, 'name' | 'state' | 'opened'>[];
   /** `public`, `off` (not served), or a bearer token a scraper must send. */
   access: 'public' | 'off' | { token: string };
+  /** Event streams open on this instance. */
+  openStreams?: () => number;
 }
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
@@ -34,7 +36,7 @@ function bearerCheck(token: string) {
  * and errors, database statements, and Node's process metrics. One registry per app (no global).
  */
 export const metricsPlugin = fp(
-  async (app: FastifyInstance, { database, cacheStats, breakers = [], access }: MetricsDeps) => {
+  async (app: FastifyInstance, { database, cacheStats, breakers = [], access, openStreams }: MetricsDeps) => {
     if (access === 'off') {
       app.log.info('/metrics is not served: set METRICS_TOKEN to serve it in production');
       return;
@@ -97,6 +99,15 @@ export const metricsPlugin = fp(
       },
     });
 
+    new Gauge({
+      name: 'event_streams_open',
+      help: 'Server-Sent Event streams open on this instance',
+      registers: [registry],
+      collect() {
+        this.set(openStreams?.() ?? 0);
+      },
+    });
+
     app.addHook('onResponse', async (request, reply) => {
       // The route template, not the URL, keeps the label set small; unknown URLs share one label.
       const labels = {
@@ -105,7 +116,8 @@ export const metricsPlugin = fp(
         status: String(reply.statusCode),
       };
       requests.inc(labels);
-      duration.observe(labels, reply.elapsedTime / 1000);
+      // A stream's duration is how long its client watched, not a latency.
+      if (!request.routeOptions.config.longLived) duration.observe(labels, reply.elapsedTime / 1000);
     });
 
     app.get(

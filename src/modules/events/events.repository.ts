@@ -28,6 +28,13 @@ export type EventRepository = ReturnType<typeof createEventRepository>;
 
 // Any constant works: it only has to be the same in every process that appends.
 const APPEND_LOCK_ID = 6_001_006;
+/**
+ * NOTIFY channel of the log. PostgreSQL delivers a notification when (and only if) the transaction
+ * that sent it commits, to every session LISTENing on this database: the streams of every
+ * instance wake up at the commit (src/modules/streams/event-wakeup.ts). It carries no payload: the
+ * log is the truth, the notification only says "read it now".
+ */
+export const EVENTS_CHANNEL = 'markets_events';
 
 /**
  * The append-only event log (006_events.sql).
@@ -52,7 +59,10 @@ export function createEventRepository(db: Kysely<DB>) {
   return {
     /** Records one change inside the caller's transaction; must be its last statement. */
     async append(trx: Trx, event: NewEvent): Promise<void> {
-      await sql`select pg_advisory_xact_lock(${APPEND_LOCK_ID})`.execute(trx);
+      // One round trip for both: the notification is queued now and delivered at the commit.
+      await sql`select pg_advisory_xact_lock(${APPEND_LOCK_ID}), pg_notify(${EVENTS_CHANNEL}, '')`.execute(
+        trx,
+      );
       await trx
         .insertInto('events')
         .values({ type: event.type, marketId: event.marketId, payload: JSON.stringify(event.payload) })

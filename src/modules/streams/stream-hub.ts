@@ -1,0 +1,121 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { type PeriodicTask, startPeriodicTask } from '../../lib/periodic-task.ts';
+import type { EventFeedRepository } from '../events/event-feed.repository.ts';
+import { type FramedEvent, frameEvent } from './sse-stream.ts';
+
+/** What the hub needs of a subscriber: which markets it follows (null: all), and where events go. */
+export interface HubSubscriber {
+  readonly markets: ReadonlySet<string> | null;
+  receive(event: FramedEvent): void;
+  ping(): void;
+}
+
+export type StreamHub = ReturnType<typeof createStreamHub>;
+
+interface Deps {
+  feed: Pick<EventFeedRepository, 'after' | 'bounds'>;
+  pollIntervalMs: number;
+  heartbeatMs: number;
+  log: FastifyBaseLogger;
+}
+
+const BATCH = 1000;
+
+/**
+ * One per process: tails the event log for every open stream of this instance, one query per
+ * wake-up whatever the number of subscribers, and hands each event (framed once) to the
+ * subscribers of its market and to those of every market. Woken by each commit (event-wakeup.ts)
+ * and by a poll, the safety net; one timer pings every stream.
+ *
+ * `head` is the highest seq dispatched: everything up to it has been handed out, in order.
+ */
+export function createStreamHub({ feed, pollIntervalMs, heartbeatMs, log }: Deps) {
+  const subscribers = new Set<HubSubscriber>();
+  /** Those that follow every market. */
+  const everything = new Set<HubSubscriber>();
+  const byMarket = new Map<string, Set<HubSubscriber>>();
+  let head = 0;
+  let task: PeriodicTask | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let failing = false;
+
+  function dispatch(event: FramedEvent) {
+    for (const subscriber of everything) subscriber.receive(event);
+    if (event.marketId === null) return;
+    const followers = byMarket.get(event.marketId);
+    if (followers) for (const subscriber of followers) subscriber.receive(event);
+  }
+
+  async function pump() {
+    for (;;) {
+      const events = await feed.after(head, BATCH);
+      for (const event of events) {
+        dispatch({ seq: event.seq, marketId: event.marketId, frame: frameEvent(event) });
+        head = event.seq;
+      }
+      if (failing) log.info({ head }, 'streams read the event log again');
+      failing = false;
+      if (events.length < BATCH) return;
+    }
+  }
+
+  return {
+    /** The highest seq handed to subscribers. */
+    get head() {
+      return head;
+    },
+    /** Open streams on this instance. */
+    get size() {
+      return subscribers.size;
+    },
+
+    async start() {
+      head = (await feed.bounds()).head;
+      task = startPeriodicTask(pollIntervalMs, pump, (error) => {
+        // The database is away: subscribers keep their streams (and pings); nothing is skipped,
+        // since the next read starts after the last event handed out.
+        if (!failing) log.warn({ err: error }, 'streams cannot read the event log; retrying');
+        failing = true;
+      });
+      heartbeat = setInterval(() => {
+        for (const subscriber of subscribers) subscriber.ping();
+      }, heartbeatMs).unref();
+    },
+
+    /** Reads the log now (a commit was notified). */
+    wake() {
+      task?.trigger();
+    },
+
+    add(subscriber: HubSubscriber) {
+      subscribers.add(subscriber);
+      if (!subscriber.markets) {
+        everything.add(subscriber);
+        return;
+      }
+      for (const id of subscriber.markets) {
+        const set = byMarket.get(id) ?? new Set<HubSubscriber>();
+        byMarket.set(id, set);
+        set.add(subscriber);
+      }
+    },
+
+    remove(subscriber: HubSubscriber) {
+      subscribers.delete(subscriber);
+      if (!subscriber.markets) {
+        everything.delete(subscriber);
+        return;
+      }
+      for (const id of subscriber.markets) {
+        const set = byMarket.get(id);
+        set?.delete(subscriber);
+        if (set?.size === 0) byMarket.delete(id);
+      }
+    },
+
+    async stop() {
+      clearInterval(heartbeat);
+      await task?.stop();
+    },
+  };
+}
