@@ -190,7 +190,8 @@ async function measureScenario(
   const loaded = (await residentKib(app.pid)).rss;
   const results = await subscribers.close();
 
-  const watched = [...watchers.keys()];
+  // The markets watched and those traded (the baseline watches none, yet its trades have events).
+  const watched = [...new Set([...watchers.keys(), ...trades.map((t) => t.marketId)])];
   const { rows: events } = await sql<{ seq: string; marketId: string; tradeId: string | null }>`
     select seq, market_id as "marketId", payload->'trade'->>'id' as "tradeId"
     from events where seq > ${startSeq} and market_id = any(${watched}::uuid[]) order by seq
@@ -337,11 +338,9 @@ function report(context: BenchContext, measured: Measured[]): string {
         s.delivered,
         s.lost,
         `${s.duplicated} / ${s.outOfOrder}`,
-        s.fromAnswer.p50,
-        s.fromAnswer.p99,
-        s.fromCreated.p50,
-        s.fromCreated.p99,
-        s.fromCreated.max,
+        ...(s.delivered === 0
+          ? ['—', '—', '—', '—', '—']
+          : [s.fromAnswer.p50, s.fromAnswer.p99, s.fromCreated.p50, s.fromCreated.p99, s.fromCreated.max]),
         m.scenario.subscribers.length === 0
           ? '—'
           : s.tradeRate < TARGET_RATE_SHARE * TRADES_PER_SECOND
