@@ -54,6 +54,12 @@ describe('configuration errors stop the process with one line', { concurrency: t
     ['a short JWT_SECRET', { JWT_SECRET: 'short' }, /JWT_SECRET/],
     ['LOG_LEVEL=loud', { LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
     ['production without JWT_SECRET', { NODE_ENV: 'production' }, /JWT_SECRET/],
+    // Pings at the connection timeout or slower: every idle stream would be closed under its client.
+    [
+      'STREAM_HEARTBEAT_MS not below CONNECTION_TIMEOUT_MS',
+      { STREAM_HEARTBEAT_MS: '60000' },
+      /STREAM_HEARTBEAT_MS/,
+    ],
   ];
   for (const [label, env, names] of cases) {
     test(`${label}: exit 1, one line on stderr naming the variable`, async () => {

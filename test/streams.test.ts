@@ -35,7 +35,14 @@ for (const kind of databaseKinds()) {
     let other: { id: string; slug: string };
 
     before(async () => {
-      t = await buildTestApp(kind, { STREAMS_PER_CLIENT: '3', STREAM_HEARTBEAT_MS: '300' });
+      t = await buildTestApp(kind, {
+        STREAMS_PER_CLIENT: '3',
+        STREAM_HEARTBEAT_MS: '300',
+        // Silent sockets are closed after 2 s: only the pings keep an idle stream open.
+        CONNECTION_TIMEOUT_MS: '2000',
+        // A minute: events must arrive by the commit's wake-up (NOTIFY, PGlite's listen), not the poll.
+        STREAM_POLL_INTERVAL_MS: '60000',
+      });
       base = await t.app.listen({ host: '127.0.0.1', port: 0 });
       alice = await t.user();
       market = await createMarket(t, alice);
@@ -77,6 +84,30 @@ for (const kind of databaseKinds()) {
       } finally {
         sse.close();
       }
+    });
+
+    test('an idle stream outlives CONNECTION_TIMEOUT_MS on its pings, and is counted in /metrics', async () => {
+      const sse = await openSse(`${base}/api/markets/${market.id}/events`);
+      try {
+        await until(async () =>
+          assert.match((await t.request({ method: 'GET', url: '/metrics' })).body, /^event_streams_open 1$/m),
+        );
+        await new Promise((r) => setTimeout(r, 3500));
+        await buy(market.id);
+        const [event] = await sse.waitFor(1, 5000);
+        assert.equal(event!.event, 'trade.created');
+      } finally {
+        sse.close();
+      }
+      // Its duration is how long it was watched, not a latency: not in the histogram.
+      await until(async () => {
+        const metrics = (await t.request({ method: 'GET', url: '/metrics' })).body;
+        assert.match(metrics, /^event_streams_open 0$/m);
+        assert.doesNotMatch(
+          metrics,
+          /http_request_duration_seconds_count\{[^}]*route="\/api\/markets\/:id\/events"/,
+        );
+      });
     });
 
     test('a client that drops and reconnects with Last-Event-ID gets exactly what it missed, then live', async () => {
@@ -122,6 +153,69 @@ for (const kind of databaseKinds()) {
       } finally {
         again.close();
       }
+    });
+
+    test('a long replay (several pages) while new events keep committing: every one exactly once, in order', async () => {
+      const from = await lastSeq();
+      // 1,200 events already in the log (more than two replay pages)…
+      await t.database.db
+        .insertInto('events')
+        .values(
+          Array.from({ length: 1200 }, (_, i) => ({
+            type: 'market.updated',
+            marketId: market.id,
+            payload: JSON.stringify({ n: i }),
+          })),
+        )
+        .execute();
+      const events = createEventRepository(t.database.db);
+      const sse = await openSse(`${base}/api/markets/${market.id}/events`, { 'last-event-id': String(from) });
+      try {
+        // …and 60 more appended one by one while the replay runs.
+        for (let i = 0; i < 60; i++) {
+          await inTransaction(t.database.db, (trx) =>
+            events.append(trx, { type: 'market.updated', marketId: market.id, payload: { live: i } }),
+          );
+        }
+        await sse.waitFor(1260, 30_000);
+        await new Promise((r) => setTimeout(r, 300));
+        const expected = (
+          await t.database.db
+            .selectFrom('events')
+            .select('seq')
+            .where('seq', '>', from)
+            .where('marketId', '=', market.id)
+            .orderBy('seq')
+            .execute()
+        ).map((e) => e.seq);
+        assert.equal(expected.length, 1260);
+        assert.deepEqual(ids(sse.events), expected);
+      } finally {
+        sse.close();
+      }
+    });
+
+    test('a market deleted while its watcher was away: the resume delivers its market.deleted (no 404)', async () => {
+      const doomed = await createMarket(t, alice);
+      const from = await lastSeq();
+      const gone = await t.request({
+        method: 'DELETE',
+        url: `/api/markets/${doomed.id}`,
+        headers: alice.auth,
+      });
+      assert.equal(gone.statusCode, 204, gone.body);
+      const sse = await openSse(`${base}/api/markets/${doomed.id}/events`, { 'last-event-id': String(from) });
+      try {
+        assert.equal(sse.status, 200, sse.body);
+        const [event] = await sse.waitFor(1);
+        assert.equal(event!.event, 'market.deleted');
+        assert.equal(JSON.parse(event!.data).id, doomed.id);
+      } finally {
+        sse.close();
+      }
+      // By its slug it is unknown now, and a market that never existed stays a 404.
+      const bySlug = await openSse(`${base}/api/markets/${doomed.slug}/events`);
+      assert.equal(bySlug.status, 404);
     });
 
     test('?lastEventId= resumes too, and the header wins over it (EventSource reconnecting)', async () => {

@@ -32,6 +32,15 @@ export function createEventFeedRepository(db: Kysely<DB>) {
       return rows[0] ?? { head: 0, prunedThrough: 0 };
     },
 
+    /** Which of these market ids the log has events of (a deleted market's stay). */
+    async marketsWithEvents(marketIds: readonly string[]): Promise<Set<string>> {
+      if (marketIds.length === 0) return new Set();
+      const { rows } = await sql<{ marketId: string }>`
+        select distinct market_id as "marketId" from events
+        where market_id = any(${sql.val(marketIds)}::uuid[])`.execute(db);
+      return new Set(rows.map((r) => r.marketId));
+    },
+
     /** Every event after `seq`, oldest first (the hub's one query per wake-up for all its subscribers). */
     async after(seq: number, limit: number): Promise<FeedEvent[]> {
       const { rows } = await sql<FeedEvent>`

@@ -27,17 +27,22 @@ export interface PreparedStream {
 
 interface Deps {
   markets: Pick<MarketsService, 'get'>;
-  feed: Pick<EventFeedRepository, 'bounds' | 'page'>;
+  feed: Pick<EventFeedRepository, 'bounds' | 'page' | 'marketsWithEvents'>;
   hub: StreamHub;
   slots: StreamSlots;
   heartbeatMs: number;
 }
 
 const PAGE_SIZE = 500;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_HELD = 10_000;
 
 export function createStreamsService({ markets, feed, hub, slots, heartbeatMs }: Deps) {
-  /** Market ids for ids or slugs; 404 naming every unknown one. */
+  /**
+   * Market ids for ids or slugs; 404 naming every unknown one. A deleted market's id still
+   * streams when the log has its events: a client that was away when it was deleted resumes and
+   * receives the market.deleted it missed, instead of a 404 that would stop its EventSource.
+   */
   async function resolve(idsOrSlugs: string[]): Promise<Set<string>> {
     const found = await Promise.all(
       idsOrSlugs.map((id) =>
@@ -50,9 +55,13 @@ export function createStreamsService({ markets, feed, hub, slots, heartbeatMs }:
         ),
       ),
     );
-    const unknown = idsOrSlugs.filter((_, i) => found[i] === undefined);
+    const missing = idsOrSlugs.filter((_, i) => found[i] === undefined);
+    const gone = await feed.marketsWithEvents(
+      missing.filter((id) => UUID.test(id)).map((id) => id.toLowerCase()),
+    );
+    const unknown = missing.filter((id) => !gone.has(id.toLowerCase()));
     if (unknown.length > 0) throw ApiError.notFound(`Market ${unknown.join(', ')}`);
-    return new Set(found as string[]);
+    return new Set([...(found.filter((id) => id !== undefined) as string[]), ...gone]);
   }
 
   return {
