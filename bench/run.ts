@@ -14,13 +14,14 @@ import { type RunningServer, startServer } from './lib/processes.ts';
 import type { BenchSection } from './lib/section.ts';
 import { createThrowawayDatabase } from './lib/throwaway-database.ts';
 import { cacheSection } from './sections/cache.ts';
+import { liveSection } from './sections/live.ts';
 import { marketsReadSection } from './sections/markets-read.ts';
 import { searchSection } from './sections/search.ts';
 import { tradingSection } from './sections/trading.ts';
 
 /**
  * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 200]
- *   [--search-markets 100000] [--sections markets-read,cache,trading,search]`
+ *   [--search-markets 100000] [--sections markets-read,cache,trading,search,live]`
  * Creates a throwaway PostgreSQL database on BENCH_DATABASE_URL's server (default: the local
  * one), seeds it, starts the app in its own process and runs each section against it. Progress
  * goes to stderr; the report, in Markdown, to stdout. The database is dropped at the end.
@@ -30,6 +31,7 @@ const SECTIONS: Record<string, BenchSection> = {
   cache: cacheSection,
   trading: tradingSection,
   search: searchSection,
+  live: liveSection,
 };
 const SECTION_NAMES = Object.keys(SECTIONS);
 
@@ -118,6 +120,7 @@ try {
     log(section.title);
     const markdown = await section.run({
       db: database.db,
+      databaseUrl: target.url,
       app,
       connections: options.connections,
       durationSeconds: options.duration,

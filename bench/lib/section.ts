@@ -5,6 +5,8 @@ import type { RunningServer } from './processes.ts';
 /** What every benchmark section gets: a seeded database, the app running against it, the knobs. */
 export interface BenchContext {
   db: Kysely<DB>;
+  /** The throwaway database's URL (for pgbench). */
+  databaseUrl: string;
   app: RunningServer;
   connections: number;
   durationSeconds: number;
