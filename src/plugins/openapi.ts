@@ -43,6 +43,19 @@ export const openapiPlugin = fp(async (app: FastifyInstance, { docsEnabled }: { 
         version: '0.1.0',
         description: 'Prediction markets: list, search, create and trade markets, resolve them, pay out.',
       },
+      // In the reference's order: the markets first (it opens the first group).
+      tags: [
+        { name: 'markets', description: 'Markets: list, search, read, create, edit, delete; price history' },
+        {
+          name: 'trading',
+          description: 'Buy and sell shares, quotes, trades and positions; resolve and cancel',
+        },
+        { name: 'auth', description: 'Register, log in, refresh and log out' },
+        { name: 'me', description: 'Your account, API keys, trades and positions' },
+        { name: 'users', description: 'Public profiles; user administration' },
+        { name: 'admin', description: 'Jobs, reindexing and the ledger check (admins)' },
+        { name: 'probes', description: 'Liveness, readiness and metrics for orchestrators and monitoring' },
+      ],
       components: {
         securitySchemes: {
           bearerAuth: {
