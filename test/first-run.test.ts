@@ -96,7 +96,7 @@ async function npmStart(node: string, dir: string, env: Record<string, string>) 
         }
         return listening !== undefined;
       },
-      90_000,
+      240_000, // a first start migrates a new PGlite data dir: slow on a loaded machine
       'npm start listening',
     ),
     finished.then((f) =>
