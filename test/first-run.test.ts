@@ -204,6 +204,7 @@ describe('the first run on the machine as it comes', () => {
 
   test('npm start under the old Node’s npm serves the API on the Node npm installed, reads .env, and SIGTERM to npm stops it all', {
     skip: noOldNode ?? (npmCli ? undefined : 'no npm on the stock PATH'),
+    timeout: 360_000,
   }, async () => {
     const dir = checkout(true);
     const dataDir = join(dir, 'from-dotenv');
@@ -235,6 +236,7 @@ describe('the first run on the machine as it comes', () => {
 
   test('SIGINT to npm start (npm under Node 24) stops the server gracefully; the port is free', {
     skip: npmCli ? undefined : 'no npm',
+    timeout: 360_000,
   }, async () => {
     const dir = checkout(true);
     const started = await npmStart(process.execPath, dir, {
