@@ -124,7 +124,12 @@ export const metricsPlugin = fp(
       '/metrics',
       {
         config: { rateLimit: false },
-        schema: { tags: ['probes'], summary: 'Prometheus metrics' },
+        schema: {
+          tags: ['probes'],
+          summary: 'Prometheus metrics',
+          description:
+            'Request, database, cache, job and process metrics in the Prometheus text format. With METRICS_TOKEN set it wants `Authorization: Bearer <METRICS_TOKEN>`; unset, it is public, and not served at all when NODE_ENV=production.',
+        },
         ...(access !== 'public' && { onRequest: bearerCheck(access.token) }),
       },
       async (_request, reply) => {

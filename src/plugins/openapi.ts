@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { type Access, rolesWith } from '../modules/auth/permissions.ts';
+import { completeDocument } from './openapi-docs.ts';
 
 type TransformInput = Parameters<typeof jsonSchemaTransform>[0] & {
   route?: { config?: { permission?: Access } };
@@ -42,6 +43,19 @@ export const openapiPlugin = fp(async (app: FastifyInstance, { docsEnabled }: { 
         version: '0.1.0',
         description: 'Prediction markets: list, search, create and trade markets, resolve them, pay out.',
       },
+      // In the reference's order: the markets first (it opens the first group).
+      tags: [
+        { name: 'markets', description: 'Markets: list, search, read, create, edit, delete; price history' },
+        {
+          name: 'trading',
+          description: 'Buy and sell shares, quotes, trades and positions; resolve and cancel',
+        },
+        { name: 'auth', description: 'Register, log in, refresh and log out' },
+        { name: 'me', description: 'Your account, API keys, trades and positions' },
+        { name: 'users', description: 'Public profiles; user administration' },
+        { name: 'admin', description: 'Jobs, reindexing and the ledger check (admins)' },
+        { name: 'probes', description: 'Liveness, readiness and metrics for orchestrators and monitoring' },
+      ],
       components: {
         securitySchemes: {
           bearerAuth: {
@@ -71,7 +85,8 @@ export const openapiPlugin = fp(async (app: FastifyInstance, { docsEnabled }: { 
       // the URL clients use, not /api/markets/.
       return { ...out, url: out.url.length > 1 ? out.url.replace(/\/$/, '') : out.url };
     },
-    transformObject: jsonSchemaTransformObject,
+    // Operation ids, the shared headers' descriptions and the error examples, in one place.
+    transformObject: (input) => completeDocument(jsonSchemaTransformObject(input)),
   });
 
   // Off (DOCS_ENABLED=false, the production default), neither is served: the document lists
@@ -80,8 +95,19 @@ export const openapiPlugin = fp(async (app: FastifyInstance, { docsEnabled }: { 
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     await app.register(scalar, {
       routePrefix: '/docs',
-      // No fonts from Scalar's CDN: the page's CSP allows this origin only (security-headers.ts).
-      configuration: { url: '/openapi.json', withDefaultFonts: false },
+      // Everything from this origin (the page's CSP allows nothing else, security-headers.ts): the
+      // script is the copy the plugin serves at /docs/js/scalar.js, the fonts the system's (no
+      // fonts.scalar.com). None of Scalar's cloud: no developer toolbar (Deploy, Generate SDK,
+      // Share), no "Ask AI" agent, no MCP offer, no telemetry.
+      configuration: {
+        url: '/openapi.json',
+        withDefaultFonts: false,
+        showDeveloperTools: 'never',
+        agent: { disabled: true },
+        mcp: { disabled: true },
+        telemetry: false,
+        documentDownloadType: 'json',
+      },
     });
   }
 });

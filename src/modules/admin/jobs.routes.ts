@@ -32,8 +32,8 @@ export function jobsAdminRoutes({ queue, reindexAll }: Deps): FastifyPluginAsync
           tags: ['admin'],
           summary: 'List jobs that exhausted their retries (the dead-letter queues)',
           querystring: z.strictObject({
-            state: z.enum(['failed']).default('failed'),
-            limit: z.coerce.number().int().min(1).max(500).default(100),
+            state: z.enum(['failed']).default('failed').describe('Which jobs: `failed` (dead-lettered)'),
+            limit: z.coerce.number().int().min(1).max(500).default(100).describe('Jobs to return, 1–500'),
           }),
           response: { 200: ok(z.array(deadLetter)), ...errorResponses(400, 401, 403) },
         },
@@ -54,7 +54,7 @@ export function jobsAdminRoutes({ queue, reindexAll }: Deps): FastifyPluginAsync
         schema: {
           tags: ['admin'],
           summary: 'Send a dead-lettered job back to its queue with a fresh set of retries',
-          params: z.object({ id: uuid }),
+          params: z.object({ id: uuid.describe("The job's id, from GET /api/admin/jobs") }),
           response: {
             202: ok(z.object({ id: z.string(), requeued: z.literal(true) })),
             ...errorResponses(400, 401, 403, 404),

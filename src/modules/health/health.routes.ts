@@ -51,7 +51,16 @@ export function healthRoutes({
   return async (app) => {
     app.get(
       '/healthz',
-      { config: { rateLimit: false }, schema: { tags: ['probes'], response: { 200: health } } },
+      {
+        config: { rateLimit: false },
+        schema: {
+          tags: ['probes'],
+          summary: 'Liveness: the process is up',
+          description:
+            'Answers 200 as long as the process runs, whatever its dependencies do: restart the instance only when this fails. Public, never rate limited.',
+          response: { 200: health },
+        },
+      },
       async () => ({ status: 'ok' as const, checks: {} }),
     );
 
@@ -59,7 +68,18 @@ export function healthRoutes({
       '/readyz',
       {
         config: { rateLimit: false },
-        schema: { tags: ['probes'], response: { 200: health, 503: z.union([health, errorEnvelope]) } },
+        schema: {
+          tags: ['probes'],
+          summary: 'Readiness: send traffic here',
+          description:
+            'Answers 200 while the database answers (a Redis outage only degrades it); 503 while a dependency is down, with `checks` naming it, and while the instance drains before a shutdown (`code: DRAINING`): take it out of rotation, do not restart it. Public, never rate limited.',
+          response: {
+            200: health,
+            503: z
+              .union([health, errorEnvelope])
+              .describe('Not ready: a dependency is down (see `checks`), or the instance is draining'),
+          },
+        },
       },
       async (request, reply) => {
         // Not an error to log: the balancer must stop sending here while the instance still serves.

@@ -101,7 +101,10 @@ export type CreateMarketInput = z.output<typeof createMarketBody>;
 export type PatchMarketInput = z.output<typeof patchMarketBody>;
 
 export const marketIdParams = z.object({
-  id: z.union([uuid, slug], { error: 'must be a market UUID or slug' }),
+  id: z
+    .union([uuid, slug], { error: 'must be a market UUID or slug' })
+    .describe("The market's id (UUID) or its slug")
+    .meta({ examples: ['will-it-snow-in-lisbon-this-winter'] }),
 });
 
 const csv = <T extends string>(values: readonly T[], name: string) =>
@@ -133,21 +136,49 @@ const csv = <T extends string>(values: readonly T[], name: string) =>
     });
 
 export const listMarketsQuery = z.strictObject({
-  status: z.enum(MARKET_STATUSES).optional(),
-  category: category.optional(),
-  creatorId: uuid.optional(),
-  tag: tag.optional(),
-  sort: z.enum(SORT_FIELDS).default('createdAt'),
-  order: z.enum(['asc', 'desc']).default('desc'),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  offset: z.coerce.number().int().min(0).max(10_000).default(0),
-  cursor: z.string().min(1).max(500).optional(),
-  fields: csv(MARKET_FIELDS, 'field').optional(),
-  include: csv(['creator'] as const, 'include').optional(),
+  status: z
+    .enum(MARKET_STATUSES)
+    .optional()
+    .describe('Only markets in this status (`active`: open for trading and not past `closesAt`)'),
+  category: category
+    .optional()
+    .describe('Only markets of this category')
+    .meta({ examples: ['weather'] }),
+  creatorId: uuid.optional().describe('Only markets created by this user (UUID)'),
+  tag: tag
+    .optional()
+    .describe('Only markets carrying this tag')
+    .meta({ examples: ['lisbon'] }),
+  sort: z.enum(SORT_FIELDS).default('createdAt').describe('Order by this field'),
+  order: z.enum(['asc', 'desc']).default('desc').describe('Ascending or descending'),
+  limit: z.coerce.number().int().min(1).max(100).default(20).describe('Markets per page, 1–100'),
+  offset: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(10_000)
+    .default(0)
+    .describe('Markets to skip (at most 10000; past that, page with `cursor`)'),
+  cursor: z
+    .string()
+    .min(1)
+    .max(500)
+    .optional()
+    .describe(
+      'Continue after the previous page: its `meta.nextCursor` (same filters and sort); not with `offset`',
+    ),
+  fields: csv(MARKET_FIELDS, 'field')
+    .optional()
+    .describe('Comma-separated fields to return instead of all of them')
+    .meta({ examples: ['id,name,probability'] }),
+  include: csv(['creator'] as const, 'include')
+    .optional()
+    .describe("`creator`: embed each market's creator `{ id, name }`"),
   count: z
     .enum(['true', 'false'])
     .transform((v) => v === 'true')
-    .default(false),
+    .default(false)
+    .describe('`true`: also return the total in `meta.total` (costs a count query)'),
 });
 export type ListMarketsQuery = z.output<typeof listMarketsQuery>;
 

@@ -2,9 +2,15 @@ import { z } from 'zod';
 import { MARKET_STATUSES, marketSchema } from '../markets/markets.schemas.ts';
 
 export const searchQuery = z.strictObject({
-  q: z.string().trim().min(1).max(500),
-  limit: z.coerce.number().int().min(1).max(50).default(10),
-  status: z.enum(MARKET_STATUSES).optional(),
+  q: z
+    .string()
+    .trim()
+    .min(1)
+    .max(500)
+    .describe('What to look for, in words (full text and nearest neighbours)')
+    .meta({ examples: ['snow lisbon'] }),
+  limit: z.coerce.number().int().min(1).max(50).default(10).describe('Results to return, 1–50, best first'),
+  status: z.enum(MARKET_STATUSES).optional().describe('Only markets in this status'),
   category: z
     .string()
     .trim()
@@ -12,7 +18,8 @@ export const searchQuery = z.strictObject({
     .min(2)
     .max(50)
     .regex(/^[a-z0-9-]+$/, 'lowercase letters, digits and hyphens')
-    .optional(),
+    .optional()
+    .describe('Only markets of this category'),
 });
 export type SearchQuery = z.output<typeof searchQuery>;
 

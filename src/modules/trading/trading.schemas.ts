@@ -140,9 +140,14 @@ export const quoteResponse = ok(
 const pageMeta = z.object({ limit: z.number(), nextCursor: z.string().nullable(), hasMore: z.boolean() });
 
 export const historyQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().min(1).max(500).optional(),
-  include: z.enum(['market']).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20).describe('Trades per page, 1–100, newest first'),
+  cursor: z
+    .string()
+    .min(1)
+    .max(500)
+    .optional()
+    .describe('Continue after the previous page: its `meta.nextCursor`'),
+  include: z.enum(['market']).optional().describe("`market`: embed each row's market summary"),
 });
 
 export const tradePageResponse = z.object({
@@ -152,8 +157,8 @@ export const tradePageResponse = z.object({
 });
 
 export const positionsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(50),
-  offset: z.coerce.number().int().min(0).max(10_000).default(0),
+  limit: z.coerce.number().int().min(1).max(100).default(50).describe('Positions per page, 1–100'),
+  offset: z.coerce.number().int().min(0).max(10_000).default(0).describe('Positions to skip (at most 10000)'),
 });
 
 export const positionListResponse = ok(z.array(positionSchema.extend({ market: marketSummary.optional() })));

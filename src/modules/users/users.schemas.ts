@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ok, uuid } from '../../lib/http-schemas.ts';
 import { publicProfileSchema, userSchema } from './user-dto.ts';
 
-export const userIdParams = z.strictObject({ id: uuid });
+export const userIdParams = z.strictObject({ id: uuid.describe("The user's id (UUID)") });
 
 /** Only the name: email, role and everything else are refused (400), never applied. */
 export const patchMeBody = z.strictObject({ name: z.string().trim().min(1).max(200) });
@@ -10,12 +10,13 @@ export const patchMeBody = z.strictObject({ name: z.string().trim().min(1).max(2
 export const changeRoleBody = z.strictObject({ role: z.enum(['admin', 'moderator', 'user']) });
 
 export const listUsersQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  offset: z.coerce.number().int().min(0).max(10_000).default(0),
+  limit: z.coerce.number().int().min(1).max(100).default(20).describe('Users per page, 1–100'),
+  offset: z.coerce.number().int().min(0).max(10_000).default(0).describe('Users to skip (at most 10000)'),
   count: z
     .enum(['true', 'false'])
     .transform((v) => v === 'true')
-    .default(false),
+    .default(false)
+    .describe('`true`: also return the total in `meta.total` (costs a count query)'),
 });
 export type ListUsersQuery = z.output<typeof listUsersQuery>;
 
@@ -33,7 +34,9 @@ export const userListResponse = z.object({
 });
 
 export const createApiKeyBody = z.strictObject({ name: z.string().trim().min(1).max(100) });
-export const apiKeyIdParams = z.strictObject({ id: uuid });
+export const apiKeyIdParams = z.strictObject({
+  id: uuid.describe("The key's id (UUID), as listed by GET /api/me/api-keys"),
+});
 
 export const apiKeySchema = z
   .object({
