@@ -42,9 +42,9 @@ for (const kind of databaseKinds()) {
     }
 
     async function idsWhere(where: ReturnType<typeof sql>, orderBy = sql`volume desc, id desc`) {
-      const rows = await sql<{ id: string }>`select id from markets where ${where} order by ${orderBy}`.execute(
-        t.database.db,
-      );
+      const rows = await sql<{
+        id: string;
+      }>`select id from markets where ${where} order by ${orderBy}`.execute(t.database.db);
       return rows.rows.map((r) => r.id);
     }
 
