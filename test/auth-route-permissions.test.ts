@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import Fastify from 'fastify';
 import { createAuthenticator } from '../src/modules/auth/authenticator.ts';
 import { createCallerResolver } from '../src/modules/auth/caller.ts';
+import { SCOPE_NAMES } from '../src/modules/auth/scopes.ts';
 import { authPlugin } from '../src/plugins/auth.ts';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 
@@ -30,7 +31,10 @@ describe('every /api route declares who may call it', () => {
       if (op['x-permission'] === 'public') {
         assert.deepEqual(op.security, [], `${where} is public`);
       } else {
-        assert.deepEqual(op.security, [{ bearerAuth: [] }, { apiKeyAuth: [] }], where);
+        const scope = (op.security as { bearerAuth?: string[] }[])[0]?.bearerAuth?.[0];
+        assert.ok(scope && (SCOPE_NAMES as string[]).includes(scope), `${where} names its API-key scope`);
+        assert.deepEqual(op.security, [{ bearerAuth: [scope] }, { apiKeyAuth: [scope] }], where);
+        assert.match(op.description as string, new RegExp(`the \`${scope}\` scope`), where);
         assert.ok(Array.isArray(op['x-roles']) && (op['x-roles'] as string[]).length > 0, where);
         assert.ok((op.responses as Record<string, unknown>)['401'], `${where} documents its 401`);
       }
@@ -50,7 +54,7 @@ describe('every /api route declares who may call it', () => {
     assert.deepEqual(Object.keys(schemes).sort(), ['apiKeyAuth', 'bearerAuth']);
   });
 
-  test('an /api route that forgets to declare a permission fails at startup, not in production', async () => {
+  test('an /api route that forgets to declare a permission or a scope fails at startup, not in production', async () => {
     const app = Fastify();
     const authenticator = createAuthenticator({
       tokens: { verify: async () => assert.fail('not called') },
@@ -64,6 +68,19 @@ describe('every /api route declares who may call it', () => {
       assert.throws(
         () => app.get('/api/forgotten', async () => 'open door'),
         /GET \/api\/forgotten must declare config.permission/,
+      );
+      assert.throws(
+        () => app.post('/api/unscoped', { config: { permission: 'write' } }, async () => 'any key'),
+        /POST \/api\/unscoped must declare config.scope/,
+      );
+      assert.throws(
+        () =>
+          app.get(
+            '/api/too-strong',
+            { config: { permission: 'read', scope: 'admin' } },
+            async () => 'no key',
+          ),
+        /scope "admin" is not within permission "read"/,
       );
     } finally {
       await app.close();

@@ -8,7 +8,12 @@ import {
   type MarketFilters,
   type MarketPage,
 } from '../src/modules/markets/markets.repository.ts';
-import { MARKET_FIELDS, MARKET_STATUSES, SORT_FIELDS } from '../src/modules/markets/markets.schemas.ts';
+import {
+  MARKET_FIELDS,
+  MARKET_STATUSES,
+  SORT_FIELDS,
+  type SortField,
+} from '../src/modules/markets/markets.schemas.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.ts';
 import { type PlanNode, walk } from './helpers/query-plan.ts';
 
@@ -82,6 +87,42 @@ describe('list queries are served by indexes (PostgreSQL EXPLAIN)', { skip }, ()
         filters: { status, category: 'politics' },
       })),
     );
+    // Range filters and batch reads, at bounds taken from the seeded data: wide, narrow and
+    // combined with the filters above.
+    const volumes = (
+      await database.db.selectFrom('markets').select('volume').orderBy('volume').execute()
+    ).map((r) => Number(r.volume));
+    const percentile = (p: number) => volumes[Math.floor((volumes.length - 1) * p)]!;
+    const day = 86_400_000;
+    const inDays = (n: number) => new Date(Date.now() + n * day);
+    const someIds = (
+      await database.db.selectFrom('markets').select('id').orderBy('slug').limit(50).execute()
+    ).map((r) => r.id);
+    filterCases.push(
+      { name: `volumeMin=<p90>`, filters: { volumeMin: percentile(0.9) } },
+      { name: `volumeMax=<p20>`, filters: { volumeMax: percentile(0.2) } },
+      {
+        name: `volumeMin=<p40>&volumeMax=<p50>`,
+        filters: { volumeMin: percentile(0.4), volumeMax: percentile(0.5) },
+      },
+      {
+        name: 'closesAfter=+7d&closesBefore=+30d',
+        filters: { closesAfter: inDays(7), closesBefore: inDays(30) },
+      },
+      { name: 'closesBefore=-30d', filters: { closesBefore: inDays(-30) } },
+      { name: 'ids=<50 ids>', filters: { ids: someIds } },
+      { name: 'status=active&volumeMin=<p75>', filters: { status: 'active', volumeMin: percentile(0.75) } },
+      { name: 'status=closed&volumeMin=<p50>', filters: { status: 'closed', volumeMin: percentile(0.5) } },
+      {
+        name: 'category=politics&closesAfter=now',
+        filters: { category: 'politics', closesAfter: inDays(0) },
+      },
+      {
+        name: 'status=active&closesBefore=+14d&volumeMin=<p50>',
+        filters: { status: 'active', closesBefore: inDays(14), volumeMin: percentile(0.5) },
+      },
+      { name: 'ids=<50 ids>&status=active', filters: { ids: someIds, status: 'active' } },
+    );
   });
   after(() => testDb?.cleanup());
 
@@ -96,7 +137,7 @@ describe('list queries are served by indexes (PostgreSQL EXPLAIN)', { skip }, ()
 
   /** Every combination's plan, executed (EXPLAIN ANALYZE) so the rows it read are known. */
   async function allPlans() {
-    const plans: { label: string; plan: PlanNode }[] = [];
+    const plans: { label: string; plan: PlanNode; filters: MarketFilters; sort: SortField }[] = [];
     for (const { name, filters } of filterCases) {
       for (const sort of SORT_FIELDS) {
         for (const order of ['asc', 'desc'] as const) {
@@ -106,8 +147,9 @@ describe('list queries are served by indexes (PostgreSQL EXPLAIN)', { skip }, ()
             ...first,
             after: { value: MIDDLE[sort], id: '80000000-0000-4000-8000-000000000000' },
           };
-          plans.push({ label: `${name} sort=${sort} order=${order}`, plan: await planOf(first) });
-          plans.push({ label: `${name} sort=${sort} order=${order} (keyset)`, plan: await planOf(keyset) });
+          const label = `${name} sort=${sort} order=${order}`;
+          plans.push({ label, plan: await planOf(first), filters, sort });
+          plans.push({ label: `${label} (keyset)`, plan: await planOf(keyset), filters, sort });
         }
       }
     }
@@ -129,6 +171,7 @@ describe('list queries are served by indexes (PostgreSQL EXPLAIN)', { skip }, ()
     // scales like one. The bound is a share of the table, so it holds at any size.
     const limit = TABLE_ROWS / 4;
     const failures = (await allPlans())
+      .filter(({ filters, sort }) => !rangeOnAnotherColumn(filters, sort))
       .map(({ label, plan }) => ({ label, plan, read: rowsRead(plan) }))
       .filter(({ read }) => read > limit)
       .map(({ label, plan, read }) => `${label}: read ${read} rows\n${describePlan(plan)}`);
@@ -138,4 +181,30 @@ describe('list queries are served by indexes (PostgreSQL EXPLAIN)', { skip }, ()
       `${failures.length} plans read > ${limit} rows:\n${failures.join('\n\n')}`,
     );
   });
+
+  test('a range on another column than the sort is index-served too; what such a page reads is reported', async (t) => {
+    // The planner either walks the sort's index discarding rows outside the range, or takes the
+    // range through its index and sorts it. It chooses assuming the two columns independent; in
+    // this sample they are not (old markets closed long ago, busy markets sit far from 0.5), so
+    // such a page can read far more than 20 rows. The README says so; here it must stay an index.
+    const crossed = (await allPlans()).filter(({ filters, sort }) => rangeOnAnotherColumn(filters, sort));
+    assert.ok(crossed.length > 0);
+    const reads = crossed.map(({ label, plan }) => ({ label, read: rowsRead(plan) }));
+    const worst = reads.reduce((a, b) => (b.read > a.read ? b : a));
+    t.diagnostic(`${crossed.length} plans; worst: ${worst.label} read ${worst.read} of ${TABLE_ROWS} rows`);
+    const scans = crossed.filter(({ plan }) =>
+      [...walk(plan)].some((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'markets'),
+    );
+    assert.deepEqual(
+      scans.map((p) => p.label),
+      [],
+    );
+  });
 });
+
+/** A volume or close-time range on a list sorted by something else (see the third test). */
+function rangeOnAnotherColumn(filters: MarketFilters, sort: SortField): boolean {
+  const volumeRange = filters.volumeMin !== undefined || filters.volumeMax !== undefined;
+  const closesRange = filters.closesAfter !== undefined || filters.closesBefore !== undefined;
+  return (volumeRange && sort !== 'volume') || (closesRange && sort !== 'closesAt');
+}

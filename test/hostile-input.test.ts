@@ -145,6 +145,7 @@ for (const kind of databaseKinds()) {
             name: `key ${i}`,
             prefix: 'mk_live_x',
             keyHash: `${row.id}-${i}`,
+            scopes: ['read'],
           })),
         )
         .execute();

@@ -49,13 +49,24 @@ for (const kind of databaseKinds()) {
       assert.ok(!row.keyHash.includes(created.key) && row.prefix.length < created.key.length);
     });
 
-    test('listing shows name, prefix and times, never the key', async () => {
+    test('listing shows name, prefix, scopes and times, never the key', async () => {
       const created = await createKey(alice, 'listed key');
       const res = await t.request({ method: 'GET', url: '/api/me/api-keys', headers: alice.auth });
       assert.equal(res.statusCode, 200);
       const listed = res.json().data.find((k: { id: string }) => k.id === created.id);
-      assert.deepEqual(Object.keys(listed).sort(), ['createdAt', 'id', 'lastUsedAt', 'name', 'prefix']);
+      assert.deepEqual(Object.keys(listed).sort(), [
+        'createdAt',
+        'expiresAt',
+        'id',
+        'lastUsedAt',
+        'name',
+        'prefix',
+        'scopes',
+      ]);
       assert.equal(listed.lastUsedAt, null);
+      assert.equal(listed.expiresAt, null);
+      // Created without a list: every scope a user's role allows.
+      assert.deepEqual(listed.scopes, ['read', 'trade', 'markets:write', 'account:write', 'keys:write']);
       assert.ok(!res.body.includes(created.key));
     });
 

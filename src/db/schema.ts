@@ -44,6 +44,9 @@ export interface ApiKeysTable {
   createdAt: ColumnType<Date, never, never>;
   lastUsedAt: Date | null;
   revokedAt: Date | null;
+  /** Scope names (src/modules/auth/scopes.ts). */
+  scopes: string[];
+  expiresAt: Date | null;
 }
 
 export interface MarketsTable {

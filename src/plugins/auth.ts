@@ -2,7 +2,18 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiError } from '../lib/errors.ts';
 import type { CallerResolver } from '../modules/auth/caller.ts';
-import { type Access, type AuthUser, hasPermission } from '../modules/auth/permissions.ts';
+import { type Access, type AuthUser, hasPermission, rolePermissions } from '../modules/auth/permissions.ts';
+import { SCOPE_NAMES, SCOPES, type Scope } from '../modules/auth/scopes.ts';
+
+/**
+ * A route's scope must need no more than its permission: every role that may call the route may
+ * also hold a key for it (an admin-only route may take a "write" scope, not the reverse).
+ */
+function rolePermissionsCover(permission: Exclude<Access, 'public'>, scope: Scope): boolean {
+  return Object.values(rolePermissions).every(
+    (held) => !held.includes(permission) || held.includes(SCOPES[scope]),
+  );
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -12,6 +23,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call this route: `public`, or a signed-in user whose role holds this permission. */
     permission?: Access;
+    /** The scope an API key needs for this route (every non-public /api route names one). */
+    scope?: Scope;
   }
 }
 
@@ -29,8 +42,18 @@ export const authPlugin = fp(
 
     app.addHook('onRoute', (route) => {
       const { url, method } = route;
-      if ((url === GUARDED_PREFIX || url.startsWith(`${GUARDED_PREFIX}/`)) && !route.config?.permission) {
+      if (!(url === GUARDED_PREFIX || url.startsWith(`${GUARDED_PREFIX}/`))) return;
+      const { permission, scope } = route.config ?? {};
+      if (!permission) {
         throw new Error(`${String(method)} ${url} must declare config.permission ('public' or a permission)`);
+      }
+      if (permission !== 'public' && !scope) {
+        throw new Error(`${String(method)} ${url} must declare config.scope (${SCOPE_NAMES.join(', ')})`);
+      }
+      if (scope && permission !== 'public' && !rolePermissionsCover(permission, scope)) {
+        throw new Error(
+          `${String(method)} ${url}: scope "${scope}" is not within permission "${permission}"`,
+        );
       }
     });
 
@@ -40,6 +63,11 @@ export const authPlugin = fp(
       request.user = await resolveCaller(request);
       if (!hasPermission(request.user, permission)) {
         throw ApiError.forbidden(`This needs the "${permission}" permission`);
+      }
+      const scope = request.routeOptions.config.scope!;
+      const key = request.user.apiKey;
+      if (key && !key.scopes.includes(scope)) {
+        throw new ApiError(403, 'INSUFFICIENT_SCOPE', `This API key lacks the "${scope}" scope`, [{ scope }]);
       }
     });
   },

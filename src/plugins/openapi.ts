@@ -5,16 +5,19 @@ import fp from 'fastify-plugin';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { type Access, rolesWith } from '../modules/auth/permissions.ts';
 import { completeDocument } from './openapi-docs.ts';
+import { SCOPE_NAMES, type Scope } from '../modules/auth/scopes.ts';
 
 type TransformInput = Parameters<typeof jsonSchemaTransform>[0] & {
-  route?: { config?: { permission?: Access } };
+  route?: { config?: { permission?: Access; scope?: Scope } };
 };
 
 /**
  * Who may call an operation, in the document: `security` (none for public routes, which also
- * overrides any default), `x-permission` and `x-roles` for tools, and a sentence for people.
+ * overrides any default) whose requirement lists the API-key scope the operation needs (OpenAPI
+ * 3.1 lets any scheme list the roles it requires), `x-permission` and `x-roles` for tools, and a
+ * sentence for people.
  */
-function accessAnnotations(permission: Access, description: string | undefined) {
+function accessAnnotations(permission: Access, scope: Scope | undefined, description: string | undefined) {
   if (permission === 'public') {
     return {
       security: [],
@@ -23,11 +26,15 @@ function accessAnnotations(permission: Access, description: string | undefined) 
     };
   }
   const roles = rolesWith(permission);
+  const scopes = scope ? [scope] : [];
   return {
-    security: [{ bearerAuth: [] }, { apiKeyAuth: [] }],
+    security: [{ bearerAuth: scopes }, { apiKeyAuth: scopes }],
     'x-permission': permission,
     'x-roles': roles,
-    description: join(description, `Requires the \`${permission}\` permission (roles: ${roles.join(', ')}).`),
+    description: join(
+      description,
+      `Requires the \`${permission}\` permission (roles: ${roles.join(', ')})${scope ? `; an API key needs the \`${scope}\` scope` : ''}.`,
+    ),
   };
 }
 
@@ -61,24 +68,24 @@ export const openapiPlugin = fp(async (app: FastifyInstance, { docsEnabled }: { 
           bearerAuth: {
             type: 'http',
             scheme: 'bearer',
-            description: 'An access token from /api/auth/login, or an API key (`mk_live_…`)',
+            description: `An access token from /api/auth/login, or an API key (\`mk_live_…\`). Each operation lists the scope an API key needs (${SCOPE_NAMES.join(', ')}); access tokens act with their whole role`,
           },
           apiKeyAuth: {
             type: 'apiKey',
             in: 'header',
             name: 'X-API-Key',
-            description: 'An API key (`mk_live_…`)',
+            description: 'An API key (`mk_live_…`); each operation lists the scope it needs',
           },
         },
       },
     },
     transform: (input) => {
       const out = jsonSchemaTransform(input);
-      const permission = (input as TransformInput).route?.config?.permission;
+      const { permission, scope } = (input as TransformInput).route?.config ?? {};
       if (permission && out.schema && !out.schema.hide) {
         Object.assign(
           out.schema,
-          accessAnnotations(permission, out.schema.description as string | undefined),
+          accessAnnotations(permission, scope, out.schema.description as string | undefined),
         );
       }
       // A module's root route ('/' under prefix '/api/markets') is documented as /api/markets,

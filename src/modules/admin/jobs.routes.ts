@@ -27,7 +27,7 @@ export function jobsAdminRoutes({ queue, reindexAll }: Deps): FastifyPluginAsync
     app.get(
       '/jobs',
       {
-        config: { permission: 'admin' },
+        config: { permission: 'admin', scope: 'admin' },
         schema: {
           tags: ['admin'],
           summary: 'List jobs that exhausted their retries (the dead-letter queues)',
@@ -50,7 +50,7 @@ export function jobsAdminRoutes({ queue, reindexAll }: Deps): FastifyPluginAsync
     app.post(
       '/jobs/:id/retry',
       {
-        config: { permission: 'admin' },
+        config: { permission: 'admin', scope: 'admin' },
         schema: {
           tags: ['admin'],
           summary: 'Send a dead-lettered job back to its queue with a fresh set of retries',
@@ -72,7 +72,7 @@ export function jobsAdminRoutes({ queue, reindexAll }: Deps): FastifyPluginAsync
     app.post(
       '/reindex',
       {
-        config: { permission: 'admin' },
+        config: { permission: 'admin', scope: 'admin' },
         schema: {
           tags: ['admin'],
           summary: 'Queue every market for (re)indexing, e.g. after changing the embeddings provider',

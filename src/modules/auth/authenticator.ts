@@ -6,6 +6,7 @@ import type { ApiKeyRepository } from '../users/api-keys.repository.ts';
 import type { UserRecord, UserRepository } from '../users/users.repository.ts';
 import type { ExternalIdentity, ExternalTokenVerifier } from './jwks.ts';
 import type { AuthUser } from './permissions.ts';
+import { effectiveScopes } from './scopes.ts';
 import type { TokenService } from './tokens.ts';
 
 export interface Credentials {
@@ -38,9 +39,16 @@ export interface AuthenticatorDeps {
 export function createAuthenticator({ tokens, external, users, apiKeys }: AuthenticatorDeps): Authenticator {
   async function byApiKey(key: string): Promise<AuthUser> {
     const hash = apiKeyHash(key);
-    const owner = hash ? await apiKeys.authenticate(hash) : undefined;
-    if (!owner) throw ApiError.unauthorized('Invalid or revoked API key');
-    return owner;
+    const found = hash ? await apiKeys.authenticate(hash) : undefined;
+    if (!found) throw ApiError.unauthorized('Invalid or revoked API key');
+    if (found.expired) throw ApiError.unauthorized('This API key has expired');
+    // The role is read now, with the key: a demoted owner's key loses what the new role lacks.
+    return {
+      id: found.id,
+      email: found.email,
+      role: found.role,
+      apiKey: { id: found.keyId, scopes: effectiveScopes(found.scopes, found.role) },
+    };
   }
 
   async function byLocalToken(token: string): Promise<AuthUser> {

@@ -1,4 +1,5 @@
 import type { Role } from '../../db/schema.ts';
+import type { Scope } from './scopes.ts';
 
 export type Permission = 'read' | 'write' | 'delete' | 'admin';
 /** What a route declares: `public` (anyone, no credentials) or the permission a caller needs. */
@@ -15,6 +16,11 @@ export interface AuthUser {
   id: string;
   email: string;
   role: Role;
+  /**
+   * Set when the caller came with an API key: that key's scopes as far as the owner's current
+   * role allows them. Absent for access tokens, which act with the whole role.
+   */
+  apiKey?: { id: string; scopes: readonly Scope[] } | undefined;
 }
 
 /** The roles that hold a permission (for the API document). */

@@ -197,8 +197,19 @@ export function createCachedMarketRepository(
   };
 }
 
+/** Every filter, by position; a filter added to MarketFilters must be added here (else pages collide). */
 function normaliseFilters(filters: MarketFilters) {
-  return [filters.status ?? null, filters.category ?? null, filters.creatorId ?? null, filters.tag ?? null];
+  return [
+    filters.status ?? null,
+    filters.category ?? null,
+    filters.creatorId ?? null,
+    filters.tag ?? null,
+    filters.ids ? [...filters.ids].sort() : null,
+    filters.volumeMin ?? null,
+    filters.volumeMax ?? null,
+    filters.closesAfter?.toISOString() ?? null,
+    filters.closesBefore?.toISOString() ?? null,
+  ];
 }
 
 /** The same query in any spelling (column order, absent vs undefined filters) → the same key. */

@@ -8,6 +8,14 @@ export interface MarketFilters {
   category?: string | undefined;
   creatorId?: string | undefined;
   tag?: string | undefined;
+  /** Only these ids (at most MAX_LIST_IDS, checked by the schema). */
+  ids?: readonly string[] | undefined;
+  /** Volume bounds in cents, both inclusive. */
+  volumeMin?: number | undefined;
+  volumeMax?: number | undefined;
+  /** Close-time window: at or after `closesAfter`, strictly before `closesBefore`. */
+  closesAfter?: Date | undefined;
+  closesBefore?: Date | undefined;
 }
 
 export interface MarketPage {
@@ -54,7 +62,16 @@ export function createMarketRepository(db: Kysely<DB>) {
   function pageSource(page: MarketPage): SelectQueryBuilder<DB, 'markets', object> {
     if (page.filters.status !== 'closed') return applyFilters(db.selectFrom('markets'), page.filters);
     const columns = [
-      ...new Set([...page.columns, 'id', page.sort, 'category', 'creatorId', 'tags'] as const),
+      ...new Set([
+        ...page.columns,
+        'id',
+        page.sort,
+        'category',
+        'creatorId',
+        'tags',
+        'volume',
+        'closesAt',
+      ] as const),
     ];
     const closed = db
       .selectFrom('markets')
@@ -205,5 +222,10 @@ export function applyFilters<O>(query: SelectQueryBuilder<DB, 'markets', O>, fil
   if (filters.category) q = q.where('category', '=', filters.category);
   if (filters.creatorId) q = q.where('creatorId', '=', filters.creatorId);
   if (filters.tag) q = q.where('tags', '@>', sql<string[]>`array[${filters.tag}]::text[]`);
+  if (filters.ids) q = q.where('id', 'in', [...filters.ids]);
+  if (filters.volumeMin !== undefined) q = q.where('volume', '>=', filters.volumeMin);
+  if (filters.volumeMax !== undefined) q = q.where('volume', '<=', filters.volumeMax);
+  if (filters.closesAfter) q = q.where('closesAt', '>=', filters.closesAfter);
+  if (filters.closesBefore) q = q.where('closesAt', '<', filters.closesBefore);
   return q;
 }

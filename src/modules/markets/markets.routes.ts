@@ -87,7 +87,7 @@ export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
     app.post(
       '/',
       {
-        config: { permission: 'write' },
+        config: { permission: 'write', scope: 'markets:write' },
         schema: {
           tags: ['markets'],
           summary: 'Create a market',
@@ -117,7 +117,7 @@ export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
       app.route({
         method,
         url: '/:id',
-        config: { permission: 'write' },
+        config: { permission: 'write', scope: 'markets:write' },
         schema: {
           tags: ['markets'],
           summary: `${summary} (honours If-Match)`,
@@ -144,7 +144,7 @@ export function marketsRoutes(service: MarketsService): FastifyPluginAsyncZod {
     app.delete(
       '/:id',
       {
-        config: { permission: 'write' },
+        config: { permission: 'write', scope: 'markets:write' },
         schema: {
           tags: ['markets'],
           summary: 'Delete a market that has no trades (creator, moderator or admin)',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ok, uuid } from '../../lib/http-schemas.ts';
-import { moneyCents } from '../trading/amount.schemas.ts';
+import { moneyCents, moneyCentsQuery } from '../trading/amount.schemas.ts';
 
 export const MARKET_STATUSES = ['active', 'closed', 'resolved', 'cancelled'] as const;
 export const SORT_FIELDS = ['volume', 'createdAt', 'closesAt', 'probability', 'name'] as const;
@@ -135,51 +135,100 @@ const csv = <T extends string>(values: readonly T[], name: string) =>
       return items as T[];
     });
 
-export const listMarketsQuery = z.strictObject({
-  status: z
-    .enum(MARKET_STATUSES)
-    .optional()
-    .describe('Only markets in this status (`active`: open for trading and not past `closesAt`)'),
-  category: category
-    .optional()
-    .describe('Only markets of this category')
-    .meta({ examples: ['weather'] }),
-  creatorId: uuid.optional().describe('Only markets created by this user (UUID)'),
-  tag: tag
-    .optional()
-    .describe('Only markets carrying this tag')
-    .meta({ examples: ['lisbon'] }),
-  sort: z.enum(SORT_FIELDS).default('createdAt').describe('Order by this field'),
-  order: z.enum(['asc', 'desc']).default('desc').describe('Ascending or descending'),
-  limit: z.coerce.number().int().min(1).max(100).default(20).describe('Markets per page, 1–100'),
-  offset: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(10_000)
-    .default(0)
-    .describe('Markets to skip (at most 10000; past that, page with `cursor`)'),
-  cursor: z
-    .string()
-    .min(1)
-    .max(500)
-    .optional()
-    .describe(
-      'Continue after the previous page: its `meta.nextCursor` (same filters and sort); not with `offset`',
-    ),
-  fields: csv(MARKET_FIELDS, 'field')
-    .optional()
-    .describe('Comma-separated fields to return instead of all of them')
-    .meta({ examples: ['id,name,probability'] }),
-  include: csv(['creator'] as const, 'include')
-    .optional()
-    .describe("`creator`: embed each market's creator `{ id, name }`"),
-  count: z
-    .enum(['true', 'false'])
-    .transform((v) => v === 'true')
-    .default(false)
-    .describe('`true`: also return the total in `meta.total` (costs a count query)'),
-});
+/** Markets one `ids=` filter may name: a batch read of a watchlist or a portfolio. */
+export const MAX_LIST_IDS = 100;
+
+const ids = z
+  .string()
+  .max(MAX_LIST_IDS * 40)
+  .transform((s, ctx) => {
+    const items = s
+      .split(',')
+      .map((x) => x.trim().toLowerCase())
+      .filter(Boolean);
+    if (items.length === 0) ctx.addIssue({ code: 'custom', message: 'name at least one market id' });
+    else if (items.length > MAX_LIST_IDS)
+      ctx.addIssue({ code: 'custom', message: `at most ${MAX_LIST_IDS} ids per request` });
+    else if (!items.every((x) => uuid.safeParse(x).success))
+      ctx.addIssue({ code: 'custom', message: 'each id must be a market UUID' });
+    // Sorted and without repeats: the same set in any spelling is the same filter (and cache key).
+    else return [...new Set(items)].sort();
+    return z.NEVER;
+  });
+
+/** An instant a timestamptz column and both database drivers take as written: years 1–9999. */
+const instant = z.iso
+  .datetime({ offset: true })
+  .transform((s) => new Date(s))
+  .refine((d) => d.getUTCFullYear() >= 1 && d.getUTCFullYear() <= 9999, 'years 1 to 9999');
+
+export const listMarketsQuery = z
+  .strictObject({
+    status: z
+      .enum(MARKET_STATUSES)
+      .optional()
+      .describe('Only markets in this status (`active`: open for trading and not past `closesAt`)'),
+    category: category
+      .optional()
+      .describe('Only markets of this category')
+      .meta({ examples: ['weather'] }),
+    creatorId: uuid.optional().describe('Only markets created by this user (UUID)'),
+    tag: tag
+      .optional()
+      .describe('Only markets carrying this tag')
+      .meta({ examples: ['lisbon'] }),
+    ids: ids
+      .optional()
+      .describe(
+        `Comma-separated market UUIDs, at most ${MAX_LIST_IDS}: only these markets (unknown ids are simply absent; set limit to get them all on one page)`,
+      ),
+    volumeMin: moneyCentsQuery.optional().describe('Volume at least this, in units (2 decimals)'),
+    volumeMax: moneyCentsQuery.optional().describe('Volume at most this, in units (2 decimals)'),
+    closesAfter: instant.optional().describe('Close time at or after this instant (ISO 8601 with offset)'),
+    closesBefore: instant
+      .optional()
+      .describe('Close time strictly before this instant (ISO 8601 with offset)'),
+    sort: z.enum(SORT_FIELDS).default('createdAt').describe('Order by this field'),
+    order: z.enum(['asc', 'desc']).default('desc').describe('Ascending or descending'),
+    limit: z.coerce.number().int().min(1).max(100).default(20).describe('Markets per page, 1–100'),
+    offset: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(10_000)
+      .default(0)
+      .describe('Markets to skip (at most 10000; past that, page with `cursor`)'),
+    cursor: z
+      .string()
+      .min(1)
+      .max(500)
+      .optional()
+      .describe(
+        'Continue after the previous page: its `meta.nextCursor` (same filters and sort); not with `offset`',
+      ),
+    fields: csv(MARKET_FIELDS, 'field')
+      .optional()
+      .describe('Comma-separated fields to return instead of all of them')
+      .meta({ examples: ['id,name,probability'] }),
+    include: csv(['creator'] as const, 'include')
+      .optional()
+      .describe("`creator`: embed each market's creator `{ id, name }`"),
+    count: z
+      .enum(['true', 'false'])
+      .transform((v) => v === 'true')
+      .default(false)
+      .describe('`true`: also return the total in `meta.total` (costs a count query)'),
+  })
+  .superRefine((q, ctx) => {
+    if (q.volumeMin !== undefined && q.volumeMax !== undefined && q.volumeMin > q.volumeMax)
+      ctx.addIssue({ code: 'custom', path: ['volumeMin'], message: 'volumeMin must not exceed volumeMax' });
+    if (q.closesAfter && q.closesBefore && q.closesAfter >= q.closesBefore)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['closesAfter'],
+        message: 'closesAfter must be before closesBefore',
+      });
+  });
 export type ListMarketsQuery = z.output<typeof listMarketsQuery>;
 
 export const creatorSchema = z.object({ id: z.string(), name: z.string() }).meta({ id: 'Creator' });

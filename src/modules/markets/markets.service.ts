@@ -11,7 +11,7 @@ import type { EventRepository } from '../events/events.repository.ts';
 import type { UserRepository } from '../users/users.repository.ts';
 import { etagOf, shapeChangesAt, sharedDto, toMarketDto, viewOf } from './market-dto.ts';
 import { assertEditable } from './market-edit-rules.ts';
-import type { MarketRepository } from './markets.repository.ts';
+import type { MarketFilters, MarketRepository } from './markets.repository.ts';
 import {
   type CreateMarketInput,
   type ListMarketsQuery,
@@ -191,11 +191,16 @@ export function createMarketsService({
         : undefined;
       if (after && query.offset > 0) throw ApiError.badRequest('Use either cursor or offset, not both');
 
-      const filters = {
+      const filters: MarketFilters = {
         status: query.status,
         category: query.category,
         creatorId: query.creatorId,
         tag: query.tag,
+        ids: query.ids,
+        volumeMin: query.volumeMin,
+        volumeMax: query.volumeMax,
+        closesAfter: query.closesAfter,
+        closesBefore: query.closesBefore,
       };
       const [page, total] = await Promise.all([
         markets.list({

@@ -29,3 +29,15 @@ export const moneyCents = (max: number) =>
       ctx.addIssue({ code: 'custom', message: parsed.message });
       return z.NEVER;
     });
+
+/**
+ * A money bound from a query string ("12.5" units) as integer cents (≥ 0). Written as digits, at
+ * most 2 decimals: what `Number()` would also take ("", " ", "1e3", "0x10", "Infinity") is a 400.
+ */
+export const moneyCentsQuery = z
+  .string()
+  .regex(/^\d{1,13}(\.\d{1,2})?$/, 'an amount in units: digits, at most 2 decimals')
+  .transform((s) => {
+    const [whole, fraction = ''] = s.split('.');
+    return Number(whole) * CENTS_PER_UNIT + Number(fraction.padEnd(2, '0'));
+  });

@@ -35,7 +35,7 @@ export function tradingRoutes(
     app.post(
       '/api/markets/:id/trades',
       {
-        config: { permission: 'write', ...(tradeLimit && { rateLimit: tradeLimit }) },
+        config: { permission: 'write', scope: 'trade', ...(tradeLimit && { rateLimit: tradeLimit }) },
         schema: {
           tags: ['trading'],
           summary: 'Buy or sell shares at the LMSR price (Idempotency-Key makes retries safe)',
@@ -69,7 +69,7 @@ export function tradingRoutes(
       '/api/markets/:id/quote',
       {
         // A read: the general rate limit, not the trade limit.
-        config: { permission: 'read' },
+        config: { permission: 'read', scope: 'read' },
         schema: {
           tags: ['trading'],
           summary: 'What this trade would do now, at the same price and rounding; changes nothing',
@@ -131,7 +131,7 @@ export function tradingRoutes(
     app.get(
       '/api/me/trades',
       {
-        config: { permission: 'read' },
+        config: { permission: 'read', scope: 'read' },
         schema: {
           tags: ['trading'],
           summary: 'Your trades, newest first; include=market joins each market in the same query',
@@ -148,7 +148,7 @@ export function tradingRoutes(
     app.get(
       '/api/me/positions',
       {
-        config: { permission: 'read' },
+        config: { permission: 'read', scope: 'read' },
         schema: {
           tags: ['trading'],
           summary: 'Your positions; include=market joins each market in the same query',
@@ -165,7 +165,7 @@ export function tradingRoutes(
     app.post(
       '/api/markets/:id/resolve',
       {
-        config: { permission: 'write' },
+        config: { permission: 'write', scope: 'markets:write' },
         schema: {
           tags: ['trading'],
           summary: 'Resolve: winning shares pay 1 unit each, the rest of escrow returns to the creator',
@@ -189,7 +189,7 @@ export function tradingRoutes(
     app.post(
       '/api/markets/:id/cancel',
       {
-        config: { permission: 'delete' },
+        config: { permission: 'delete', scope: 'markets:write' },
         schema: {
           tags: ['trading'],
           summary: "Cancel: refund each trader's net spend and the creator's subsidy (moderator or admin)",
@@ -206,7 +206,7 @@ export function tradingRoutes(
     app.get(
       '/api/admin/ledger',
       {
-        config: { permission: 'admin' },
+        config: { permission: 'admin', scope: 'admin' },
         schema: {
           tags: ['admin'],
           summary: 'Money conservation: granted = balances + escrow',

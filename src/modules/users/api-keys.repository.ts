@@ -3,7 +3,7 @@ import type { DB, Role } from '../../db/schema.ts';
 
 export type ApiKeyRepository = ReturnType<typeof createApiKeyRepository>;
 
-const LISTED = ['id', 'name', 'prefix', 'createdAt', 'lastUsedAt'] as const;
+const LISTED = ['id', 'name', 'prefix', 'scopes', 'expiresAt', 'createdAt', 'lastUsedAt'] as const;
 
 // Writing last_used_at on every request would turn each read into a write; a minute is precise enough.
 const LAST_USED_RESOLUTION = sql<Date>`now() - interval '1 minute'`;
@@ -16,7 +16,17 @@ export function createApiKeyRepository(db: Kysely<DB>) {
      * holds. FOR NO KEY UPDATE, in the documented lock order (market, then user, then key): it does
      * not block inserts that merely reference the user, and it queues behind a trade's user lock.
      */
-    createWithinLimit(key: { userId: string; name: string; prefix: string; keyHash: string }, limit: number) {
+    createWithinLimit(
+      key: {
+        userId: string;
+        name: string;
+        prefix: string;
+        keyHash: string;
+        scopes: string[];
+        expiresAt: Date | null;
+      },
+      limit: number,
+    ) {
       return db.transaction().execute(async (trx) => {
         const owner = await trx
           .selectFrom('users')
@@ -59,8 +69,15 @@ export function createApiKeyRepository(db: Kysely<DB>) {
       return result.numUpdatedRows > 0n;
     },
 
-    /** The owner of an active key, in one query; records the use at most once a minute. */
-    async authenticate(keyHash: string): Promise<{ id: string; email: string; role: Role } | undefined> {
+    /**
+     * The owner of an unrevoked key and the key's scopes, in one query; `expired` when its expiry
+     * has passed (by the database's clock). Records the use of a live key at most once a minute.
+     */
+    async authenticate(
+      keyHash: string,
+    ): Promise<
+      { id: string; email: string; role: Role; keyId: string; scopes: string[]; expired: boolean } | undefined
+    > {
       const row = await db
         .selectFrom('apiKeys')
         .innerJoin('users', 'users.id', 'apiKeys.userId')
@@ -69,16 +86,19 @@ export function createApiKeyRepository(db: Kysely<DB>) {
           'users.id',
           'users.email',
           'users.role',
+          'apiKeys.scopes',
           sql<boolean>`coalesce(api_keys.last_used_at < ${LAST_USED_RESOLUTION}, true)`.as('stale'),
+          sql<boolean>`coalesce(api_keys.expires_at <= now(), false)`.as('expired'),
         ])
         .where('apiKeys.keyHash', '=', keyHash)
         .where('apiKeys.revokedAt', 'is', null)
         .executeTakeFirst();
       if (!row) return undefined;
-      if (row.stale) {
+      if (row.stale && !row.expired) {
         await db.updateTable('apiKeys').set({ lastUsedAt: sql`now()` }).where('id', '=', row.keyId).execute();
       }
-      return { id: row.id, email: row.email, role: row.role };
+      const { id, email, role, keyId, scopes, expired } = row;
+      return { id, email, role, keyId, scopes, expired };
     },
   };
 }

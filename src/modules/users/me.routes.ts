@@ -18,7 +18,7 @@ export function meRoutes(users: UsersService, apiKeys: ApiKeysService): FastifyP
     app.get(
       '/',
       {
-        config: { permission: 'read' },
+        config: { permission: 'read', scope: 'read' },
         schema: {
           tags: ['me'],
           summary: 'My account',
@@ -31,7 +31,7 @@ export function meRoutes(users: UsersService, apiKeys: ApiKeysService): FastifyP
     app.patch(
       '/',
       {
-        config: { permission: 'write' },
+        config: { permission: 'write', scope: 'account:write' },
         schema: {
           tags: ['me'],
           summary: 'Change my display name (the only field a user may change)',
@@ -48,7 +48,7 @@ export function meRoutes(users: UsersService, apiKeys: ApiKeysService): FastifyP
     app.post(
       '/api-keys',
       {
-        config: { permission: 'write', noStore: true },
+        config: { permission: 'write', scope: 'keys:write', noStore: true },
         schema: {
           tags: ['me'],
           summary: 'Create an API key; the response is the only time the key is shown',
@@ -57,7 +57,7 @@ export function meRoutes(users: UsersService, apiKeys: ApiKeysService): FastifyP
         },
       },
       async (request, reply) => {
-        const key = await apiKeys.create(request.user!.id, request.body.name);
+        const key = await apiKeys.create(request.user!, request.body);
         return reply.status(201).send({ success: true as const, data: key });
       },
     );
@@ -65,7 +65,7 @@ export function meRoutes(users: UsersService, apiKeys: ApiKeysService): FastifyP
     app.get(
       '/api-keys',
       {
-        config: { permission: 'read' },
+        config: { permission: 'read', scope: 'read' },
         schema: {
           tags: ['me'],
           summary: 'My active API keys (names and prefixes, never the keys)',
@@ -78,7 +78,7 @@ export function meRoutes(users: UsersService, apiKeys: ApiKeysService): FastifyP
     app.delete(
       '/api-keys/:id',
       {
-        config: { permission: 'write' },
+        config: { permission: 'write', scope: 'keys:write' },
         schema: {
           tags: ['me'],
           summary: 'Revoke one of my API keys, effective immediately',

@@ -16,7 +16,7 @@ export function usersRoutes(service: UsersService): FastifyPluginAsyncZod {
     app.get(
       '/',
       {
-        config: { permission: 'admin' },
+        config: { permission: 'admin', scope: 'admin' },
         schema: {
           tags: ['users'],
           summary: 'List accounts, oldest first',
@@ -44,7 +44,7 @@ export function usersRoutes(service: UsersService): FastifyPluginAsyncZod {
     app.patch(
       '/:id/role',
       {
-        config: { permission: 'admin' },
+        config: { permission: 'admin', scope: 'admin' },
         schema: {
           tags: ['users'],
           summary: "Change a user's role (the last admin cannot be demoted)",

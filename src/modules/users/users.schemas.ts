@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ok, uuid } from '../../lib/http-schemas.ts';
+import { SCOPE_NAMES } from '../auth/scopes.ts';
 import { publicProfileSchema, userSchema } from './user-dto.ts';
 
 export const userIdParams = z.strictObject({ id: uuid.describe("The user's id (UUID)") });
@@ -33,7 +34,32 @@ export const userListResponse = z.object({
   }),
 });
 
-export const createApiKeyBody = z.strictObject({ name: z.string().trim().min(1).max(100) });
+/** How far ahead a key may expire: long-lived keys should be rotated, not kept forever by accident. */
+export const MAX_API_KEY_LIFETIME_DAYS = 3650;
+
+export const createApiKeyBody = z.strictObject({
+  name: z.string().trim().min(1).max(100).describe('To recognise the key in your list'),
+  scopes: z
+    .array(z.enum(SCOPE_NAMES))
+    .min(1)
+    .max(SCOPE_NAMES.length)
+    .transform((s) => [...new Set(s)])
+    .optional()
+    .describe(
+      `What the key may do: ${SCOPE_NAMES.join(', ')}. Default: every scope your role allows (and, when a key creates this one, that key has). More than that is a 403`,
+    ),
+  expiresAt: z.iso
+    .datetime({ offset: true })
+    .transform((s) => new Date(s))
+    .refine((d) => d.getTime() > Date.now(), 'must be in the future')
+    .refine(
+      (d) => d.getTime() <= Date.now() + MAX_API_KEY_LIFETIME_DAYS * 86_400_000,
+      `at most ${MAX_API_KEY_LIFETIME_DAYS} days ahead`,
+    )
+    .optional()
+    .describe('When the key stops working (401 after it), ISO 8601; default: never'),
+});
+export type CreateApiKeyInput = z.output<typeof createApiKeyBody>;
 export const apiKeyIdParams = z.strictObject({
   id: uuid.describe("The key's id (UUID), as listed by GET /api/me/api-keys"),
 });
@@ -43,6 +69,10 @@ export const apiKeySchema = z
     id: z.string(),
     name: z.string(),
     prefix: z.string().describe('The first characters of the key, to recognise it'),
+    scopes: z
+      .array(z.enum(SCOPE_NAMES))
+      .describe('What the key may do (cut to what your role allows at use)'),
+    expiresAt: z.string().nullable().describe('When it stops working; null: never'),
     createdAt: z.string(),
     lastUsedAt: z.string().nullable().describe('To the minute'),
   })
