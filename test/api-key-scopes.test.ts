@@ -74,6 +74,10 @@ for (const kind of databaseKinds()) {
         ['post', '/api/markets/{id}/trades', 'trade'],
         ['post', '/api/markets', 'markets:write'],
         ['patch', '/api/markets/{id}', 'markets:write'],
+        ['post', '/api/markets/{id}/comments', 'comments:write'],
+        ['delete', '/api/markets/{id}/comments/{commentId}', 'comments:write'],
+        ['post', '/api/me/webhooks', 'webhooks:write'],
+        ['get', '/api/me/webhooks', 'read'],
         ['post', '/api/markets/{id}/resolve', 'markets:write'],
         ['post', '/api/markets/{id}/cancel', 'markets:write'],
         ['get', '/api/admin/ledger', 'admin'],
@@ -179,8 +183,10 @@ for (const kind of databaseKinds()) {
         'read',
         'trade',
         'markets:write',
+        'comments:write',
         'account:write',
         'keys:write',
+        'webhooks:write',
       ]);
       assert.deepEqual((await createKey(admin)).scopes, SCOPE_NAMES);
     });
@@ -316,7 +322,7 @@ for (const kind of databaseKinds()) {
       });
       assert.equal(trade.statusCode, 201, trade.body);
       const child = await createKey({ auth: bearer(old.user!) });
-      assert.deepEqual(child.scopes, ['read', 'trade', 'markets:write', 'account:write', 'keys:write']);
+      assert.deepEqual(child.scopes, ['read', 'trade', 'markets:write', 'comments:write', 'account:write', 'keys:write', 'webhooks:write']);
       const ledger = (key: string) =>
         t.request({ method: 'GET', url: '/api/admin/ledger', headers: bearer(key) });
       assert.equal((await ledger(old.user!)).statusCode, 403, 'a user’s old key was never an admin');

@@ -4,8 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { type Access, rolesWith } from '../modules/auth/permissions.ts';
-import { completeDocument } from './openapi-docs.ts';
 import { SCOPE_NAMES, type Scope } from '../modules/auth/scopes.ts';
+import { completeDocument } from './openapi-docs.ts';
 
 type TransformInput = Parameters<typeof jsonSchemaTransform>[0] & {
   route?: { config?: { permission?: Access; scope?: Scope } };

@@ -14,10 +14,14 @@ export const SCOPES = {
   trade: 'write',
   /** Create, edit, delete, resolve and cancel markets (as far as the role allows each). */
   'markets:write': 'write',
+  /** Post and delete comments. */
+  'comments:write': 'write',
   /** Change your own profile (PATCH /api/me). */
   'account:write': 'write',
   /** Create and revoke API keys; a key can only give a new key scopes it has itself. */
   'keys:write': 'write',
+  /** Create, rotate, enable and delete webhook subscriptions, replay their deliveries. */
+  'webhooks:write': 'write',
   /** The admin routes (users, roles, ledger, jobs, reindex). */
   admin: 'admin',
 } as const satisfies Record<string, Permission>;

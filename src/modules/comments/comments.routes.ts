@@ -25,7 +25,7 @@ export function commentsRoutes(
     app.post(
       '/:id/comments',
       {
-        config: { permission: 'write', ...(commentLimit && { rateLimit: commentLimit }) },
+        config: { permission: 'write', scope: 'comments:write', ...(commentLimit && { rateLimit: commentLimit }) },
         schema: {
           tags: ['comments'],
           summary: 'Comment on a market, or reply to a top-level comment (plain text)',
@@ -71,7 +71,7 @@ export function commentsRoutes(
     app.delete(
       '/:id/comments/:commentId',
       {
-        config: { permission: 'write' },
+        config: { permission: 'write', scope: 'comments:write' },
         schema: {
           tags: ['comments'],
           summary:

@@ -22,7 +22,7 @@ export function webhooksRoutes(webhooks: WebhooksService): FastifyPluginAsyncZod
     app.post(
       '/',
       {
-        config: { permission: 'write', noStore: true },
+        config: { permission: 'write', scope: 'webhooks:write', noStore: true },
         schema: {
           tags,
           summary: 'Subscribe a URL to events; the response is the only time the signing secret is shown',
@@ -39,7 +39,7 @@ export function webhooksRoutes(webhooks: WebhooksService): FastifyPluginAsyncZod
     app.get(
       '/',
       {
-        config: { permission: 'read' },
+        config: { permission: 'read', scope: 'read' },
         schema: {
           tags,
           summary: 'My webhook subscriptions (never their secrets)',
@@ -52,7 +52,7 @@ export function webhooksRoutes(webhooks: WebhooksService): FastifyPluginAsyncZod
     app.get(
       '/:id',
       {
-        config: { permission: 'read' },
+        config: { permission: 'read', scope: 'read' },
         schema: {
           tags,
           summary: 'One of my webhook subscriptions',
@@ -69,7 +69,7 @@ export function webhooksRoutes(webhooks: WebhooksService): FastifyPluginAsyncZod
     app.delete(
       '/:id',
       {
-        config: { permission: 'write' },
+        config: { permission: 'write', scope: 'webhooks:write' },
         schema: {
           tags,
           summary: 'Delete one of my webhook subscriptions and its delivery log',
@@ -86,7 +86,7 @@ export function webhooksRoutes(webhooks: WebhooksService): FastifyPluginAsyncZod
     app.post(
       '/:id/rotate-secret',
       {
-        config: { permission: 'write', noStore: true },
+        config: { permission: 'write', scope: 'webhooks:write', noStore: true },
         schema: {
           tags,
           summary:
@@ -104,7 +104,7 @@ export function webhooksRoutes(webhooks: WebhooksService): FastifyPluginAsyncZod
     app.post(
       '/:id/enable',
       {
-        config: { permission: 'write' },
+        config: { permission: 'write', scope: 'webhooks:write' },
         schema: {
           tags,
           summary: 'Enable a disabled subscription again; delivery resumes where it stopped',
@@ -121,7 +121,7 @@ export function webhooksRoutes(webhooks: WebhooksService): FastifyPluginAsyncZod
     app.get(
       '/:id/deliveries',
       {
-        config: { permission: 'read' },
+        config: { permission: 'read', scope: 'read' },
         schema: {
           tags,
           summary: 'The deliveries of one subscription, newest event first, dead letters included',
@@ -139,7 +139,7 @@ export function webhooksRoutes(webhooks: WebhooksService): FastifyPluginAsyncZod
     app.post(
       '/:id/deliveries/:deliveryId/replay',
       {
-        config: { permission: 'write' },
+        config: { permission: 'write', scope: 'webhooks:write' },
         schema: {
           tags,
           summary: 'Send a dead-lettered delivery again (in the background; outside the in-order stream)',
