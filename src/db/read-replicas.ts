@@ -179,7 +179,9 @@ export function createReplicaSet({ primary, replicas, maxLagMs, probeIntervalMs 
   }
 
   const driver: Driver = {
-    async init() {},
+    async init() {
+      await Promise.all([primaryDriver, ...members.map((replica) => replica.driver)].map((d) => d.init()));
+    },
     async acquireConnection() {
       const replica = pick(requiredLsn());
       if (replica) {
