@@ -254,8 +254,15 @@ describe('read replicas (PostgreSQL primary + streaming replica)', {
   test('replica stopped: reads go to the primary with no 5xx, /readyz degraded and /metrics say so', async () => {
     const { id } = await createMarket(a);
     await eventually(async () => (await listIds(a)).includes(id), 15_000, 'the replica has the market');
+    // An instance whose probe will not run again during the test: only a user request can find out.
+    const unprobed = await instance(primary, replica, { DATABASE_READ_PROBE_INTERVAL_MS: '60000' });
     await replica.stop('fast');
     try {
+      for (let i = 0; i < 5; i++) assert.ok((await listIds(unprobed)).includes(id), 'served by the primary');
+      const [status] = unprobed.database.replicas();
+      assert.equal(status!.state, 'down', 'the first failed read marks the replica down');
+      assert.equal(status!.fallbacks, 1, 'only one request ever tried the dead replica');
+
       // Right away, before any probe has noticed: the failed read runs again on the primary.
       const statuses = [];
       for (let i = 0; i < 10; i++) {
@@ -286,6 +293,7 @@ describe('read replicas (PostgreSQL primary + streaming replica)', {
       const written = await createMarket(b);
       assert.ok((await listIds(a, { 'x-consistency-token': written.token })).includes(written.id));
     } finally {
+      await unprobed.close();
       await replica.start();
     }
     await eventually(replicaUp(a), 30_000, 'the restarted replica is used again');
