@@ -234,6 +234,31 @@ describe('read replicas (PostgreSQL primary + streaming replica)', {
     }
   });
 
+  test('the shared cache is filled from the primary: a cached list never holds what a lagging replica had', {
+    skip: process.env.TEST_REDIS_URL ? false : 'TEST_REDIS_URL is not set',
+  }, async () => {
+    const shared = {
+      REDIS_URL: process.env.TEST_REDIS_URL!,
+      REDIS_KEY_PREFIX: `replicas-${process.pid}-${Date.now()}:`,
+      LIST_CACHE_TTL_SECONDS: '30',
+    };
+    const c1 = await instance(primary, replica, shared);
+    const c2 = await instance(primary, replica, shared);
+    try {
+      await eventually(replicaUp(c2), 15_000, 'the replica is up');
+      await pauseReplay();
+      await listIds(c2); // the first page is cached now
+      const { id } = await createMarket(c1);
+      // The write invalidated the shared cache after its commit; the next fill reads the primary.
+      assert.ok((await listIds(c2)).includes(id), 'the cached first page has the write without a token');
+      assert.ok((await listIds(c1)).includes(id));
+    } finally {
+      await resumeReplay();
+      await c1.close();
+      await c2.close();
+    }
+  });
+
   test('a junk consistency token is a 400 in the envelope', async () => {
     for (const junk of ['junk', '0/', 'G/1', '1/2/3', '123456789/0', ' ']) {
       const res = await a.request({
