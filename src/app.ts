@@ -42,6 +42,7 @@ import { gracefulClosePlugin } from './plugins/graceful-close.ts';
 import { metricsPlugin } from './plugins/metrics.ts';
 import { openapiPlugin } from './plugins/openapi.ts';
 import { callerIdentity, clientIpKey, rateLimitPlugin } from './plugins/rate-limit.ts';
+import { readConsistencyPlugin } from './plugins/read-consistency.ts';
 import { requestContextPlugin, requestIdOptions } from './plugins/request-context.ts';
 import { securityHeadersPlugin } from './plugins/security-headers.ts';
 
@@ -117,14 +118,19 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   // Redis can miss a delete (an outage, a restore from a snapshot): the event log follower makes up for it.
   const cache = createCacheAside(cacheStore, { log: app.log, followed: cacheStore.kind === 'redis' });
   // The seed's CachedMarketRepository: cache-aside reads over the PostgreSQL repository.
-  const markets = createCachedMarketRepository(createMarketRepository(database.db), cache, {
-    rowSeconds: config.CACHE_TTL_SECONDS,
-    listSeconds: config.LIST_CACHE_TTL_SECONDS,
-  });
+  // Cache fills read the primary; pages the cache does not hold are read from a replica (if any).
+  const markets = createCachedMarketRepository(
+    createMarketRepository(database.db),
+    cache,
+    { rowSeconds: config.CACHE_TTL_SECONDS, listSeconds: config.LIST_CACHE_TTL_SECONDS },
+    createMarketRepository(database.read),
+  );
 
   await app.register(requestContextPlugin);
   await app.register(gracefulClosePlugin);
   await app.register(errorHandlerPlugin);
+  // Before any route reads: a request's consistency token holds its reads to the write it follows.
+  await app.register(readConsistencyPlugin, { database });
   // Before any route (/docs gets its own content security policy as its routes are added) and
   // before any hook that may refuse a request, so that refusals carry the headers too.
   await app.register(securityHeadersPlugin, { corsOrigins: config.CORS_ORIGINS ?? [] });
@@ -163,7 +169,11 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
 
   await app.register(healthRoutes({ database, cache, breakers, draining: app.draining }));
   await registerAuth(app, { config, database, users, tokens });
-  await registerUsers(app, { users, apiKeys });
+  await registerUsers(app, {
+    users,
+    apiKeys,
+    profiles: createUserRepository(database.read, { signupGrantCents: config.SIGNUP_GRANT * 100 }),
+  });
   // After a commit that changed a market, other modules drop what the cache holds of it.
   const onMarketChanged = (marketId: string) => markets.invalidate(marketId);
   const trading = createTradingModule({ database, markets, events, onMarketChanged, config, log: app.log });

@@ -23,14 +23,14 @@ export async function openScriptDatabase(): Promise<{ config: Config; database: 
   let database: Database;
   let via: string;
   if (config.DATABASE_URL) {
-    database = await openDatabaseFromConfig(config);
+    database = await openDatabaseFromConfig(config, { primaryOnly: true });
     via = 'DATABASE_URL';
   } else if (await serverSocketAnswers(pgliteSocketPath(config))) {
     const url = `postgres://postgres@/postgres?host=${encodeURIComponent(pgliteSocketDir(config))}`;
     database = await openDatabaseFromConfig({ ...config, DATABASE_POOL_SIZE: 1 }, { url });
     via = 'the running server';
   } else {
-    database = await openDatabaseFromConfig(config);
+    database = await openDatabaseFromConfig(config, { primaryOnly: true });
     via = `PGlite in ${config.DATA_DIR}`;
   }
   await migrate(database);

@@ -41,6 +41,34 @@ export const envSchema = z.object({
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(10_000),
   DATABASE_CONNECT_TIMEOUT_MS: int(100, 60_000).default(3_000),
   /**
+   * Comma-separated streaming replicas of DATABASE_URL: reads that tolerate lag (lists, search,
+   * price history, public profiles) go there; writes, transactions, money and auth stay on the primary.
+   */
+  DATABASE_READ_URL: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((u) => u.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .max(2000)
+            .regex(/^postgres(ql)?:\/\//, 'must be postgres:// or postgresql:// URLs'),
+        )
+        .min(1)
+        .max(16),
+    )
+    .optional(),
+  /** A replica further behind the primary than this is skipped (its reads go to the primary). */
+  DATABASE_READ_MAX_LAG_MS: int(100, 3_600_000).default(5_000),
+  /** How often each instance probes each replica's state and replay position. */
+  DATABASE_READ_PROBE_INTERVAL_MS: int(100, 60_000).default(1_000),
+  /**
    * Budget of a write that moves money (trade, market create/delete, resolve, cancel): queue wait,
    * connection wait and statements. Past it: 503 with Retry-After, and nothing is committed.
    */
@@ -208,6 +236,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (result.data.NODE_ENV === 'production' && !result.data.JWT_SECRET) {
     throw new ConfigError('Invalid configuration: JWT_SECRET is required when NODE_ENV=production');
+  }
+  if (result.data.DATABASE_READ_URL && !result.data.DATABASE_URL) {
+    throw new ConfigError('Invalid configuration: DATABASE_READ_URL needs DATABASE_URL (the primary)');
   }
   const { JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE } = result.data;
   // Without both checks any token that provider signs, for any application, would be accepted.

@@ -11,9 +11,19 @@ export function pgliteSocketDir(config: Config): string {
 export const PGLITE_SOCKET_NAME = '.s.PGSQL.5432';
 export const pgliteSocketPath = (config: Config) => join(pgliteSocketDir(config), PGLITE_SOCKET_NAME);
 
-export function openDatabaseFromConfig(config: Config, overrides: { url?: string } = {}): Promise<Database> {
+/**
+ * The service's database. `overrides.url` (scripts pointed at another server) or `primaryOnly`
+ * (migrations, the worker's jobs) leave the read replicas out.
+ */
+export function openDatabaseFromConfig(
+  config: Config,
+  overrides: { url?: string; primaryOnly?: boolean } = {},
+): Promise<Database> {
   return openDatabase({
     url: overrides.url ?? config.DATABASE_URL,
+    readUrls: overrides.url || overrides.primaryOnly ? [] : (config.DATABASE_READ_URL ?? []),
+    readMaxLagMs: config.DATABASE_READ_MAX_LAG_MS,
+    readProbeIntervalMs: config.DATABASE_READ_PROBE_INTERVAL_MS,
     dataDir: config.DATA_DIR,
     poolSize: config.DATABASE_POOL_SIZE,
     statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,

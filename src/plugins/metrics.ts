@@ -8,7 +8,7 @@ import type { CircuitBreaker } from '../lib/circuit-breaker.ts';
 import { ApiError } from '../lib/errors.ts';
 
 export interface MetricsDeps {
-  database: Pick<Database, 'stats'>;
+  database: Pick<Database, 'stats' | 'replicas'>;
   cacheStats: CacheStats;
   /** Circuit breakers of the dependencies (Redis, the embeddings provider). */
   breakers?: readonly Pick<CircuitBreaker, 'name' | 'state' | 'opened'>[];
@@ -78,6 +78,42 @@ export const metricsPlugin = fp(
       () => cacheStats.errors,
     );
     mirror('db_queries_total', 'SQL statements executed', () => database.stats.queries);
+    const replicaStates = ['starting', 'up', 'lagging', 'down'] as const;
+    new Gauge({
+      name: 'db_replica_state',
+      help: 'Each read replica: 1 for its current state (up = serving reads; lagging, down = skipped)',
+      labelNames: ['replica', 'state'],
+      registers: [registry],
+      collect() {
+        for (const replica of database.replicas())
+          for (const state of replicaStates)
+            this.set({ replica: replica.name, state }, replica.state === state ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'db_replica_lag_seconds',
+      help: 'How far behind the primary each read replica was at its last probe (absent while it is down)',
+      labelNames: ['replica'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const replica of database.replicas())
+          if (replica.lagMs !== undefined) this.set({ replica: replica.name }, replica.lagMs / 1000);
+      },
+    });
+    new Counter({
+      name: 'db_replica_reads_total',
+      help: 'Statements each read replica served, and those that failed there and ran on the primary',
+      labelNames: ['replica', 'outcome'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const replica of database.replicas()) {
+          this.inc({ replica: replica.name, outcome: 'served' }, replica.reads);
+          this.inc({ replica: replica.name, outcome: 'fell_back' }, replica.fallbacks);
+        }
+      },
+    });
     new Gauge({
       name: 'circuit_breaker_open',
       help: 'Whether calls to the dependency are skipped (1) or made (0)',

@@ -103,9 +103,11 @@ export const securityHeadersPlugin = fp(
           'idempotency-key',
           'if-match',
           'x-request-id',
+          'x-consistency-token',
         ],
         exposedHeaders: [
           'x-request-id',
+          'x-consistency-token',
           'etag',
           'retry-after',
           'ratelimit-limit',

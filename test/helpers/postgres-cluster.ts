@@ -44,16 +44,38 @@ async function pgBin(tool: string, args: string[]) {
     : run(file, args, { cwd: tmpdir() });
 }
 
-export async function ownPostgresServer(): Promise<OwnPostgres> {
+/** A temp dir the server's user owns, and a free port. */
+async function serverDir(): Promise<{ dir: string; data: string; port: number }> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'markets-pg-'));
-  const data = join(dir, 'data');
   if (asRoot) {
     const { stdout } = await run('id', ['-u', 'postgres']);
     const { stdout: gid } = await run('id', ['-g', 'postgres']);
     await chown(dir, Number(stdout.trim()), Number(gid.trim()));
   }
+  return { dir, data: join(dir, 'data'), port };
+}
+
+export async function ownPostgresServer(): Promise<OwnPostgres> {
+  const { dir, data, port } = await serverDir();
   await pgBin('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '-N']);
+  return serverAt(dir, data, port);
+}
+
+/**
+ * A streaming replica of `primary` (hot standby, read-only), made with `pg_basebackup -R` into a
+ * temp dir of its own on a free port. initdb's default pg_hba.conf lets 127.0.0.1 replicate.
+ */
+export async function ownStandbyServer(primary: OwnPostgres): Promise<OwnPostgres> {
+  const { dir, data, port } = await serverDir();
+  await pgBin('pg_basebackup', [
+    ...['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres'],
+    ...['-D', data, '-R', '-X', 'stream', '--no-sync', '-c', 'fast'],
+  ]);
+  return serverAt(dir, data, port, ['-c hot_standby=on']);
+}
+
+async function serverAt(dir: string, data: string, port: number, extra: string[] = []): Promise<OwnPostgres> {
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   const options = [
     `-p ${port}`,
@@ -63,6 +85,7 @@ export async function ownPostgresServer(): Promise<OwnPostgres> {
     // it, only an OS crash would. synchronous_commit stays on: a commit acknowledged is kept.
     '-c fsync=off -c full_page_writes=off',
     '-c max_connections=60 -c shared_buffers=16MB',
+    ...extra,
   ].join(' ');
   let running = false;
   const self: OwnPostgres = {

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/database.ts';
+import type { ReplicaStatus } from '../../db/read-replicas.ts';
 import type { CircuitBreaker } from '../../lib/circuit-breaker.ts';
 import { errorEnvelope } from '../../lib/http-schemas.ts';
 
@@ -10,10 +11,13 @@ const health = z.object({
   checks: z.record(z.string(), z.string()),
   /** Each guarded dependency's circuit: open = calls skip it and take their fallback. */
   circuits: z.record(z.string(), z.enum(['closed', 'open'])).optional(),
+  /** Each read replica (replica-1…): up serves reads; starting, lagging and down are skipped. */
+  replicas: z.record(z.string(), z.enum(['starting', 'up', 'lagging', 'down'])).optional(),
 });
 
 export interface HealthDeps {
-  database: Pick<Database, 'ping'>;
+  /** A read replica down or lagging is degraded: its reads go to the primary. */
+  database: Pick<Database, 'ping' | 'replicas'>;
   /** The cache is optional for serving (reads fall back to the database): down = degraded, not unready. */
   cache: { ping(): Promise<void> };
   breakers?: readonly Pick<CircuitBreaker, 'name' | 'state'>[];
@@ -48,6 +52,15 @@ export function healthRoutes({
 }: HealthDeps): FastifyPluginAsyncZod {
   const logDatabase = changeLogger('database', 'failed');
   const logCache = changeLogger('cache', 'degraded');
+  const replicaLoggers = new Map<string, ReturnType<typeof changeLogger>>();
+  const logReplica = (log: FastifyBaseLogger, replica: ReplicaStatus) => {
+    let logger = replicaLoggers.get(replica.name);
+    if (!logger) {
+      logger = changeLogger(replica.name, 'degraded');
+      replicaLoggers.set(replica.name, logger);
+    }
+    logger(log, replica.state === 'up' ? undefined : new Error(`read replica is ${replica.state}`));
+  };
   return async (app) => {
     app.get(
       '/healthz',
@@ -98,10 +111,23 @@ export function healthRoutes({
         // Reasons go to the log: a public probe must not reveal hosts or driver messages.
         logDatabase(request.log, db);
         logCache(request.log, cacheFailure);
-        const status = db ? 'unavailable' : cacheFailure ? 'degraded' : 'ok';
+        // The probe in the database adapter keeps these current: reading them costs no round trip.
+        const replicas = database.replicas();
+        for (const replica of replicas) logReplica(request.log, replica);
+        const replicaDegraded = replicas.some((replica) => replica.state !== 'up');
+        const status = db ? 'unavailable' : cacheFailure || replicaDegraded ? 'degraded' : 'ok';
         return reply.status(db ? 503 : 200).send({
           status,
-          checks: { database: db ? 'unavailable' : 'ok', cache: cacheFailure ? 'degraded' : 'ok' },
+          checks: {
+            database: db ? 'unavailable' : 'ok',
+            cache: cacheFailure ? 'degraded' : 'ok',
+            ...Object.fromEntries(
+              replicas.map((replica) => [replica.name, replica.state === 'up' ? 'ok' : 'degraded']),
+            ),
+          },
+          ...(replicas.length > 0 && {
+            replicas: Object.fromEntries(replicas.map((replica) => [replica.name, replica.state])),
+          }),
           ...(breakers.length > 0 && {
             circuits: Object.fromEntries(breakers.map((breaker) => [breaker.name, breaker.state])),
           }),

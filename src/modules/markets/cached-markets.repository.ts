@@ -63,6 +63,12 @@ export function createCachedMarketRepository(
   base: MarketRepository,
   cache: CacheAside,
   ttl: MarketCacheTtl,
+  /**
+   * Where list pages and counts the cache does not hold are read (a replica). What fills the
+   * cache is read from `base` (the primary): an entry filled from a replica that had not replayed
+   * a write yet would outlive that write's invalidation and serve the old data for its whole TTL.
+   */
+  uncached: Pick<MarketRepository, 'list' | 'count'> = base,
 ): CachedMarketRepository {
   let drawing: Promise<string> | undefined;
   async function listGeneration(): Promise<string> {
@@ -160,7 +166,7 @@ export function createCachedMarketRepository(
     },
 
     list(page) {
-      if (ttl.listSeconds === 0 || page.after || page.offset >= MAX_CACHED_OFFSET) return base.list(page);
+      if (ttl.listSeconds === 0 || page.after || page.offset >= MAX_CACHED_OFFSET) return uncached.list(page);
       return readListEntry(
         (generation) => keys.page(generation, page),
         pageCodec,
@@ -169,7 +175,7 @@ export function createCachedMarketRepository(
     },
 
     count(filters) {
-      if (ttl.listSeconds === 0) return base.count(filters);
+      if (ttl.listSeconds === 0) return uncached.count(filters);
       return readListEntry(
         (generation) => keys.count(generation, filters),
         countCodec,

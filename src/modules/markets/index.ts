@@ -28,7 +28,7 @@ export async function registerMarkets(app: FastifyInstance, { database, ...deps 
   const service = createMarketsService({ db: database.db, ...deps });
   await app.register(marketsRoutes(service), { prefix: '/api/markets' });
   const history = createPriceHistoryService({
-    history: createPriceHistoryRepository(database.db),
+    history: createPriceHistoryRepository(database.read),
     markets: service,
     settleMs: deps.deadlineMs,
   });

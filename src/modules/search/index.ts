@@ -37,7 +37,7 @@ export async function createSearchModule({
     );
   }
   const embedder = given ?? createEmbedder(config, log);
-  const repository = createSearchRepository(database.db);
+  const repository = createSearchRepository(database.db, database.read);
   const indexing = createIndexingJobs({ search: repository, embedder, queue, vectorEnabled: vector.enabled });
   const service = createSearchService({
     search: repository,

@@ -33,7 +33,8 @@ export interface MarketToIndex {
 export type SearchRepository = ReturnType<typeof createSearchRepository>;
 
 /** Data access for search: retrieval, fusion and the embeddings the indexing job writes. */
-export function createSearchRepository(db: Kysely<DB>) {
+/** `read`: where searches run (a replica when there are any); indexing stays on `db`. */
+export function createSearchRepository(db: Kysely<DB>, read: Kysely<DB> = db) {
   /** `plainto_tsquery` ANDs every word; OR-ing them lets a market match most words of a question. */
   const tsQuery = (q: string) => sql`replace(plainto_tsquery('english', ${q})::text, '&', '|')::tsquery`;
   const document = sql.ref('d.document');
@@ -84,8 +85,8 @@ export function createSearchRepository(db: Kysely<DB>) {
           order by f.score desc, m.id limit ${params.limit}`.execute(trx);
         return rows.map(({ score, ...market }) => ({ market: market as MarketRow, score }));
       };
-      if (!params.vector) return run(db);
-      return db.transaction().execute(async (trx) => {
+      if (!params.vector) return run(read);
+      return read.transaction().execute(async (trx) => {
         // pgvector 0.8: without an iterative scan, filters applied after the index scan can leave
         // fewer than k rows; ef_search bounds how many candidates one scan returns.
         await sql`select set_config('hnsw.iterative_scan', 'relaxed_order', true),

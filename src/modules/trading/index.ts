@@ -35,7 +35,11 @@ export function createTradingModule({ database, config, markets, events, onMarke
   const services = {
     trading: createTradingService({ db, trading, markets, events, deadlineMs, onMarketChanged }),
     settlement: createSettlementService({ db, trading, markets, events, deadlineMs, onMarketChanged }),
-    portfolio: createPortfolioService({ history: createTradeHistoryRepository(db), markets, trading }),
+    portfolio: createPortfolioService({
+      history: createTradeHistoryRepository(db, database.read),
+      markets,
+      trading,
+    }),
   };
   return {
     ...services,

@@ -18,10 +18,11 @@ type After = { createdAt: Date; id: string } | undefined;
 const MAX_POSITIONS = 500;
 
 /** Read side of trading: newest-first ledger pages and positions, markets joined in the same query. */
-export function createTradeHistoryRepository(db: Kysely<DB>) {
+/** `read`: where a market's public trade list is read (a replica when there are any). */
+export function createTradeHistoryRepository(db: Kysely<DB>, read: Kysely<DB> = db) {
   return {
     async marketTrades(marketId: string, limit: number, after: After): Promise<TradeRow[]> {
-      let q = db.selectFrom('trades').selectAll().where('marketId', '=', marketId);
+      let q = read.selectFrom('trades').selectAll().where('marketId', '=', marketId);
       if (after)
         q = q.where((eb) => eb(eb.refTuple('createdAt', 'id'), '<', eb.tuple(after.createdAt, after.id)));
       return q

@@ -9,8 +9,10 @@ export type UsersService = ReturnType<typeof createUsersService>;
 /** Accounts as their owners and admins see them. Who may call what is the routes' declaration. */
 export function createUsersService({
   users,
+  profiles = users,
 }: {
   users: Pick<UserRepository, 'findById' | 'updateName' | 'list' | 'changeRole'>;
+  profiles?: Pick<UserRepository, 'findById'> | undefined;
 }) {
   return {
     async me(userId: string) {
@@ -26,7 +28,7 @@ export function createUsersService({
     },
 
     async profile(userId: string) {
-      const user = await users.findById(userId);
+      const user = await profiles.findById(userId);
       if (!user) throw ApiError.notFound('User');
       return toPublicProfileDto(user);
     },
