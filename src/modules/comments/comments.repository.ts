@@ -13,8 +13,12 @@ export interface CommentPage {
 
 export type CommentRepository = ReturnType<typeof createCommentRepository>;
 
-/** Data access for comments (008_comments.sql); every page is an index range of (market_id, created_at, id). */
-export function createCommentRepository(db: Kysely<DB>) {
+/**
+ * Data access for comments (008_comments.sql); every page is an index range of (market_id, created_at, id).
+ * Pages are read through `read` (a replica when DATABASE_READ_URL is set: a page may lag, a client's
+ * own comment shows when it presents its consistency token); everything else goes to the primary.
+ */
+export function createCommentRepository(db: Kysely<DB>, read: Kysely<DB> = db) {
   const withAuthor = (source: Kysely<DB>) =>
     source
       .selectFrom('comments')
@@ -24,7 +28,7 @@ export function createCommentRepository(db: Kysely<DB>) {
 
   /** The SQL of one page, unexecuted (the EXPLAIN test compiles it); one row more tells whether more follow. */
   function pageQuery({ marketId, order, limit, after }: CommentPage) {
-    let query = withAuthor(db).where('comments.marketId', '=', marketId);
+    let query = withAuthor(read).where('comments.marketId', '=', marketId);
     if (after) {
       query = query.where((eb) =>
         eb(

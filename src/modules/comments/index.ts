@@ -19,7 +19,7 @@ interface Deps {
 export async function registerComments(app: FastifyInstance, { database, config, markets, events }: Deps) {
   const service = createCommentsService({
     db: database.db,
-    comments: createCommentRepository(database.db),
+    comments: createCommentRepository(database.db, database.read),
     markets,
     events,
   });
