@@ -12,25 +12,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-            };
-        };
+        /**
+         * Prometheus metrics
+         * @description Request, database, cache, job and process metrics in the Prometheus text format. With METRICS_TOKEN set it wants `Authorization: Bearer <METRICS_TOKEN>`; unset, it is public, and not served at all when NODE_ENV=production.
+         */
+        get: operations["getMetrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -46,35 +32,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "ok" | "degraded" | "unavailable";
-                            checks: {
-                                [key: string]: string;
-                            };
-                            circuits?: {
-                                [key: string]: "closed" | "open";
-                            };
-                        };
-                    };
-                };
-            };
-        };
+        /**
+         * Liveness: the process is up
+         * @description Answers 200 as long as the process runs, whatever its dependencies do: restart the instance only when this fails. Public, never rate limited.
+         */
+        get: operations["getHealthz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -90,53 +52,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "ok" | "degraded" | "unavailable";
-                            checks: {
-                                [key: string]: string;
-                            };
-                            circuits?: {
-                                [key: string]: "closed" | "open";
-                            };
-                        };
-                    };
-                };
-                /** @description Default Response */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            status: "ok" | "degraded" | "unavailable";
-                            checks: {
-                                [key: string]: string;
-                            };
-                            circuits?: {
-                                [key: string]: "closed" | "open";
-                            };
-                        } | components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        /**
+         * Readiness: send traffic here
+         * @description Answers 200 while the database answers (a Redis outage only degrades it); 503 while a dependency is down, with `checks` naming it, and while the instance drains before a shutdown (`code: DRAINING`): take it out of rotation, do not restart it. Public, never rate limited.
+         */
+        get: operations["getReadyz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -160,93 +80,7 @@ export interface paths {
          *
          *     Public: no credentials needed.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** Format: email */
-                        email: string;
-                        password: string;
-                        name: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["User"];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Conflict */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unsupported content type */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Rate limited */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["postAuthRegister"];
         delete?: never;
         options?: never;
         head?: never;
@@ -266,91 +100,7 @@ export interface paths {
          * Exchange email and password for an access token and a refresh token
          * @description Public: no credentials needed.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        email: string;
-                        password: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["TokenPair"];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unsupported content type */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Rate limited */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["postAuthLogin"];
         delete?: never;
         options?: never;
         head?: never;
@@ -370,81 +120,7 @@ export interface paths {
          * Exchange a refresh token for new tokens; the old one stops working
          * @description Public: no credentials needed.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        refreshToken: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["TokenPair"];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unsupported content type */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["postAuthRefresh"];
         delete?: never;
         options?: never;
         head?: never;
@@ -464,66 +140,7 @@ export interface paths {
          * End the session of this refresh token
          * @description Public: no credentials needed.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        refreshToken: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Signed out */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unsupported content type */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["postAuthLogout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -541,57 +158,7 @@ export interface paths {
          * My account
          * @description Requires the `read` permission (roles: admin, moderator, user); an API key needs the `read` scope.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["User"];
-                        };
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getMe"];
         put?: never;
         post?: never;
         delete?: never;
@@ -601,90 +168,7 @@ export interface paths {
          * Change my display name (the only field a user may change)
          * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `account:write` scope.
          */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["User"];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unsupported content type */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        patch: operations["patchMe"];
         trace?: never;
     };
     "/api/me/api-keys": {
@@ -698,177 +182,13 @@ export interface paths {
          * My active API keys (names and prefixes, never the keys)
          * @description Requires the `read` permission (roles: admin, moderator, user); an API key needs the `read` scope.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["ApiKey"][];
-                        };
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getMeApiKeys"];
         put?: never;
         /**
          * Create an API key; the response is the only time the key is shown
          * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `keys:write` scope.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @description To recognise the key in your list */
-                        name: string;
-                        /** @description What the key may do: read, trade, markets:write, account:write, keys:write, admin. Default: every scope your role allows (and, when a key creates this one, that key has). More than that is a 403 */
-                        scopes?: ("read" | "trade" | "markets:write" | "account:write" | "keys:write" | "admin")[];
-                        /**
-                         * Format: date-time
-                         * @description When the key stops working (401 after it), ISO 8601; default: never
-                         */
-                        expiresAt?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                id: string;
-                                name: string;
-                                /** @description The first characters of the key, to recognise it */
-                                prefix: string;
-                                /** @description What the key may do (cut to what your role allows at use) */
-                                scopes: ("read" | "trade" | "markets:write" | "account:write" | "keys:write" | "admin")[];
-                                /** @description When it stops working; null: never */
-                                expiresAt: string | null;
-                                createdAt: string;
-                                /** @description To the minute */
-                                lastUsedAt: string | null;
-                                /** @description The whole key. Shown this once: store it now. */
-                                key: string;
-                            };
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Conflict */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unsupported content type */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["postMeApiKeys"];
         delete?: never;
         options?: never;
         head?: never;
@@ -889,71 +209,7 @@ export interface paths {
          * Revoke one of my API keys, effective immediately
          * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `keys:write` scope.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Revoked */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteMeApiKeysById"];
         options?: never;
         head?: never;
         patch?: never;
@@ -970,76 +226,7 @@ export interface paths {
          * List accounts, oldest first
          * @description Requires the `admin` permission (roles: admin); an API key needs the `admin` scope.
          */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: number;
-                    offset?: number;
-                    count?: "true" | "false";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["User"][];
-                            meta: {
-                                limit: number;
-                                offset: number;
-                                hasMore: boolean;
-                                total?: number;
-                            };
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getUsers"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1059,59 +246,7 @@ export interface paths {
          * A user's public profile (no email)
          * @description Public: no credentials needed.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["PublicProfile"];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getUsersById"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1137,111 +272,7 @@ export interface paths {
          * Change a user's role (the last admin cannot be demoted)
          * @description Requires the `admin` permission (roles: admin); an API key needs the `admin` scope.
          */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @enum {string} */
-                        role: "admin" | "moderator" | "user";
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["User"];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Conflict */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unsupported content type */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        patch: operations["patchUsersByIdRole"];
         trace?: never;
     };
     "/api/markets": {
@@ -1252,239 +283,16 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List markets with filters, sorting, pagination and column selection
+         * List markets with filters, sorting, pagination and column selection (If-None-Match with its ETag: 304)
          * @description Public: no credentials needed.
          */
-        get: {
-            parameters: {
-                query?: {
-                    status?: "active" | "closed" | "resolved" | "cancelled";
-                    category?: string;
-                    creatorId?: string;
-                    tag?: string;
-                    /** @description Comma-separated market UUIDs, at most 100: only these markets (unknown ids are simply absent; set limit to get them all on one page) */
-                    ids?: string;
-                    /** @description Volume at least this, in units (2 decimals) */
-                    volumeMin?: string;
-                    /** @description Volume at most this, in units (2 decimals) */
-                    volumeMax?: string;
-                    /** @description Close time at or after this instant (ISO 8601 with offset) */
-                    closesAfter?: string;
-                    /** @description Close time strictly before this instant (ISO 8601 with offset) */
-                    closesBefore?: string;
-                    sort?: "volume" | "createdAt" | "closesAt" | "probability" | "name";
-                    order?: "asc" | "desc";
-                    limit?: number;
-                    offset?: number;
-                    cursor?: string;
-                    fields?: string;
-                    include?: string;
-                    count?: "true" | "false";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                id?: string;
-                                slug?: string;
-                                name?: string;
-                                description?: string;
-                                category?: string;
-                                tags?: string[];
-                                /** @enum {string} */
-                                status?: "active" | "closed" | "resolved" | "cancelled";
-                                closesAt?: string;
-                                creatorId?: string;
-                                probability?: number;
-                                /** @description Money traded, in units (2 decimals) */
-                                volume?: number;
-                                outcome?: ("YES" | "NO") | null;
-                                resolvedAt?: string | null;
-                                createdAt?: string;
-                                updatedAt?: string;
-                                version?: number;
-                                /** @description LMSR b, in units */
-                                liquidity?: number;
-                                /** @description Outstanding YES shares */
-                                yesShares?: number;
-                                /** @description Outstanding NO shares */
-                                noShares?: number;
-                                creator?: components["schemas"]["Creator"];
-                            }[];
-                            meta: {
-                                limit: number;
-                                offset: number;
-                                nextCursor: string | null;
-                                hasMore: boolean;
-                                total?: number;
-                            };
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description A dependency is down */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getMarkets"];
         put?: never;
         /**
          * Create a market
          * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `markets:write` scope.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name: string;
-                        /** @default  */
-                        description?: string;
-                        category: string;
-                        /** @default [] */
-                        tags?: string[];
-                        /** Format: date-time */
-                        closesAt: string;
-                        slug?: string;
-                        /** @description LMSR b in units (2 decimals, at least 0.01); the creator funds b·ln 2 (default from config) */
-                        liquidity?: number;
-                        /** @description The creator's first trade, in the same transaction as the market */
-                        initialPosition?: {
-                            /** @enum {string} */
-                            outcome: "YES" | "NO";
-                            amount: number;
-                        };
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["Market"];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Conflict */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unsupported content type */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Business rule refused */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["postMarkets"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1502,410 +310,25 @@ export interface paths {
          * Get a market by id or slug (If-None-Match with its ETag: 304)
          * @description Public: no credentials needed.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "if-none-match"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["Market"];
-                        };
-                    };
-                };
-                /** @description Not modified: your copy with this ETag is current */
-                304: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description A dependency is down */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getMarketsById"];
         /**
          * Replace the editable fields of a market (honours If-Match)
          * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `markets:write` scope.
          */
-        put: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "if-match"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name: string;
-                        /** @default  */
-                        description?: string;
-                        category: string;
-                        /** @default [] */
-                        tags?: string[];
-                        /** Format: date-time */
-                        closesAt: string;
-                        slug?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["Market"];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Conflict */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Stale If-Match version */
-                412: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unsupported content type */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        put: operations["putMarketsById"];
         post?: never;
         /**
          * Delete a market that has no trades (creator, moderator or admin)
          * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `markets:write` scope.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Deleted */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Conflict */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        delete: operations["deleteMarketsById"];
         options?: never;
         head?: never;
         /**
          * Change some editable fields of a market (honours If-Match)
          * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `markets:write` scope.
          */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "if-match"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        name?: string;
-                        description?: string;
-                        category?: string;
-                        tags?: string[];
-                        /** Format: date-time */
-                        closesAt?: string;
-                        slug?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["Market"];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Conflict */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Stale If-Match version */
-                412: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unsupported content type */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        patch: operations["patchMarketsById"];
         trace?: never;
     };
     "/api/history": {
@@ -1919,93 +342,7 @@ export interface paths {
          * Price history of several markets at once (honours If-None-Match)
          * @description Public: no credentials needed.
          */
-        get: {
-            parameters: {
-                query: {
-                    /** @description Bucket width; buckets are aligned to UTC (midnight for 1d) */
-                    interval?: "1m" | "5m" | "1h" | "1d";
-                    /** @description ISO 8601; default: 100 buckets before `to` */
-                    from?: string;
-                    /** @description ISO 8601; default: now. The bucket containing `to` is the last one */
-                    to?: string;
-                    /** @description Comma-separated market ids or slugs, at most 20 */
-                    markets: string;
-                };
-                header?: {
-                    "if-none-match"?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                /** @enum {string} */
-                                interval: "1m" | "5m" | "1h" | "1d";
-                                from: string;
-                                to: string;
-                                markets: {
-                                    marketId: string;
-                                    buckets: components["schemas"]["PriceBucket"][];
-                                }[];
-                            };
-                        };
-                    };
-                };
-                /** @description The client already holds this version */
-                304: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description A dependency is down */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getHistory"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2025,93 +362,91 @@ export interface paths {
          * Price history of the YES probability in OHLC buckets (honours If-None-Match)
          * @description Public: no credentials needed.
          */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Bucket width; buckets are aligned to UTC (midnight for 1d) */
-                    interval?: "1m" | "5m" | "1h" | "1d";
-                    /** @description ISO 8601; default: 100 buckets before `to` */
-                    from?: string;
-                    /** @description ISO 8601; default: now. The bucket containing `to` is the last one */
-                    to?: string;
-                };
-                header?: {
-                    "if-none-match"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                marketId: string;
-                                /** @enum {string} */
-                                interval: "1m" | "5m" | "1h" | "1d";
-                                /** @description Start of the first bucket */
-                                from: string;
-                                /** @description End of the last bucket (exclusive) */
-                                to: string;
-                                buckets: components["schemas"]["PriceBucket"][];
-                            };
-                        };
-                    };
-                };
-                /** @description The client already holds this version */
-                304: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description A dependency is down */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
+        get: operations["getMarketsByIdHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/markets/{id}/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
         };
+        /**
+         * A market's comments and replies, newest or oldest first (cursor pagination; If-None-Match with its ETag: 304)
+         * @description Public: no credentials needed.
+         */
+        get: operations["getMarketsByIdComments"];
+        put?: never;
+        /**
+         * Comment on a market, or reply to a top-level comment (plain text)
+         * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `comments:write` scope.
+         */
+        post: operations["postMarketsByIdComments"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/markets/{id}/comments/{commentId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a comment (author, moderator or admin): a tombstone, replies stay; repeating it is harmless
+         * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `comments:write` scope.
+         */
+        delete: operations["deleteMarketsByIdCommentsByCommentId"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/markets/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A market's events as Server-Sent Events, resumable with Last-Event-ID
+         * @description Public: no credentials needed.
+         */
+        get: operations["getMarketsByIdEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Events of several markets (or all) as Server-Sent Events, resumable with Last-Event-ID
+         * @description Public: no credentials needed.
+         */
+        get: operations["getEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2131,99 +466,7 @@ export interface paths {
          * Search markets: full text and semantic nearest neighbours, fused, best first
          * @description Public: no credentials needed.
          */
-        get: {
-            parameters: {
-                query: {
-                    q: string;
-                    limit?: number;
-                    status?: "active" | "closed" | "resolved" | "cancelled";
-                    category?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                id: string;
-                                slug: string;
-                                name: string;
-                                description: string;
-                                category: string;
-                                tags: string[];
-                                /** @enum {string} */
-                                status: "active" | "closed" | "resolved" | "cancelled";
-                                closesAt: string;
-                                creatorId: string;
-                                probability: number;
-                                /** @description Money traded, in units (2 decimals) */
-                                volume: number;
-                                outcome: ("YES" | "NO") | null;
-                                resolvedAt: string | null;
-                                createdAt: string;
-                                updatedAt: string;
-                                version: number;
-                                /** @description LMSR b, in units */
-                                liquidity: number;
-                                /** @description Outstanding YES shares */
-                                yesShares: number;
-                                /** @description Outstanding NO shares */
-                                noShares: number;
-                                creator?: components["schemas"]["Creator"];
-                                /** @description Reciprocal-rank-fusion score: higher is better; comparable within one response */
-                                score: number;
-                            }[];
-                            meta: {
-                                /**
-                                 * @description "fulltext" where the database has no pgvector
-                                 * @enum {string}
-                                 */
-                                mode: "hybrid" | "fulltext";
-                                limit: number;
-                                count: number;
-                            };
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description A dependency is down */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getMarketsSearch"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2243,69 +486,7 @@ export interface paths {
          * List jobs that exhausted their retries (the dead-letter queues)
          * @description Requires the `admin` permission (roles: admin); an API key needs the `admin` scope.
          */
-        get: {
-            parameters: {
-                query?: {
-                    state?: "failed";
-                    limit?: number;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["DeadLetterJob"][];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getAdminJobs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2327,81 +508,7 @@ export interface paths {
          * Send a dead-lettered job back to its queue with a fresh set of retries
          * @description Requires the `admin` permission (roles: admin); an API key needs the `admin` scope.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                id: string;
-                                /** @enum {boolean} */
-                                requeued: true;
-                            };
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["postAdminJobsByIdRetry"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2423,60 +530,7 @@ export interface paths {
          *
          *     Requires the `admin` permission (roles: admin); an API key needs the `admin` scope.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                queued: number;
-                                alreadyPending: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["postAdminReindex"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2494,242 +548,13 @@ export interface paths {
          * A market's trades, newest first (cursor pagination)
          * @description Public: no credentials needed.
          */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: number;
-                    cursor?: string;
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                id: string;
-                                marketId: string;
-                                userId: string;
-                                /** @enum {string} */
-                                outcome: "YES" | "NO";
-                                /** @enum {string} */
-                                side: "buy" | "sell";
-                                /** @description Money paid (buy) or received (sell), in units */
-                                amount: number;
-                                shares: number;
-                                probabilityBefore: number;
-                                probabilityAfter: number;
-                                createdAt: string;
-                                market?: {
-                                    id: string;
-                                    name: string;
-                                    slug: string;
-                                    status: string;
-                                    probability: number;
-                                    outcome: ("YES" | "NO") | null;
-                                };
-                            }[];
-                            meta: {
-                                limit: number;
-                                nextCursor: string | null;
-                                hasMore: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getMarketsByIdTrades"];
         put?: never;
         /**
          * Buy or sell shares at the LMSR price (Idempotency-Key makes retries safe)
          * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `trade` scope.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: {
-                    "idempotency-key"?: string;
-                };
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @enum {string} */
-                        outcome: "YES" | "NO";
-                        /** @enum {string} */
-                        side: "buy" | "sell";
-                        /** @description buy: money to spend (2 decimals, at least 0.01); sell: shares (6 decimals, at least 0.000001) */
-                        amount: number;
-                        /** @description buy only: refuse (409) if the price would end above this */
-                        maxProbability?: number;
-                        /** @description sell only: refuse (409) if the price would end below this */
-                        minProbability?: number;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                trade: components["schemas"]["Trade"];
-                                position: components["schemas"]["Position"];
-                                market: {
-                                    id: string;
-                                    probability: number;
-                                    volume: number;
-                                    liquidity: number;
-                                    yesShares: number;
-                                    noShares: number;
-                                    status: string;
-                                    version: number;
-                                };
-                                /** @description Your balance after the trade, in units */
-                                balance: number;
-                            };
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Conflict */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unsupported content type */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Business rule refused */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Rate limited */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["postMarketsByIdTrades"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2751,137 +576,7 @@ export interface paths {
          *
          *     Requires the `read` permission (roles: admin, moderator, user); an API key needs the `read` scope.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @enum {string} */
-                        outcome: "YES" | "NO";
-                        /** @enum {string} */
-                        side: "buy" | "sell";
-                        /** @description buy: money to spend (2 decimals, at least 0.01); sell: shares (6 decimals, at least 0.000001) */
-                        amount: number;
-                        /** @description buy only: refuse (409) if the price would end above this */
-                        maxProbability?: number;
-                        /** @description sell only: refuse (409) if the price would end below this */
-                        minProbability?: number;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["Quote"];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Conflict */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unsupported content type */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Business rule refused */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Rate limited */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["postMarketsByIdQuote"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2899,83 +594,7 @@ export interface paths {
          * A market's open positions, largest first
          * @description Public: no credentials needed.
          */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: number;
-                    offset?: number;
-                };
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                marketId: string;
-                                userId: string;
-                                /** @enum {string} */
-                                outcome: "YES" | "NO";
-                                shares: number;
-                                /** @description Units paid for the shares still held */
-                                costBasis: number;
-                                /** @description Units paid minus units received over all trades */
-                                netSpent: number;
-                                /** @description Units paid out at resolution */
-                                payout: number;
-                                updatedAt: string;
-                                market?: {
-                                    id: string;
-                                    name: string;
-                                    slug: string;
-                                    status: string;
-                                    probability: number;
-                                    outcome: ("YES" | "NO") | null;
-                                };
-                            }[];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getMarketsByIdPositions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2995,97 +614,7 @@ export interface paths {
          * Your trades, newest first; include=market joins each market in the same query
          * @description Requires the `read` permission (roles: admin, moderator, user); an API key needs the `read` scope.
          */
-        get: {
-            parameters: {
-                query?: {
-                    limit?: number;
-                    cursor?: string;
-                    include?: "market";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                id: string;
-                                marketId: string;
-                                userId: string;
-                                /** @enum {string} */
-                                outcome: "YES" | "NO";
-                                /** @enum {string} */
-                                side: "buy" | "sell";
-                                /** @description Money paid (buy) or received (sell), in units */
-                                amount: number;
-                                shares: number;
-                                probabilityBefore: number;
-                                probabilityAfter: number;
-                                createdAt: string;
-                                market?: {
-                                    id: string;
-                                    name: string;
-                                    slug: string;
-                                    status: string;
-                                    probability: number;
-                                    outcome: ("YES" | "NO") | null;
-                                };
-                            }[];
-                            meta: {
-                                limit: number;
-                                nextCursor: string | null;
-                                hasMore: boolean;
-                            };
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getMeTrades"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3105,89 +634,7 @@ export interface paths {
          * Your positions; include=market joins each market in the same query
          * @description Requires the `read` permission (roles: admin, moderator, user); an API key needs the `read` scope.
          */
-        get: {
-            parameters: {
-                query?: {
-                    include?: "market";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                marketId: string;
-                                userId: string;
-                                /** @enum {string} */
-                                outcome: "YES" | "NO";
-                                shares: number;
-                                /** @description Units paid for the shares still held */
-                                costBasis: number;
-                                /** @description Units paid minus units received over all trades */
-                                netSpent: number;
-                                /** @description Units paid out at resolution */
-                                payout: number;
-                                updatedAt: string;
-                                market?: {
-                                    id: string;
-                                    name: string;
-                                    slug: string;
-                                    status: string;
-                                    probability: number;
-                                    outcome: ("YES" | "NO") | null;
-                                };
-                            }[];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getMePositions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3211,111 +658,7 @@ export interface paths {
          *
          *     Requires the `write` permission (roles: admin, moderator, user); an API key needs the `markets:write` scope.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @enum {string} */
-                        outcome: "YES" | "NO";
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["Market"];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Conflict */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Body too large */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unsupported content type */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["postMarketsByIdResolve"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3335,86 +678,7 @@ export interface paths {
          * Cancel: refund each trader's net spend and the creator's subsidy (moderator or admin)
          * @description Requires the `delete` permission (roles: admin, moderator); an API key needs the `markets:write` scope.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: components["schemas"]["Market"];
-                        };
-                    };
-                };
-                /** @description Invalid input */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Conflict */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        post: operations["postMarketsByIdCancel"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3432,65 +696,137 @@ export interface paths {
          * Money conservation: granted = balances + escrow
          * @description Requires the `admin` permission (roles: admin); an API key needs the `admin` scope.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                            data: {
-                                granted: number;
-                                balances: number;
-                                escrow: number;
-                                /** @description granted − balances − escrow: always exactly 0 */
-                                difference: number;
-                            };
-                        };
-                    };
-                };
-                /** @description Missing or invalid credentials */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Not allowed */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Unexpected error */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
+        get: operations["getAdminLedger"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My webhook subscriptions (never their secrets)
+         * @description Requires the `read` permission (roles: admin, moderator, user); an API key needs the `read` scope.
+         */
+        get: operations["getMeWebhooks"];
+        put?: never;
+        /**
+         * Subscribe a URL to events; the response is the only time the signing secret is shown
+         * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `webhooks:write` scope.
+         */
+        post: operations["postMeWebhooks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One of my webhook subscriptions
+         * @description Requires the `read` permission (roles: admin, moderator, user); an API key needs the `read` scope.
+         */
+        get: operations["getMeWebhooksById"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete one of my webhook subscriptions and its delivery log
+         * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `webhooks:write` scope.
+         */
+        delete: operations["deleteMeWebhooksById"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/webhooks/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue a new signing secret, shown this once; the previous one also signs for 24 hours (a second v1)
+         * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `webhooks:write` scope.
+         */
+        post: operations["postMeWebhooksByIdRotateSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/webhooks/{id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enable a disabled subscription again; delivery resumes where it stopped
+         * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `webhooks:write` scope.
+         */
+        post: operations["postMeWebhooksByIdEnable"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The deliveries of one subscription, newest event first, dead letters included
+         * @description Requires the `read` permission (roles: admin, moderator, user); an API key needs the `read` scope.
+         */
+        get: operations["getMeWebhooksByIdDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/webhooks/{id}/deliveries/{deliveryId}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a dead-lettered delivery again (in the background; outside the in-order stream)
+         * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `webhooks:write` scope.
+         */
+        post: operations["postMeWebhooksByIdDeliveriesByDeliveryIdReplay"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3574,6 +910,22 @@ export interface components {
             noShares: number;
             creator?: components["schemas"]["CreatorInput"];
         };
+        CommentInput: {
+            id: string;
+            marketId: string;
+            /** @description The comment this one replies to; null at top level */
+            replyTo: string | null;
+            /** @description Plain text; null once deleted */
+            text: string | null;
+            deleted: boolean;
+            /** @description null once deleted, or when the account is gone */
+            author: {
+                id: string;
+                name: string;
+            } | null;
+            createdAt: string;
+            deletedAt: string | null;
+        };
         PriceBucketInput: {
             /** @description Start of the bucket (inclusive), ISO 8601 UTC */
             start: string;
@@ -3648,12 +1000,54 @@ export interface components {
             /** @description The first characters of the key, to recognise it */
             prefix: string;
             /** @description What the key may do (cut to what your role allows at use) */
-            scopes: ("read" | "trade" | "markets:write" | "account:write" | "keys:write" | "admin")[];
+            scopes: ("read" | "trade" | "markets:write" | "comments:write" | "account:write" | "keys:write" | "webhooks:write" | "admin")[];
             /** @description When it stops working; null: never */
             expiresAt: string | null;
             createdAt: string;
             /** @description To the minute */
             lastUsedAt: string | null;
+        };
+        WebhookInput: {
+            /** @description Subscription id */
+            id: string;
+            /** @description Where deliveries go */
+            url: string;
+            /** @description Event types received */
+            events: string[];
+            /** @description Markets whose events are received; null: every market */
+            markets: string[] | null;
+            /**
+             * @description A disabled subscription receives nothing until enabled
+             * @enum {string}
+             */
+            status: "active" | "disabled";
+            /** @description Why it was disabled */
+            disabledReason: string | null;
+            /** @description Since when deliveries have failed without a success */
+            failingSince: string | null;
+            /** @description The last event of the log this subscription has dealt with */
+            lastSeq: number;
+            createdAt: string;
+            updatedAt: string;
+        };
+        WebhookDeliveryInput: {
+            id: string;
+            /** @description The event’s seq in the log (also in the body as `seq`) */
+            eventSeq: number;
+            eventType: string;
+            /**
+             * @description pending: waiting for a retry (or a replay); dead: retries spent
+             * @enum {string}
+             */
+            status: "pending" | "delivered" | "dead";
+            attempts: number;
+            /** @description The receiver’s last HTTP status; null: no answer */
+            lastStatusCode: number | null;
+            lastError: string | null;
+            nextAttemptAt: string | null;
+            createdAt: string;
+            lastAttemptAt: string | null;
+            deliveredAt: string | null;
         };
         Error: {
             /** @constant */
@@ -3727,6 +1121,22 @@ export interface components {
             /** @description Outstanding NO shares */
             noShares: number;
             creator?: components["schemas"]["Creator"];
+        };
+        Comment: {
+            id: string;
+            marketId: string;
+            /** @description The comment this one replies to; null at top level */
+            replyTo: string | null;
+            /** @description Plain text; null once deleted */
+            text: string | null;
+            deleted: boolean;
+            /** @description null once deleted, or when the account is gone */
+            author: {
+                id: string;
+                name: string;
+            } | null;
+            createdAt: string;
+            deletedAt: string | null;
         };
         PriceBucket: {
             /** @description Start of the bucket (inclusive), ISO 8601 UTC */
@@ -3802,12 +1212,54 @@ export interface components {
             /** @description The first characters of the key, to recognise it */
             prefix: string;
             /** @description What the key may do (cut to what your role allows at use) */
-            scopes: ("read" | "trade" | "markets:write" | "account:write" | "keys:write" | "admin")[];
+            scopes: ("read" | "trade" | "markets:write" | "comments:write" | "account:write" | "keys:write" | "webhooks:write" | "admin")[];
             /** @description When it stops working; null: never */
             expiresAt: string | null;
             createdAt: string;
             /** @description To the minute */
             lastUsedAt: string | null;
+        };
+        Webhook: {
+            /** @description Subscription id */
+            id: string;
+            /** @description Where deliveries go */
+            url: string;
+            /** @description Event types received */
+            events: string[];
+            /** @description Markets whose events are received; null: every market */
+            markets: string[] | null;
+            /**
+             * @description A disabled subscription receives nothing until enabled
+             * @enum {string}
+             */
+            status: "active" | "disabled";
+            /** @description Why it was disabled */
+            disabledReason: string | null;
+            /** @description Since when deliveries have failed without a success */
+            failingSince: string | null;
+            /** @description The last event of the log this subscription has dealt with */
+            lastSeq: number;
+            createdAt: string;
+            updatedAt: string;
+        };
+        WebhookDelivery: {
+            id: string;
+            /** @description The event’s seq in the log (also in the body as `seq`) */
+            eventSeq: number;
+            eventType: string;
+            /**
+             * @description pending: waiting for a retry (or a replay); dead: retries spent
+             * @enum {string}
+             */
+            status: "pending" | "delivered" | "dead";
+            attempts: number;
+            /** @description The receiver’s last HTTP status; null: no answer */
+            lastStatusCode: number | null;
+            lastError: string | null;
+            nextAttemptAt: string | null;
+            createdAt: string;
+            lastAttemptAt: string | null;
+            deliveredAt: string | null;
         };
     };
     responses: never;
@@ -3817,4 +1269,6490 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getHealthz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ok" | "degraded" | "unavailable";
+                        checks: {
+                            [key: string]: string;
+                        };
+                        circuits?: {
+                            [key: string]: "closed" | "open";
+                        };
+                        replicas?: {
+                            [key: string]: "starting" | "up" | "lagging" | "down";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getReadyz: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ok" | "degraded" | "unavailable";
+                        checks: {
+                            [key: string]: string;
+                        };
+                        circuits?: {
+                            [key: string]: "closed" | "open";
+                        };
+                        replicas?: {
+                            [key: string]: "starting" | "up" | "lagging" | "down";
+                        };
+                    };
+                };
+            };
+            /** @description Not ready: a dependency is down (see `checks`), or the instance is draining */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Database unavailable, retry shortly",
+                     *       "code": "SERVICE_UNAVAILABLE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "ok" | "degraded" | "unavailable";
+                        checks: {
+                            [key: string]: string;
+                        };
+                        circuits?: {
+                            [key: string]: "closed" | "open";
+                        };
+                        replicas?: {
+                            [key: string]: "starting" | "up" | "lagging" | "down";
+                        };
+                    } | components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postAuthRegister: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: email */
+                    email: string;
+                    password: string;
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["User"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Rate limit exceeded, retry in 42 seconds",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postAuthLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    email: string;
+                    password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["TokenPair"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Rate limit exceeded, retry in 42 seconds",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postAuthRefresh: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    refreshToken: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["TokenPair"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postAuthLogout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    refreshToken: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["User"];
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patchMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["User"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMeApiKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["ApiKey"][];
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postMeApiKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description To recognise the key in your list */
+                    name: string;
+                    /** @description What the key may do: read, trade, markets:write, comments:write, account:write, keys:write, webhooks:write, admin. Default: every scope your role allows (and, when a key creates this one, that key has). More than that is a 403 */
+                    scopes?: ("read" | "trade" | "markets:write" | "comments:write" | "account:write" | "keys:write" | "webhooks:write" | "admin")[];
+                    /**
+                     * Format: date-time
+                     * @description When the key stops working (401 after it), ISO 8601; default: never
+                     */
+                    expiresAt?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            id: string;
+                            name: string;
+                            /** @description The first characters of the key, to recognise it */
+                            prefix: string;
+                            /** @description What the key may do (cut to what your role allows at use) */
+                            scopes: ("read" | "trade" | "markets:write" | "comments:write" | "account:write" | "keys:write" | "webhooks:write" | "admin")[];
+                            /** @description When it stops working; null: never */
+                            expiresAt: string | null;
+                            createdAt: string;
+                            /** @description To the minute */
+                            lastUsedAt: string | null;
+                            /** @description The whole key. Shown this once: store it now. */
+                            key: string;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteMeApiKeysById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key's id (UUID), as listed by GET /api/me/api-keys */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getUsers: {
+        parameters: {
+            query?: {
+                /** @description Users per page, 1–100 */
+                limit?: number;
+                /** @description Users to skip (at most 10000) */
+                offset?: number;
+                /** @description `true`: also return the total in `meta.total` (costs a count query) */
+                count?: "true" | "false";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["User"][];
+                        meta: {
+                            limit: number;
+                            offset: number;
+                            hasMore: boolean;
+                            total?: number;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getUsersById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["PublicProfile"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patchUsersByIdRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    role: "admin" | "moderator" | "user";
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["User"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMarkets: {
+        parameters: {
+            query?: {
+                /** @description Only markets in this status (`active`: open for trading and not past `closesAt`) */
+                status?: "active" | "closed" | "resolved" | "cancelled";
+                /**
+                 * @description Only markets of this category
+                 * @example weather
+                 */
+                category?: string;
+                /** @description Only markets created by this user (UUID) */
+                creatorId?: string;
+                /**
+                 * @description Only markets carrying this tag
+                 * @example lisbon
+                 */
+                tag?: string;
+                /** @description Comma-separated market UUIDs, at most 100: only these markets (unknown ids are simply absent; set limit to get them all on one page) */
+                ids?: string;
+                /** @description Volume at least this, in units (2 decimals) */
+                volumeMin?: string;
+                /** @description Volume at most this, in units (2 decimals) */
+                volumeMax?: string;
+                /** @description Close time at or after this instant (ISO 8601 with offset) */
+                closesAfter?: string;
+                /** @description Close time strictly before this instant (ISO 8601 with offset) */
+                closesBefore?: string;
+                /** @description Order by this field */
+                sort?: "volume" | "createdAt" | "closesAt" | "probability" | "name";
+                /** @description Ascending or descending */
+                order?: "asc" | "desc";
+                /** @description Markets per page, 1–100 */
+                limit?: number;
+                /** @description Markets to skip (at most 10000; past that, page with `cursor`) */
+                offset?: number;
+                /** @description Continue after the previous page: its `meta.nextCursor` (same filters and sort); not with `offset` */
+                cursor?: string;
+                /** @description Comma-separated fields to return instead of all of them */
+                fields?: string;
+                /** @description `creator`: embed each market's creator `{ id, name }` */
+                include?: string;
+                /** @description `true`: also return the total in `meta.total` (costs a count query) */
+                count?: "true" | "false";
+            };
+            header?: {
+                /**
+                 * @description The ETag of the copy you hold: while it is still current the answer is an empty 304 Not Modified, saving the body.
+                 * @example "3"
+                 */
+                "if-none-match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            id?: string;
+                            slug?: string;
+                            name?: string;
+                            description?: string;
+                            category?: string;
+                            tags?: string[];
+                            /** @enum {string} */
+                            status?: "active" | "closed" | "resolved" | "cancelled";
+                            closesAt?: string;
+                            creatorId?: string;
+                            probability?: number;
+                            /** @description Money traded, in units (2 decimals) */
+                            volume?: number;
+                            outcome?: ("YES" | "NO") | null;
+                            resolvedAt?: string | null;
+                            createdAt?: string;
+                            updatedAt?: string;
+                            version?: number;
+                            /** @description LMSR b, in units */
+                            liquidity?: number;
+                            /** @description Outstanding YES shares */
+                            yesShares?: number;
+                            /** @description Outstanding NO shares */
+                            noShares?: number;
+                            creator?: components["schemas"]["Creator"];
+                        }[];
+                        meta: {
+                            limit: number;
+                            offset: number;
+                            nextCursor: string | null;
+                            hasMore: boolean;
+                            total?: number;
+                        };
+                    };
+                };
+            };
+            /** @description Not modified: your copy of this page with this ETag is current */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Database unavailable, retry shortly",
+                     *       "code": "SERVICE_UNAVAILABLE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postMarkets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    /** @default  */
+                    description?: string;
+                    category: string;
+                    /** @default [] */
+                    tags?: string[];
+                    /** Format: date-time */
+                    closesAt: string;
+                    slug?: string;
+                    /** @description LMSR b in units (2 decimals, at least 0.01); the creator funds b·ln 2 (default from config) */
+                    liquidity?: number;
+                    /** @description The creator's first trade, in the same transaction as the market */
+                    initialPosition?: {
+                        /** @enum {string} */
+                        outcome: "YES" | "NO";
+                        amount: number;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Market"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Business rule refused */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "The market is closed for trading",
+                     *       "code": "MARKET_CLOSED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMarketsById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The ETag of the copy you hold: while it is still current the answer is an empty 304 Not Modified, saving the body.
+                 * @example "3"
+                 */
+                "if-none-match"?: string;
+            };
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Market"];
+                    };
+                };
+            };
+            /** @description Not modified: your copy with this ETag is current */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Database unavailable, retry shortly",
+                     *       "code": "SERVICE_UNAVAILABLE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    putMarketsById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The ETag you read (`"<version>"`): the write applies only if the market is still at that version, otherwise 412 and nothing changes (optimistic concurrency). Leave it out to write whatever the current version is.
+                 * @example "3"
+                 */
+                "if-match"?: string;
+            };
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    /** @default  */
+                    description?: string;
+                    category: string;
+                    /** @default [] */
+                    tags?: string[];
+                    /** Format: date-time */
+                    closesAt: string;
+                    slug?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Market"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Stale If-Match version */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "The market changed since you read it (version 4, not 3)",
+                     *       "code": "PRECONDITION_FAILED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteMarketsById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patchMarketsById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description The ETag you read (`"<version>"`): the write applies only if the market is still at that version, otherwise 412 and nothing changes (optimistic concurrency). Leave it out to write whatever the current version is.
+                 * @example "3"
+                 */
+                "if-match"?: string;
+            };
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    description?: string;
+                    category?: string;
+                    tags?: string[];
+                    /** Format: date-time */
+                    closesAt?: string;
+                    slug?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Market"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Stale If-Match version */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "The market changed since you read it (version 4, not 3)",
+                     *       "code": "PRECONDITION_FAILED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getHistory: {
+        parameters: {
+            query: {
+                /** @description Bucket width; buckets are aligned to UTC (midnight for 1d) */
+                interval?: "1m" | "5m" | "1h" | "1d";
+                /** @description ISO 8601; default: 100 buckets before `to` */
+                from?: string;
+                /** @description ISO 8601; default: now. The bucket containing `to` is the last one */
+                to?: string;
+                /** @description Comma-separated market ids or slugs, at most 20 */
+                markets: string;
+            };
+            header?: {
+                /**
+                 * @description The ETag of the copy you hold: while it is still current the answer is an empty 304 Not Modified, saving the body.
+                 * @example "3"
+                 */
+                "if-none-match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            /** @enum {string} */
+                            interval: "1m" | "5m" | "1h" | "1d";
+                            from: string;
+                            to: string;
+                            markets: {
+                                marketId: string;
+                                buckets: components["schemas"]["PriceBucket"][];
+                            }[];
+                        };
+                    };
+                };
+            };
+            /** @description The client already holds this version */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Database unavailable, retry shortly",
+                     *       "code": "SERVICE_UNAVAILABLE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMarketsByIdHistory: {
+        parameters: {
+            query?: {
+                /** @description Bucket width; buckets are aligned to UTC (midnight for 1d) */
+                interval?: "1m" | "5m" | "1h" | "1d";
+                /** @description ISO 8601; default: 100 buckets before `to` */
+                from?: string;
+                /** @description ISO 8601; default: now. The bucket containing `to` is the last one */
+                to?: string;
+            };
+            header?: {
+                /**
+                 * @description The ETag of the copy you hold: while it is still current the answer is an empty 304 Not Modified, saving the body.
+                 * @example "3"
+                 */
+                "if-none-match"?: string;
+            };
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            marketId: string;
+                            /** @enum {string} */
+                            interval: "1m" | "5m" | "1h" | "1d";
+                            /** @description Start of the first bucket */
+                            from: string;
+                            /** @description End of the last bucket (exclusive) */
+                            to: string;
+                            buckets: components["schemas"]["PriceBucket"][];
+                        };
+                    };
+                };
+            };
+            /** @description The client already holds this version */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Database unavailable, retry shortly",
+                     *       "code": "SERVICE_UNAVAILABLE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMarketsByIdComments: {
+        parameters: {
+            query?: {
+                /** @description newest first (default) or oldest first */
+                order?: "newest" | "oldest";
+                /** @description Comments per page, 1–100 */
+                limit?: number;
+                /** @description meta.nextCursor of the previous page */
+                cursor?: string;
+            };
+            header?: {
+                /**
+                 * @description The ETag of the copy you hold: while it is still current the answer is an empty 304 Not Modified, saving the body.
+                 * @example "3"
+                 */
+                "if-none-match"?: string;
+            };
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Comment"][];
+                        meta: {
+                            limit: number;
+                            nextCursor: string | null;
+                            hasMore: boolean;
+                        };
+                    };
+                };
+            };
+            /** @description Not modified: your copy of this page with this ETag is current */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postMarketsByIdComments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Plain text, 1–2000 characters after trimming; newlines and tabs allowed, other control characters refused. Markup is kept as text, never interpreted. */
+                    text: string;
+                    /**
+                     * Format: uuid
+                     * @description A top-level comment of the same market to reply to (one level deep: not a reply)
+                     */
+                    replyTo?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Comment"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Rate limit exceeded, retry in 42 seconds",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteMarketsByIdCommentsByCommentId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+                /** @description The comment id */
+                commentId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Comment"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMarketsByIdEvents: {
+        parameters: {
+            query?: {
+                /** @description Resume after this event id: every later event is replayed first, in order, then live ones. Older than the retention: one `reset` event first. Beyond the newest event: 400. For clients that cannot set headers. */
+                lastEventId?: string;
+            };
+            header?: {
+                /**
+                 * @description Resume after this event id: every later event is replayed first, in order, then live ones. Older than the retention: one `reset` event first. Beyond the newest event: 400. Sent by EventSource when it reconnects; wins over ?lastEventId.
+                 * @example 1042
+                 */
+                "last-event-id"?: string;
+            };
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-Sent Events. Each event: `id: <seq>`, `event: <type>` (market.created, market.updated, market.deleted, market.closed, market.resolved, market.cancelled, trade.created, comment.created, comment.deleted), `data: <the JSON the REST API answers for that change>`. `: ping` comments keep the connection alive. `event: reset` (`data: {"reason", "lastSeq"}`): the resume point is older than the retention; refetch, then continue. `event: end` (`data: {"reason"}`: shutting-down, slow-consumer, database-unavailable): the server closes the stream; reconnect with Last-Event-ID. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Rate limit exceeded, retry in 42 seconds",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Database unavailable, retry shortly",
+                     *       "code": "SERVICE_UNAVAILABLE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getEvents: {
+        parameters: {
+            query?: {
+                /** @description Resume after this event id: every later event is replayed first, in order, then live ones. Older than the retention: one `reset` event first. Beyond the newest event: 400. For clients that cannot set headers. */
+                lastEventId?: string;
+                /** @description Comma-separated market ids or slugs, at most 50; absent: every event */
+                markets?: string;
+            };
+            header?: {
+                /**
+                 * @description Resume after this event id: every later event is replayed first, in order, then live ones. Older than the retention: one `reset` event first. Beyond the newest event: 400. Sent by EventSource when it reconnects; wins over ?lastEventId.
+                 * @example 1042
+                 */
+                "last-event-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Server-Sent Events. Each event: `id: <seq>`, `event: <type>` (market.created, market.updated, market.deleted, market.closed, market.resolved, market.cancelled, trade.created, comment.created, comment.deleted), `data: <the JSON the REST API answers for that change>`. `: ping` comments keep the connection alive. `event: reset` (`data: {"reason", "lastSeq"}`): the resume point is older than the retention; refetch, then continue. `event: end` (`data: {"reason"}`: shutting-down, slow-consumer, database-unavailable): the server closes the stream; reconnect with Last-Event-ID. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Rate limit exceeded, retry in 42 seconds",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Database unavailable, retry shortly",
+                     *       "code": "SERVICE_UNAVAILABLE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMarketsSearch: {
+        parameters: {
+            query: {
+                /**
+                 * @description What to look for, in words (full text and nearest neighbours)
+                 * @example snow lisbon
+                 */
+                q: string;
+                /** @description Results to return, 1–50, best first */
+                limit?: number;
+                /** @description Only markets in this status */
+                status?: "active" | "closed" | "resolved" | "cancelled";
+                /** @description Only markets of this category */
+                category?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            id: string;
+                            slug: string;
+                            name: string;
+                            description: string;
+                            category: string;
+                            tags: string[];
+                            /** @enum {string} */
+                            status: "active" | "closed" | "resolved" | "cancelled";
+                            closesAt: string;
+                            creatorId: string;
+                            probability: number;
+                            /** @description Money traded, in units (2 decimals) */
+                            volume: number;
+                            outcome: ("YES" | "NO") | null;
+                            resolvedAt: string | null;
+                            createdAt: string;
+                            updatedAt: string;
+                            version: number;
+                            /** @description LMSR b, in units */
+                            liquidity: number;
+                            /** @description Outstanding YES shares */
+                            yesShares: number;
+                            /** @description Outstanding NO shares */
+                            noShares: number;
+                            creator?: components["schemas"]["Creator"];
+                            /** @description Reciprocal-rank-fusion score: higher is better; comparable within one response */
+                            score: number;
+                        }[];
+                        meta: {
+                            /**
+                             * @description "fulltext" where the database has no pgvector
+                             * @enum {string}
+                             */
+                            mode: "hybrid" | "fulltext";
+                            limit: number;
+                            count: number;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A dependency is down */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Database unavailable, retry shortly",
+                     *       "code": "SERVICE_UNAVAILABLE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getAdminJobs: {
+        parameters: {
+            query?: {
+                /** @description Which jobs: `failed` (dead-lettered) */
+                state?: "failed";
+                /** @description Jobs to return, 1–500 */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["DeadLetterJob"][];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postAdminJobsByIdRetry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id, from GET /api/admin/jobs */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            id: string;
+                            /** @enum {boolean} */
+                            requeued: true;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postAdminReindex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            queued: number;
+                            alreadyPending: boolean;
+                        };
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMarketsByIdTrades: {
+        parameters: {
+            query?: {
+                /** @description Trades per page, 1–100, newest first */
+                limit?: number;
+                /** @description Continue after the previous page: its `meta.nextCursor` */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            id: string;
+                            marketId: string;
+                            userId: string;
+                            /** @enum {string} */
+                            outcome: "YES" | "NO";
+                            /** @enum {string} */
+                            side: "buy" | "sell";
+                            /** @description Money paid (buy) or received (sell), in units */
+                            amount: number;
+                            shares: number;
+                            probabilityBefore: number;
+                            probabilityAfter: number;
+                            createdAt: string;
+                            market?: {
+                                id: string;
+                                name: string;
+                                slug: string;
+                                status: string;
+                                probability: number;
+                                outcome: ("YES" | "NO") | null;
+                            };
+                        }[];
+                        meta: {
+                            limit: number;
+                            nextCursor: string | null;
+                            hasMore: boolean;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postMarketsByIdTrades: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Any unique string of printable ASCII (a UUID is best). Sending the same key again (a retry after a timeout) replays the first answer instead of trading twice; a key is kept for IDEMPOTENCY_KEY_TTL_HOURS, and reusing it with a different body is a 409.
+                 * @example 7f1c2a9e-3b4d-4c5e-8f6a-1b2c3d4e5f60
+                 */
+                "idempotency-key"?: string;
+            };
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    outcome: "YES" | "NO";
+                    /** @enum {string} */
+                    side: "buy" | "sell";
+                    /** @description buy: money to spend (2 decimals, at least 0.01); sell: shares (6 decimals, at least 0.000001) */
+                    amount: number;
+                    /** @description buy only: refuse (409) if the price would end above this */
+                    maxProbability?: number;
+                    /** @description sell only: refuse (409) if the price would end below this */
+                    minProbability?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            trade: components["schemas"]["Trade"];
+                            position: components["schemas"]["Position"];
+                            market: {
+                                id: string;
+                                probability: number;
+                                volume: number;
+                                liquidity: number;
+                                yesShares: number;
+                                noShares: number;
+                                status: string;
+                                version: number;
+                            };
+                            /** @description Your balance after the trade, in units */
+                            balance: number;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Business rule refused */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "The market is closed for trading",
+                     *       "code": "MARKET_CLOSED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Rate limit exceeded, retry in 42 seconds",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postMarketsByIdQuote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    outcome: "YES" | "NO";
+                    /** @enum {string} */
+                    side: "buy" | "sell";
+                    /** @description buy: money to spend (2 decimals, at least 0.01); sell: shares (6 decimals, at least 0.000001) */
+                    amount: number;
+                    /** @description buy only: refuse (409) if the price would end above this */
+                    maxProbability?: number;
+                    /** @description sell only: refuse (409) if the price would end below this */
+                    minProbability?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Quote"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Business rule refused */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "The market is closed for trading",
+                     *       "code": "MARKET_CLOSED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Rate limit exceeded, retry in 42 seconds",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMarketsByIdPositions: {
+        parameters: {
+            query?: {
+                /** @description Positions per page, 1–100 */
+                limit?: number;
+                /** @description Positions to skip (at most 10000) */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            marketId: string;
+                            userId: string;
+                            /** @enum {string} */
+                            outcome: "YES" | "NO";
+                            shares: number;
+                            /** @description Units paid for the shares still held */
+                            costBasis: number;
+                            /** @description Units paid minus units received over all trades */
+                            netSpent: number;
+                            /** @description Units paid out at resolution */
+                            payout: number;
+                            updatedAt: string;
+                            market?: {
+                                id: string;
+                                name: string;
+                                slug: string;
+                                status: string;
+                                probability: number;
+                                outcome: ("YES" | "NO") | null;
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMeTrades: {
+        parameters: {
+            query?: {
+                /** @description Trades per page, 1–100, newest first */
+                limit?: number;
+                /** @description Continue after the previous page: its `meta.nextCursor` */
+                cursor?: string;
+                /** @description `market`: embed each row's market summary */
+                include?: "market";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            id: string;
+                            marketId: string;
+                            userId: string;
+                            /** @enum {string} */
+                            outcome: "YES" | "NO";
+                            /** @enum {string} */
+                            side: "buy" | "sell";
+                            /** @description Money paid (buy) or received (sell), in units */
+                            amount: number;
+                            shares: number;
+                            probabilityBefore: number;
+                            probabilityAfter: number;
+                            createdAt: string;
+                            market?: {
+                                id: string;
+                                name: string;
+                                slug: string;
+                                status: string;
+                                probability: number;
+                                outcome: ("YES" | "NO") | null;
+                            };
+                        }[];
+                        meta: {
+                            limit: number;
+                            nextCursor: string | null;
+                            hasMore: boolean;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMePositions: {
+        parameters: {
+            query?: {
+                /** @description `market`: embed each row's market summary */
+                include?: "market";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            marketId: string;
+                            userId: string;
+                            /** @enum {string} */
+                            outcome: "YES" | "NO";
+                            shares: number;
+                            /** @description Units paid for the shares still held */
+                            costBasis: number;
+                            /** @description Units paid minus units received over all trades */
+                            netSpent: number;
+                            /** @description Units paid out at resolution */
+                            payout: number;
+                            updatedAt: string;
+                            market?: {
+                                id: string;
+                                name: string;
+                                slug: string;
+                                status: string;
+                                probability: number;
+                                outcome: ("YES" | "NO") | null;
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postMarketsByIdResolve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    outcome: "YES" | "NO";
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Market"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postMarketsByIdCancel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Market"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getAdminLedger: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            granted: number;
+                            balances: number;
+                            escrow: number;
+                            /** @description granted − balances − escrow: always exactly 0 */
+                            difference: number;
+                        };
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMeWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Webhook"][];
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postMeWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Where deliveries are POSTed: https (plain http only to hosts in WEBHOOK_HTTP_HOSTS); must resolve to public addresses only */
+                    url: string;
+                    /** @description The event types to receive */
+                    events: string[];
+                    /** @description Market ids whose events to receive. Omitted: every market, which only admins may ask for */
+                    markets?: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            /** @description Subscription id */
+                            id: string;
+                            /** @description Where deliveries go */
+                            url: string;
+                            /** @description Event types received */
+                            events: string[];
+                            /** @description Markets whose events are received; null: every market */
+                            markets: string[] | null;
+                            /**
+                             * @description A disabled subscription receives nothing until enabled
+                             * @enum {string}
+                             */
+                            status: "active" | "disabled";
+                            /** @description Why it was disabled */
+                            disabledReason: string | null;
+                            /** @description Since when deliveries have failed without a success */
+                            failingSince: string | null;
+                            /** @description The last event of the log this subscription has dealt with */
+                            lastSeq: number;
+                            createdAt: string;
+                            updatedAt: string;
+                            /** @description The signing secret (whsec_…). Shown this once: store it now. */
+                            secret: string;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMeWebhooksById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The subscription id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Webhook"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteMeWebhooksById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The subscription id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postMeWebhooksByIdRotateSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The subscription id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            /** @description Subscription id */
+                            id: string;
+                            /** @description Where deliveries go */
+                            url: string;
+                            /** @description Event types received */
+                            events: string[];
+                            /** @description Markets whose events are received; null: every market */
+                            markets: string[] | null;
+                            /**
+                             * @description A disabled subscription receives nothing until enabled
+                             * @enum {string}
+                             */
+                            status: "active" | "disabled";
+                            /** @description Why it was disabled */
+                            disabledReason: string | null;
+                            /** @description Since when deliveries have failed without a success */
+                            failingSince: string | null;
+                            /** @description The last event of the log this subscription has dealt with */
+                            lastSeq: number;
+                            createdAt: string;
+                            updatedAt: string;
+                            /** @description The signing secret (whsec_…). Shown this once: store it now. */
+                            secret: string;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postMeWebhooksByIdEnable: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The subscription id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Webhook"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMeWebhooksByIdDeliveries: {
+        parameters: {
+            query?: {
+                /** @description Only deliveries in this state (`dead`: the dead letters) */
+                status?: "pending" | "delivered" | "dead";
+                /** @description Page size (1–100) */
+                limit?: number;
+                /** @description Deliveries to skip */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The subscription id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["WebhookDelivery"][];
+                        meta: {
+                            limit: number;
+                            offset: number;
+                            hasMore: boolean;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postMeWebhooksByIdDeliveriesByDeliveryIdReplay: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The subscription id */
+                id: string;
+                /** @description The delivery id */
+                deliveryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["WebhookDelivery"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+}
