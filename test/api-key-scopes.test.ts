@@ -322,7 +322,15 @@ for (const kind of databaseKinds()) {
       });
       assert.equal(trade.statusCode, 201, trade.body);
       const child = await createKey({ auth: bearer(old.user!) });
-      assert.deepEqual(child.scopes, ['read', 'trade', 'markets:write', 'comments:write', 'account:write', 'keys:write', 'webhooks:write']);
+      assert.deepEqual(child.scopes, [
+        'read',
+        'trade',
+        'markets:write',
+        'comments:write',
+        'account:write',
+        'keys:write',
+        'webhooks:write',
+      ]);
       const ledger = (key: string) =>
         t.request({ method: 'GET', url: '/api/admin/ledger', headers: bearer(key) });
       assert.equal((await ledger(old.user!)).statusCode, 403, 'a user’s old key was never an admin');

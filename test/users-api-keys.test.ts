@@ -66,7 +66,15 @@ for (const kind of databaseKinds()) {
       assert.equal(listed.lastUsedAt, null);
       assert.equal(listed.expiresAt, null);
       // Created without a list: every scope a user's role allows.
-      assert.deepEqual(listed.scopes, ['read', 'trade', 'markets:write', 'comments:write', 'account:write', 'keys:write', 'webhooks:write']);
+      assert.deepEqual(listed.scopes, [
+        'read',
+        'trade',
+        'markets:write',
+        'comments:write',
+        'account:write',
+        'keys:write',
+        'webhooks:write',
+      ]);
       assert.ok(!res.body.includes(created.key));
     });
 

@@ -25,7 +25,11 @@ export function commentsRoutes(
     app.post(
       '/:id/comments',
       {
-        config: { permission: 'write', scope: 'comments:write', ...(commentLimit && { rateLimit: commentLimit }) },
+        config: {
+          permission: 'write',
+          scope: 'comments:write',
+          ...(commentLimit && { rateLimit: commentLimit }),
+        },
         schema: {
           tags: ['comments'],
           summary: 'Comment on a market, or reply to a top-level comment (plain text)',
