@@ -46,6 +46,10 @@ export async function buildTestApp(
     // The market.closed sweep's polls would count as database queries of tests that count them;
     // the tests of the sweep set their own interval.
     MARKET_CLOSE_INTERVAL_MS: '3600000',
+    // So do the streams' and the webhook dispatcher's safety-net polls: streams are woken by each
+    // commit anyway, and the tests of delivery set their own intervals.
+    STREAM_POLL_INTERVAL_MS: '60000',
+    WEBHOOK_DISPATCH_INTERVAL_MS: '60000',
     REGISTRATIONS_PER_IP_PER_DAY: '0',
     SIGNUP_GRANTS_PER_IP_PER_DAY: '0',
     ...env,
