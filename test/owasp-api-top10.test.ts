@@ -227,10 +227,12 @@ for (const kind of databaseKinds()) {
       assert.equal(before - (await balanceOf(t, bob.id)), 1000, 'charged 10 units once');
     });
 
-    test('API7:2023 Server Side Request Forgery: no caller can point the server at a URL', async () => {
+    test('API7:2023 Server Side Request Forgery: only webhooks take a URL, and none can point the server inside', async () => {
       const trap = await trapServer({ status: 200, type: 'application/json', body: '{"keys":[]}' });
       try {
-        // The only outbound URLs (JWKS, embeddings) are configuration; no operation takes one.
+        // Outbound URLs are configuration (JWKS, embeddings), except a webhook's: the only
+        // operations that take one are the webhook subscriptions (deeper: webhooks-api.test.ts,
+        // webhooks-sender.test.ts, which also check the address again at delivery, after DNS).
         const doc = (await t.request({ method: 'GET', url: '/openapi.json' })).json();
         const suspicious: string[] = [];
         const walk = (node: unknown, path: string) => {
@@ -243,7 +245,30 @@ for (const kind of databaseKinds()) {
           }
         };
         walk(doc.paths, 'paths');
-        assert.deepEqual(suspicious, []);
+        const isWebhooks = (path: string) => path.startsWith('paths./api/me/webhooks');
+        assert.deepEqual(
+          suspicious.filter((path) => !isWebhooks(path)),
+          [],
+        );
+        assert.ok(suspicious.some(isWebhooks), 'the webhook subscription takes its url');
+        // …and a subscription cannot name an address inside: loopback, private, link-local, metadata.
+        const admin = await t.user('admin');
+        const { port } = new URL(trap.url);
+        for (const url of [
+          `https://127.0.0.1:${port}/hook`,
+          'https://10.0.0.1/hook',
+          'https://169.254.169.254/latest/meta-data/',
+          `https://[::1]:${port}/hook`,
+        ]) {
+          const res = await t.request({
+            method: 'POST',
+            url: '/api/me/webhooks',
+            headers: admin.auth,
+            payload: { url, events: ['trade.created'] },
+          });
+          assert.equal(res.statusCode, 400, url);
+          assert.equal(res.json().code, 'WEBHOOK_URL_REFUSED', url);
+        }
         // A token naming its own key-set (jku, x5u) or embedding a key (jwk) is not fetched or trusted.
         const key = await idp.newKey('RS256', false);
         for (const extra of [{ jku: `${trap.url}/jwks` }, { x5u: `${trap.url}/cert` }, { jwk: key.jwk }]) {
