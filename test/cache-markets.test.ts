@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Config } from '../src/config/env.ts';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { databaseKinds } from './helpers/databases.ts';
+import { backgroundQuiet } from './helpers/eventually.ts';
 import { marketBody } from './helpers/factories.ts';
 import { deleteKeys, skipWithoutRedis, TEST_REDIS_URL, uniqueKeyPrefix } from './helpers/redis.ts';
 
@@ -47,6 +48,9 @@ for (const kind of databaseKinds()) {
         ).json().data;
       /** Queries the database ran while `fn` ran. */
       const queriesDuring = async (fn: () => Promise<unknown>) => {
+        // A write wakes the streams' reader of the event log on PostgreSQL (its NOTIFY arrives
+        // a moment after the commit): let that background read finish before counting.
+        await backgroundQuiet(t.database.stats);
         const before = t.database.stats.queries;
         await fn();
         return t.database.stats.queries - before;
