@@ -143,8 +143,10 @@ describe('Redis stopped, frozen and restarted under load', { skip: skipWithoutRe
     console.log(`redis faults under load (${CONNECTIONS} connections, ${FAULT_MS} ms each):`, figures);
     assertNo5xx(down, 'Redis stopped');
     assertNo5xx(frozen, 'Redis frozen');
-    // Twice the stopped p99, but at least 150 ms above it: a fast run's tiny p99 must not make this flaky.
-    const bound = Math.max(2 * figures.down.p99, figures.down.p99 + 150);
+    // Twice the stopped p99, but at least 300 ms above it: a fast run's tiny p99 must not make this
+    // flaky (a CI run with another suite beside it saw 347 ms frozen against 136 ms stopped). What it
+    // guards against is seconds: before the circuit breaker a frozen Redis gave a p99 of 3 s.
+    const bound = Math.max(2 * figures.down.p99, figures.down.p99 + 300);
     assert.ok(
       figures.frozen.p99 <= bound,
       `frozen p99 ${figures.frozen.p99} ms exceeds ${bound} ms (stopped p99 ${figures.down.p99} ms)`,
