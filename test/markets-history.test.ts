@@ -207,7 +207,8 @@ for (const kind of databaseKinds()) {
       for (const [markets, message] of [
         [ids, /at most 20/],
         [`${market.id},${market.id}`, /at most once/],
-        [',', /at least one/],
+        [',', /an empty market/],
+        [`${market.id},,`, /an empty market/],
         ['Not A Slug', /UUID or slug/],
       ] as const) {
         const bad = await t.request({ method: 'GET', url: url(encodeURIComponent(markets)) });

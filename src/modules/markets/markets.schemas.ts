@@ -107,6 +107,28 @@ export const marketIdParams = z.object({
     .meta({ examples: ['will-it-snow-in-lisbon-this-winter'] }),
 });
 
+/**
+ * `markets=a,b,…` of the reads that take several markets (streams, the history batch): ids or
+ * slugs, each once, at most `max`. An empty item (`a,,b`) is a 400, not silently dropped.
+ */
+export function marketListQuery(max: number) {
+  return z
+    .string()
+    .max(max * 150)
+    .transform((s, ctx) => {
+      const items = s.split(',').map((x) => x.trim());
+      if (items.some((x) => x === ''))
+        ctx.addIssue({ code: 'custom', message: 'an empty market in the list' });
+      else if (items.length > max) ctx.addIssue({ code: 'custom', message: `at most ${max} markets` });
+      else if (new Set(items).size !== items.length)
+        ctx.addIssue({ code: 'custom', message: 'each market at most once' });
+      else if (!items.every((x) => marketIdParams.shape.id.safeParse(x).success))
+        ctx.addIssue({ code: 'custom', message: 'each market must be a UUID or slug' });
+      else return items;
+      return z.NEVER;
+    });
+}
+
 const csv = <T extends string>(values: readonly T[], name: string) =>
   z
     .string()

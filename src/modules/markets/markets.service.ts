@@ -65,10 +65,14 @@ export function createMarketsService({
   onMarketChanged,
   indexing,
 }: Deps) {
+  function find(idOrSlug: string): Promise<MarketRow | undefined> {
+    return UUID_PATTERN.test(idOrSlug)
+      ? markets.findById(idOrSlug.toLowerCase())
+      : markets.findBySlug(idOrSlug);
+  }
+
   async function findOrThrow(idOrSlug: string): Promise<MarketRow> {
-    const market = UUID_PATTERN.test(idOrSlug)
-      ? await markets.findById(idOrSlug.toLowerCase())
-      : await markets.findBySlug(idOrSlug);
+    const market = await find(idOrSlug);
     if (!market) throw ApiError.notFound('Market');
     return market;
   }
@@ -225,6 +229,11 @@ export function createMarketsService({
 
     async get(idOrSlug: string) {
       return viewOf(await findOrThrow(idOrSlug));
+    },
+
+    /** Each market's id, in order, undefined for one that does not exist (the reads of several markets). */
+    async idsOf(idsOrSlugs: string[]): Promise<(string | undefined)[]> {
+      return Promise.all(idsOrSlugs.map(async (idOrSlug) => (await find(idOrSlug))?.id));
     },
 
     /** receivedAt (here and in remove): when the request arrived, the start of its deadline (default: now). */

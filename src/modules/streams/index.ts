@@ -24,7 +24,7 @@ type StreamsConfig = Pick<
 interface Deps {
   database: Database;
   config: StreamsConfig;
-  markets: Pick<MarketsService, 'get'>;
+  markets: Pick<MarketsService, 'idsOf'>;
   clientOf: (request: FastifyRequest) => Promise<string>;
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { errorResponses } from '../../lib/http-schemas.ts';
-import { marketIdParams } from '../markets/markets.schemas.ts';
+import { marketListQuery } from '../markets/markets.schemas.ts';
 
 /** Markets one `GET /api/events?markets=` stream may follow. */
 export const MAX_STREAM_MARKETS = 50;
@@ -29,22 +29,7 @@ export const marketStreamQuery = z.strictObject({ lastEventId: lastEventIdQuery 
 
 export const eventsStreamQuery = z.strictObject({
   lastEventId: lastEventIdQuery,
-  markets: z
-    .string()
-    .max(5000)
-    .transform((s, ctx) => {
-      const items = s.split(',').map((x) => x.trim());
-      if (items.some((x) => x === ''))
-        ctx.addIssue({ code: 'custom', message: 'an empty market in the list' });
-      else if (items.length > MAX_STREAM_MARKETS)
-        ctx.addIssue({ code: 'custom', message: `at most ${MAX_STREAM_MARKETS} markets per stream` });
-      else if (new Set(items).size !== items.length)
-        ctx.addIssue({ code: 'custom', message: 'each market at most once' });
-      else if (!items.every((x) => marketIdParams.shape.id.safeParse(x).success))
-        ctx.addIssue({ code: 'custom', message: 'each market must be a UUID or slug' });
-      else return items;
-      return z.NEVER;
-    })
+  markets: marketListQuery(MAX_STREAM_MARKETS)
     .optional()
     .describe(`Comma-separated market ids or slugs, at most ${MAX_STREAM_MARKETS}; absent: every event`),
 });

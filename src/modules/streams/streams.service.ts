@@ -26,7 +26,7 @@ export interface PreparedStream {
 }
 
 interface Deps {
-  markets: Pick<MarketsService, 'get'>;
+  markets: Pick<MarketsService, 'idsOf'>;
   feed: Pick<EventFeedRepository, 'bounds' | 'page' | 'marketsWithEvents'>;
   hub: StreamHub;
   slots: StreamSlots;
@@ -44,17 +44,7 @@ export function createStreamsService({ markets, feed, hub, slots, heartbeatMs }:
    * receives the market.deleted it missed, instead of a 404 that would stop its EventSource.
    */
   async function resolve(idsOrSlugs: string[]): Promise<Set<string>> {
-    const found = await Promise.all(
-      idsOrSlugs.map((id) =>
-        markets.get(id).then(
-          (view) => view.market.id,
-          (error) => {
-            if (error instanceof ApiError && error.statusCode === 404) return undefined;
-            throw error;
-          },
-        ),
-      ),
-    );
+    const found = await markets.idsOf(idsOrSlugs);
     const missing = idsOrSlugs.filter((_, i) => found[i] === undefined);
     const gone = await feed.marketsWithEvents(
       missing.filter((id) => UUID.test(id)).map((id) => id.toLowerCase()),

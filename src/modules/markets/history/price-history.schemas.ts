@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ok } from '../../../lib/http-schemas.ts';
-import { marketIdParams } from '../markets.schemas.ts';
+import { marketListQuery } from '../markets.schemas.ts';
 
 /** Bucket widths a chart may ask for, in milliseconds. */
 export const INTERVALS = { '1m': 60_000, '5m': 300_000, '1h': 3_600_000, '1d': 86_400_000 } as const;
@@ -53,25 +53,9 @@ export type PriceHistoryDto = z.infer<typeof priceHistoryResponse>['data'];
 export const MAX_BATCH_MARKETS = 20;
 
 export const batchPriceHistoryQuery = priceHistoryQuery.extend({
-  markets: z
-    .string()
-    .max(3000)
-    .transform((s, ctx) => {
-      const items = s
-        .split(',')
-        .map((x) => x.trim())
-        .filter(Boolean);
-      if (items.length === 0) ctx.addIssue({ code: 'custom', message: 'name at least one market' });
-      else if (items.length > MAX_BATCH_MARKETS)
-        ctx.addIssue({ code: 'custom', message: `at most ${MAX_BATCH_MARKETS} markets per request` });
-      else if (new Set(items).size !== items.length)
-        ctx.addIssue({ code: 'custom', message: 'each market at most once' });
-      else if (!items.every((x) => marketIdParams.shape.id.safeParse(x).success))
-        ctx.addIssue({ code: 'custom', message: 'each market must be a UUID or slug' });
-      else return items;
-      return z.NEVER;
-    })
-    .describe(`Comma-separated market ids or slugs, at most ${MAX_BATCH_MARKETS}`),
+  markets: marketListQuery(MAX_BATCH_MARKETS).describe(
+    `Comma-separated market ids or slugs, at most ${MAX_BATCH_MARKETS}`,
+  ),
 });
 
 export const batchPriceHistoryResponse = ok(

@@ -23,7 +23,7 @@ export interface PriceHistory<Body> {
 
 interface Deps {
   history: PriceHistoryRepository;
-  markets: Pick<MarketsService, 'get'>;
+  markets: Pick<MarketsService, 'get' | 'idsOf'>;
   /**
    * How long after its created_at a trade may still commit (WRITE_DEADLINE_MS): a range is only
    * final once its end is further in the past than that.
@@ -91,17 +91,7 @@ export function createPriceHistoryService({ history, markets, settleMs }: Deps) 
       now: Date,
     ): Promise<PriceHistory<BatchPriceHistoryDto>> {
       const range = rangeOf(query, now);
-      const found = await Promise.all(
-        idsOrSlugs.map((id) =>
-          markets.get(id).then(
-            (view) => view.market.id,
-            (error) => {
-              if (error instanceof ApiError && error.statusCode === 404) return undefined;
-              throw error;
-            },
-          ),
-        ),
-      );
+      const found = await markets.idsOf(idsOrSlugs);
       const unknown = idsOrSlugs.filter((_, i) => found[i] === undefined);
       if (unknown.length > 0) throw ApiError.notFound(`Market ${unknown.join(', ')}`);
       const result: BatchPriceHistoryDto['markets'] = [];
