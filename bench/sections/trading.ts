@@ -1,4 +1,4 @@
-import { createTokenService } from '../../src/modules/auth/tokens.ts';
+import { createBenchMarkets, createBenchUsers } from '../lib/bench-users.ts';
 import { type LoadResult, runLoad } from '../lib/load.ts';
 import { markdownTable } from '../lib/markdown-table.ts';
 import type { BenchSection } from '../lib/section.ts';
@@ -14,51 +14,16 @@ const MARKETS = 100;
 export const tradingSection: BenchSection = {
   title: 'Trading',
   async run(context) {
-    const tokens = createTokenService(context.jwtSecret, 3600);
-    const stamp = Date.now();
-    const admin = await context.db
-      .insertInto('users')
-      .values({
-        email: `bench-admin-${stamp}@example.com`,
-        name: 'Bench admin',
-        role: 'admin',
-        balance: 100_000_000,
-      })
-      .returning(['id', 'email'])
-      .executeTakeFirstOrThrow();
-    const adminAuth = `Bearer ${await tokens.sign({ sub: admin.id, email: admin.email, role: 'admin' })}`;
-    const traders = await context.db
-      .insertInto('users')
-      .values(
-        Array.from({ length: TRADERS }, (_, i) => ({
-          email: `bench-trader-${stamp}-${i}@example.com`,
-          name: `Trader ${i}`,
-          role: 'user' as const,
-          balance: 100_000_000,
-        })),
-      )
-      .returning(['id', 'email'])
-      .execute();
-    const auths = await Promise.all(
-      traders.map(async (u) => `Bearer ${await tokens.sign({ sub: u.id, email: u.email, role: 'user' })}`),
-    );
-
+    const { adminAuth, traderAuths: auths } = await createBenchUsers(context.db, context.jwtSecret, {
+      traders: TRADERS,
+      label: 'trading',
+    });
     context.log(`creating ${MARKETS} markets`);
-    const marketIds: string[] = [];
-    for (let i = 0; i < MARKETS; i++) {
-      const res = await fetch(`${context.app.url}/api/markets`, {
-        method: 'POST',
-        headers: { authorization: adminAuth, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          name: `Bench market ${stamp} number ${i}`,
-          category: 'bench',
-          closesAt: new Date(Date.now() + 86_400_000).toISOString(),
-          liquidity: 500,
-        }),
-      });
-      if (res.status !== 201) throw new Error(`create market answered ${res.status}: ${await res.text()}`);
-      marketIds.push(((await res.json()) as { data: { id: string } }).data.id);
-    }
+    const marketIds = await createBenchMarkets(context.app.url, adminAuth, {
+      count: MARKETS,
+      label: 'trading',
+      liquidity: 500,
+    });
 
     const tradeLoad = (label: string, marketOf: (n: number) => string) => {
       context.log(`measuring ${label}`);
