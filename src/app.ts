@@ -11,27 +11,18 @@ import { fastSerializerCompiler } from './lib/fast-serializer.ts';
 import { createJobQueue, jobQueueOptions } from './lib/jobs/queue.ts';
 import { createLogger } from './lib/logger.ts';
 import { closeRedis, createRedisClient, redisCircuitBreaker, waitUntilReady } from './lib/redis.ts';
-import { jobsAdminRoutes } from './modules/admin/jobs.routes.ts';
-import { createAuthenticator } from './modules/auth/authenticator.ts';
-import { createCallerResolver } from './modules/auth/caller.ts';
-import { registerAuth } from './modules/auth/index.ts';
-import { createExternalTokenVerifier } from './modules/auth/jwks.ts';
-import { createTokenService } from './modules/auth/tokens.ts';
-import { registerComments } from './modules/comments/index.ts';
-import { createEventRepository } from './modules/events/events.repository.ts';
-import { healthRoutes } from './modules/health/health.routes.ts';
-import { createCachedMarketRepository } from './modules/markets/cached-markets.repository.ts';
-import { createCloseAnnouncer } from './modules/markets/close-announcer.ts';
-import { registerMarkets } from './modules/markets/index.ts';
-import { startMarketCacheFollower } from './modules/markets/market-cache-follower.ts';
-import { createMarketRepository } from './modules/markets/markets.repository.ts';
+import { createAdminModule } from './modules/admin/index.ts';
+import { createAuthModule } from './modules/auth/index.ts';
+import { createCommentsModule } from './modules/comments/index.ts';
+import { createEventsModule } from './modules/events/index.ts';
+import { createHealthModule } from './modules/health/index.ts';
+import { createMarketStore, createMarketsModule } from './modules/markets/index.ts';
+import { type Module, startBackgroundWork } from './modules/module.ts';
 import { createSearchModule } from './modules/search/index.ts';
-import { registerStreams } from './modules/streams/index.ts';
+import { createStreamsModule } from './modules/streams/index.ts';
 import { createTradingModule } from './modules/trading/index.ts';
-import { createApiKeyRepository } from './modules/users/api-keys.repository.ts';
-import { registerUsers } from './modules/users/index.ts';
-import { createUserRepository } from './modules/users/users.repository.ts';
-import { webPageRoutes } from './modules/web/web-page.routes.ts';
+import { createUsersModule } from './modules/users/index.ts';
+import { createWebModule } from './modules/web/index.ts';
 import { createWebhooksModule } from './modules/webhooks/index.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { cacheControlPlugin } from './plugins/cache-control.ts';
@@ -41,7 +32,7 @@ import { clientErrorHandler, frameworkRefusalsPlugin } from './plugins/framework
 import { gracefulClosePlugin } from './plugins/graceful-close.ts';
 import { metricsPlugin } from './plugins/metrics.ts';
 import { openapiPlugin } from './plugins/openapi.ts';
-import { callerIdentity, clientIpKey, rateLimitPlugin } from './plugins/rate-limit.ts';
+import { clientIpKey, rateLimitPlugin } from './plugins/rate-limit.ts';
 import { readConsistencyPlugin } from './plugins/read-consistency.ts';
 import { requestContextPlugin, requestIdOptions } from './plugins/request-context.ts';
 import { securityHeadersPlugin } from './plugins/security-headers.ts';
@@ -55,76 +46,36 @@ export interface AppDeps {
 }
 
 /**
- * The composition root: builds the whole service from its dependencies. Listening is server.ts's
- * job, and the caller, who opened the database, closes it after `app.close()` has let in-flight
- * requests finish (Fastify runs onClose hooks before the HTTP server has drained).
+ * The composition root: builds the whole service from its dependencies, in this order:
+ * infrastructure → the modules the plugins need → cross-cutting plugins → the queue and the other
+ * modules → every module's routes → background work (where WORKERS) → close hooks. Listening is
+ * server.ts's job, and the caller, who opened the database, closes it after `app.close()` has let
+ * in-flight requests finish (Fastify runs onClose hooks before the HTTP server has drained).
  */
 export async function buildApp({ config, database, jwtSecret, logger }: AppDeps): Promise<FastifyInstance> {
-  const app = Fastify({
-    loggerInstance: logger ?? createLogger(config.LOG_LEVEL),
-    ...requestIdOptions(),
-    bodyLimit: config.BODY_LIMIT,
-    trustProxy: config.TRUST_PROXY ? config.TRUST_PROXY.split(',').map((s) => s.trim()) : false,
-    routerOptions: { maxParamLength: 200 },
-    frameworkErrors: frameworkErrorHandler,
-    clientErrorHandler,
-    ...connectionLimitsOptions(config),
-  }).withTypeProvider<ZodTypeProvider>();
+  const app = createServer(config, logger);
+  const log = app.log;
 
-  // JSON in, JSON out: without this, Fastify parses text/plain into a string and the client
-  // gets a confusing "expected object" 400 instead of a 415.
-  app.removeContentTypeParser('text/plain');
-
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(fastSerializerCompiler);
-
-  const events = createEventRepository(database.db);
-  const users = createUserRepository(database.db, { signupGrantCents: config.SIGNUP_GRANT * 100 });
-  const apiKeys = createApiKeyRepository(database.db);
-  const tokens = createTokenService(jwtSecret, config.JWT_TTL_SECONDS);
-  const external =
-    config.JWT_JWKS_URL && config.JWT_ISSUER && config.JWT_AUDIENCE
-      ? createExternalTokenVerifier({
-          jwksUrl: config.JWT_JWKS_URL,
-          issuer: config.JWT_ISSUER,
-          audience: config.JWT_AUDIENCE,
-          roleClaim: config.JWT_ROLE_CLAIM,
-          cooldownMs: config.JWT_JWKS_COOLDOWN_MS,
-        })
-      : undefined;
-
-  // One authentication per request, shared by the rate limiter (whose budget to charge) and the auth hook.
-  const resolveCaller = createCallerResolver(createAuthenticator({ tokens, external, users, apiKeys }));
-  const identify = callerIdentity(tokens, resolveCaller);
-
-  // With REDIS_URL the cache and the rate-limit counters are shared by every instance; without, in process.
-  const redis = config.REDIS_URL
-    ? createRedisClient(config.REDIS_URL, app.log, { commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS })
-    : undefined;
-  if (redis && !(await waitUntilReady(redis, 2000))) {
-    app.log.warn('redis is not reachable at start: serving from the database until it is');
-  }
-  // One circuit for Redis, shared by the cache and the rate limiter: a hung Redis is skipped like a down one.
+  // Infrastructure. With REDIS_URL the cache and the rate-limit counters are shared by every
+  // instance; without, in process. One circuit for Redis, shared by both: a hung Redis is skipped
+  // like a down one. The embedder is built here so that its circuit shows in /metrics and /readyz.
+  const redis = await connectRedis(config, log);
   const redisBreaker = redis
-    ? redisCircuitBreaker(redis, app.log, { coolDownMs: config.REDIS_CIRCUIT_COOL_DOWN_MS })
+    ? redisCircuitBreaker(redis, log, { coolDownMs: config.REDIS_CIRCUIT_COOL_DOWN_MS })
     : undefined;
   const cacheStore: Cache =
     redis && redisBreaker
       ? withCircuitBreaker(createRedisCache(redis, `${config.REDIS_KEY_PREFIX}cache:`), redisBreaker)
       : createMemoryCache();
-  // The embedder is built here so that its circuit (if it has one) shows in /metrics and /readyz.
-  const embedder = createEmbedder(config, app.log);
-  const breakers = [redisBreaker, embedder.breaker].filter((breaker) => breaker !== undefined);
   // Redis can miss a delete (an outage, a restore from a snapshot): the event log follower makes up for it.
-  const cache = createCacheAside(cacheStore, { log: app.log, followed: cacheStore.kind === 'redis' });
-  // The seed's CachedMarketRepository: cache-aside reads over the PostgreSQL repository.
-  // Cache fills read the primary; pages the cache does not hold are read from a replica (if any).
-  const markets = createCachedMarketRepository(
-    createMarketRepository(database.db),
-    cache,
-    { rowSeconds: config.CACHE_TTL_SECONDS, listSeconds: config.LIST_CACHE_TTL_SECONDS },
-    createMarketRepository(database.read),
-  );
+  const cache = createCacheAside(cacheStore, { log, followed: cacheStore.kind === 'redis' });
+  const embedder = createEmbedder(config, log);
+  const breakers = [redisBreaker, embedder.breaker].filter((breaker) => breaker !== undefined);
+
+  // The modules the plugins need: who is calling (auth), from the accounts (users).
+  const users = createUsersModule({ database, signupGrantCents: config.SIGNUP_GRANT * 100 });
+  const auth = createAuthModule({ config, database, users: users.users, apiKeys: users.apiKeys, jwtSecret });
+  let openStreams = () => 0;
 
   await app.register(requestContextPlugin);
   await app.register(gracefulClosePlugin);
@@ -143,103 +94,130 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     redis,
     redisBreaker,
     namespace: `${config.REDIS_KEY_PREFIX}rate-limit:`,
-    identify,
+    identify: auth.identify,
   });
-  let streams: Awaited<ReturnType<typeof registerStreams>> | undefined;
   await app.register(metricsPlugin, {
     database,
-    openStreams: () => streams?.hub.size ?? 0,
+    openStreams: () => openStreams(),
     cacheStats: cache.stats,
     breakers,
-    access: config.METRICS_TOKEN
-      ? { token: config.METRICS_TOKEN }
-      : config.NODE_ENV === 'production'
-        ? 'off'
-        : 'public',
+    access: metricsAccess(config),
   });
-  await app.register(authPlugin, { resolveCaller });
+  await app.register(authPlugin, { resolveCaller: auth.resolveCaller });
 
-  const queue = await createJobQueue(database, jobQueueOptions(config, app.log));
-  const search = await createSearchModule({ database, config, queue, log: app.log, embedder }).catch(
-    async (error) => {
-      await queue.stop(0); // its timers would keep a failed start's process alive
-      throw error;
-    },
-  );
+  // The queue, then the other modules. Each takes only what it uses; see src/modules/module.ts.
+  const queue = await createJobQueue(database, jobQueueOptions(config, log, config.WORKERS));
+  const modules: Module[] = await (async () => {
+    const eventLog = createEventsModule({ database, config, log });
+    const { events, feed } = eventLog;
+    const store = createMarketStore({ database, cache, events, config, log });
+    // After a commit that changed a market, other modules drop what the cache holds of it.
+    const onMarketChanged = (marketId: string) => store.repository.invalidate(marketId);
+    const search = await createSearchModule({ database, config, queue, log, embedder });
+    const trading = createTradingModule({
+      database,
+      config,
+      markets: store.repository,
+      events,
+      onMarketChanged,
+      log,
+    });
+    const markets = createMarketsModule({
+      database,
+      markets: store.repository,
+      users: users.users,
+      funding: trading.trading,
+      events,
+      defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
+      config,
+      onMarketChanged,
+      // Indexing is enqueued in the same transaction as the write it follows: a crash cannot lose it.
+      indexing: search.indexing.enqueue,
+      log,
+    });
+    const streams = await createStreamsModule({
+      database,
+      config,
+      feed,
+      markets: markets.service,
+      clientOf: async (request) => (await auth.identify(request)) ?? clientIpKey(request),
+      draining: app.draining,
+      log,
+    });
+    openStreams = () => streams.hub.size;
+    return [
+      createHealthModule({ database, cache, breakers, draining: app.draining }),
+      auth,
+      users,
+      markets,
+      createCommentsModule({ database, config, markets: store.repository, events }),
+      streams,
+      search,
+      createAdminModule({ queue, reindexAll: search.indexing.reindexAll }),
+      trading,
+      // The page at / that shows all this to a person (src/web/), through the public API above.
+      createWebModule(),
+      createWebhooksModule({ database, config, queue, log }),
+      eventLog,
+      store,
+    ];
+  })().catch(async (error) => {
+    await queue.stop(0); // its timers would keep a failed start's process alive
+    throw error;
+  });
 
-  await app.register(healthRoutes({ database, cache, breakers, draining: app.draining }));
-  await registerAuth(app, { config, database, users, tokens });
-  await registerUsers(app, {
-    users,
-    apiKeys,
-    profiles: createUserRepository(database.read, { signupGrantCents: config.SIGNUP_GRANT * 100 }),
-  });
-  // After a commit that changed a market, other modules drop what the cache holds of it.
-  const onMarketChanged = (marketId: string) => markets.invalidate(marketId);
-  const trading = createTradingModule({ database, markets, events, onMarketChanged, config, log: app.log });
-  const marketsService = await registerMarkets(app, {
-    database,
-    markets,
-    users,
-    funding: trading.trading,
-    events,
-    defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
-    deadlineMs: config.WRITE_DEADLINE_MS,
-    onMarketChanged,
-    // Indexing is enqueued in the same transaction as the write it follows: a crash cannot lose it.
-    indexing: search.indexing.enqueue,
-  });
-  await registerComments(app, { database, config, markets, events });
-  streams = await registerStreams(app, {
-    database,
-    config,
-    markets: marketsService,
-    clientOf: async (request) => (await identify(request)) ?? clientIpKey(request),
-  });
-  await app.register(search.routes, { prefix: '/api/markets' });
-  await app.register(jobsAdminRoutes({ queue, reindexAll: search.indexing.reindexAll }), {
-    prefix: '/api/admin',
-  });
-  await trading.register(app);
-  // The page at / that shows all this to a person (src/web/), through the public API above.
-  await app.register(webPageRoutes);
-  const webhooks = createWebhooksModule({ database, config, queue, log: app.log });
-  await webhooks.register(app);
-  if (config.WORKERS) await search.startWorkers();
-  const webhookDispatcher = config.WORKERS ? await webhooks.startWorkers() : undefined;
-  const maintenance = trading.startMaintenance();
-  // A market whose close time passed gets its market.closed event (any number of processes may sweep).
-  const closes = config.WORKERS
-    ? createCloseAnnouncer({ db: database.db, markets, events, onMarketChanged }).start(
-        config.MARKET_CLOSE_INTERVAL_MS,
-        app.log,
-      )
-    : undefined;
-  const follower =
-    cache.kind === 'redis'
-      ? startMarketCacheFollower({
-          cache,
-          events,
-          markets,
-          intervalMs: config.CACHE_FOLLOW_INTERVAL_MS,
-          log: app.log,
-        })
-      : undefined;
+  for (const module of modules) if (module.routes) await app.register(module.routes);
+  // Job workers, maintenance schedules (once per deployment) and sweeps run only where WORKERS is on.
+  const background = config.WORKERS ? await startBackgroundWork(queue, modules, log) : undefined;
 
-  // Runs after the HTTP server has closed: trades still queued for clients that already left finish first.
-  app.addHook('onClose', () => trading.trading.idle());
-  app.addHook('onClose', () => maintenance.stop());
-  app.addHook('onClose', async () => closes?.stop());
-  app.addHook('onClose', () => {
-    for (const breaker of breakers) breaker.stop();
-  });
-  app.addHook('onClose', async () => follower?.stop());
-  app.addHook('onClose', async () => webhookDispatcher?.stop());
+  // Runs after the HTTP server has closed: trades still queued for clients that already left finish
+  // first (trading's onClose); workers get half the shutdown budget for running jobs, then the
+  // connections they use go.
   app.addHook('onClose', async () => {
-    // Workers get half the shutdown budget for running jobs; then the connections they use go.
+    await background?.stop();
+    for (const module of modules) await module.onClose?.();
+    for (const breaker of breakers) breaker.stop();
     await queue.stop(config.SHUTDOWN_TIMEOUT_MS / 2);
     if (redis) await closeRedis(redis);
   });
 
   return app;
+}
+
+/** Fastify with the service's limits, request ids, error handlers and JSON-only parsing. */
+function createServer(config: Config, logger: FastifyBaseLogger | undefined) {
+  const app = Fastify({
+    loggerInstance: logger ?? createLogger(config.LOG_LEVEL),
+    ...requestIdOptions(),
+    bodyLimit: config.BODY_LIMIT,
+    trustProxy: config.TRUST_PROXY ? config.TRUST_PROXY.split(',').map((s) => s.trim()) : false,
+    routerOptions: { maxParamLength: 200 },
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
+    ...connectionLimitsOptions(config),
+  }).withTypeProvider<ZodTypeProvider>();
+  // JSON in, JSON out: without this, Fastify parses text/plain into a string and the client
+  // gets a confusing "expected object" 400 instead of a 415.
+  app.removeContentTypeParser('text/plain');
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(fastSerializerCompiler);
+  return app;
+}
+
+/** The Redis client when REDIS_URL is set; a Redis that is down at start is waited for no longer than 2 s. */
+async function connectRedis(config: Config, log: FastifyBaseLogger) {
+  if (!config.REDIS_URL) return undefined;
+  const redis = createRedisClient(config.REDIS_URL, log, {
+    commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+  });
+  if (!(await waitUntilReady(redis, 2000))) {
+    log.warn('redis is not reachable at start: serving from the database until it is');
+  }
+  return redis;
+}
+
+/** /metrics: behind METRICS_TOKEN when set; otherwise off in production and public elsewhere. */
+function metricsAccess(config: Config) {
+  if (config.METRICS_TOKEN) return { token: config.METRICS_TOKEN };
+  return config.NODE_ENV === 'production' ? ('off' as const) : ('public' as const);
 }

@@ -1,29 +1,45 @@
 import { openScriptDatabase } from '../scripts/lib/script-database.ts';
 import { createJobQueue, jobQueueOptions } from './lib/jobs/queue.ts';
 import { createLogger } from './lib/logger.ts';
-import { createEventRepository } from './modules/events/events.repository.ts';
-import { createCloseAnnouncer } from './modules/markets/close-announcer.ts';
-import { createMarketRepository } from './modules/markets/markets.repository.ts';
+import { createEventsModule } from './modules/events/index.ts';
+import { createMarketRepository, createMarketsModule } from './modules/markets/index.ts';
+import { type Module, startBackgroundWork } from './modules/module.ts';
 import { createSearchModule } from './modules/search/index.ts';
+import { createTradingModule } from './modules/trading/index.ts';
+import { createUsersModule } from './modules/users/index.ts';
 import { createWebhooksModule } from './modules/webhooks/index.ts';
 
 /**
  * Entry point for worker-only processes (`npm run worker`): scale background jobs out without
  * serving HTTP. Same database as the API (DATABASE_URL, or a running server's PGlite through its
- * socket); run the API with WORKERS=0 to leave all jobs to these.
+ * socket); run the API with WORKERS=0 to leave all jobs, schedules and sweeps to these. The modules
+ * are the API's; only their background work runs here.
  */
 const { config, database, via } = await openScriptDatabase();
 const log = createLogger(config.LOG_LEVEL, { name: 'worker' });
-const queue = await createJobQueue(database, jobQueueOptions(config, log));
-const search = await createSearchModule({ database, config, queue, log });
-await search.startWorkers();
-// No cache here: API instances with Redis drop the closed market from the event log (their follower).
-const closes = createCloseAnnouncer({
-  db: database.db,
-  markets: createMarketRepository(database.db),
-  events: createEventRepository(database.db),
-}).start(config.MARKET_CLOSE_INTERVAL_MS, log);
-const webhookDispatcher = await createWebhooksModule({ database, config, queue, log }).startWorkers();
+const queue = await createJobQueue(database, jobQueueOptions(config, log, true));
+const eventLog = createEventsModule({ database, config, log });
+const { events } = eventLog;
+// No cache here: API instances with Redis drop a market this process changed from the event log (their follower).
+const markets = createMarketRepository(database.db);
+const trading = createTradingModule({ database, config, markets, events, log });
+const modules: Module[] = [
+  await createSearchModule({ database, config, queue, log }),
+  createMarketsModule({
+    database,
+    markets,
+    users: createUsersModule({ database, signupGrantCents: config.SIGNUP_GRANT * 100 }).users,
+    funding: trading.trading,
+    events,
+    defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
+    config,
+    log,
+  }),
+  trading,
+  createWebhooksModule({ database, config, queue, log }),
+  eventLog,
+];
+const background = await startBackgroundWork(queue, modules, log);
 log.info({ database: via, concurrency: config.WORKER_CONCURRENCY }, 'worker started');
 
 let stopping = false;
@@ -33,7 +49,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     stopping = true;
     log.info({ signal }, 'worker stopping: waiting for running jobs');
     // Running jobs get the whole budget; one that does not finish stays active and is retried later.
-    Promise.all([closes.stop(), webhookDispatcher.stop()])
+    background
+      .stop()
       .then(() => queue.stop(config.SHUTDOWN_TIMEOUT_MS))
       .then(() => database.close())
       .then(

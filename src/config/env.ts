@@ -25,6 +25,14 @@ const cidrList = commaList.pipe(
     .array(z.string().refine((c) => ipaddr.isValidCIDR(c), 'must be CIDRs such as 10.0.0.0/8 or fd00::/8'))
     .max(100),
 );
+/**
+ * A five-field cron expression (minute hour day-of-month month day-of-week), as pg-boss schedules
+ * read it: pg-boss fires at most once a minute, so there is no seconds field.
+ */
+const cron = z
+  .string()
+  .trim()
+  .regex(/^\S+( \S+){4}$/, 'must be a five-field cron expression such as "0 * * * *"');
 
 /** Every environment variable the service reads, parsed once at start. Secrets have no defaults. */
 export const envSchema = z.object({
@@ -127,8 +135,10 @@ export const envSchema = z.object({
   /** Of those, how many receive SIGNUP_GRANT (later ones start at 0); 0 = every one. */
   SIGNUP_GRANTS_PER_IP_PER_DAY: int(0, 1_000_000).default(3),
   DEFAULT_LIQUIDITY: z.coerce.number().positive().max(1_000_000).default(100),
-  /** How long a trade's Idempotency-Key replays its first answer; older keys are pruned hourly. */
+  /** How long a trade's Idempotency-Key replays its first answer; older keys are pruned (IDEMPOTENCY_PRUNE_CRON). */
   IDEMPOTENCY_KEY_TTL_HOURS: int(1, 8760).default(24),
+  /** When expired Idempotency-Keys are pruned: a pg-boss cron schedule (UTC), once per deployment. */
+  IDEMPOTENCY_PRUNE_CRON: cron.default('0 * * * *'),
   /** Set: cache and rate-limit counters live in Redis, shared by every instance. Unset: in process. */
   REDIS_URL: z
     .string()
@@ -147,8 +157,10 @@ export const envSchema = z.object({
   /** With Redis: how often each instance applies the event log to the shared cache (missed invalidations). */
   CACHE_FOLLOW_INTERVAL_MS: int(100, 60_000).default(1000),
   // Event streams (Server-Sent Events) and the event log's retention.
-  /** Events older than this are pruned (hourly); a stream resuming from before them gets a `reset`. */
+  /** Events older than this are pruned (EVENT_PRUNE_CRON); a stream resuming from before them gets a `reset`. */
   EVENT_RETENTION_HOURS: int(1, 24 * 365 * 10).default(168),
+  /** When events past the retention are pruned: a pg-boss cron schedule (UTC), once per deployment. */
+  EVENT_PRUNE_CRON: cron.default('30 * * * *'),
   /** A `: ping` comment on every open stream this often; must be below CONNECTION_TIMEOUT_MS. */
   STREAM_HEARTBEAT_MS: int(100, 600_000).default(15_000),
   /** Streams read the log at least this often, besides the wake-up each commit sends (LISTEN/NOTIFY). */

@@ -1,9 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiError } from '../lib/errors.ts';
-import type { CallerResolver } from '../modules/auth/caller.ts';
-import { type Access, type AuthUser, hasPermission, rolePermissions } from '../modules/auth/permissions.ts';
-import { SCOPE_NAMES, SCOPES, type Scope } from '../modules/auth/scopes.ts';
+import {
+  type Access,
+  type AuthUser,
+  type CallerResolver,
+  hasPermission,
+  rolePermissions,
+  SCOPE_NAMES,
+  SCOPES,
+  type Scope,
+} from '../modules/auth/index.ts';
 
 /**
  * A route's scope must need no more than its permission: every role that may call the route may
@@ -71,4 +78,5 @@ export const authPlugin = fp(
       }
     });
   },
+  { name: 'auth', dependencies: [] },
 );

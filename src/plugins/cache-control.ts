@@ -29,5 +29,5 @@ export const cacheControlPlugin = fp(
       return payload;
     });
   },
-  { name: 'cache-control' },
+  { name: 'cache-control', dependencies: [] },
 );

@@ -74,5 +74,5 @@ export const frameworkRefusalsPlugin = fp(
       }
     });
   },
-  { name: 'framework-refusals' },
+  { name: 'framework-refusals', dependencies: ['error-handler'] },
 );

@@ -174,5 +174,5 @@ export const metricsPlugin = fp(
       },
     );
   },
-  { name: 'metrics' },
+  { name: 'metrics', dependencies: ['error-handler'] },
 );

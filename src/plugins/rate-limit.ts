@@ -5,9 +5,6 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/env.ts';
 import type { CircuitBreaker } from '../lib/circuit-breaker.ts';
 import { ApiError } from '../lib/errors.ts';
-import { type CallerResolver, credentialsOf } from '../modules/auth/caller.ts';
-import type { TokenService } from '../modules/auth/tokens.ts';
-import { looksLikeApiKey } from '../modules/users/api-key-format.ts';
 import { rateLimitStore } from './rate-limit-store.ts';
 
 const MINUTE_MS = 60_000;
@@ -29,7 +26,7 @@ export interface RateLimitDeps {
   redisBreaker?: Pick<CircuitBreaker, 'run'> | undefined;
   /** Prefix of the Redis keys. */
   namespace: string;
-  /** The caller's identity when authenticated; else undefined (keyed by IP). */
+  /** The caller's identity when authenticated (the auth module's `identify`); else undefined (keyed by IP). */
   identify?: (request: FastifyRequest) => Promise<string | undefined>;
 }
 
@@ -39,29 +36,6 @@ export interface RateLimitDeps {
  * IPv6 clients are grouped by /64, the block one subscriber usually holds.
  */
 export const clientIpKey = (request: FastifyRequest) => `ip:${normalizeIP(request.ip)}`;
-
-/**
- * Keys a signed-in caller by user id, so one budget follows them across addresses. A token we
- * signed is checked with our secret alone (no database read, even on public routes); an API key
- * or an identity provider's token is authenticated through `resolveCaller`, the lookup the auth
- * hook then reuses. A forged, expired or revoked credential keys nothing: it counts against the IP.
- */
-export function callerIdentity(tokens: Pick<TokenService, 'verify'>, resolveCaller: CallerResolver) {
-  return async (request: FastifyRequest): Promise<string | undefined> => {
-    const { authorization, apiKey } = credentialsOf(request);
-    if (authorization === undefined && apiKey === undefined) return undefined;
-    const bearer = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
-    if (apiKey === undefined && bearer !== undefined && !looksLikeApiKey(bearer)) {
-      const claims = await tokens.verify(bearer).catch(() => undefined);
-      if (claims) return `user:${claims.sub}`;
-    }
-    try {
-      return `user:${(await resolveCaller(request)).id}`;
-    } catch {
-      return undefined;
-    }
-  };
-}
 
 function rateLimited(after: string): ApiError {
   return new ApiError(429, 'RATE_LIMITED', `Too many requests; retry in ${after}`);
@@ -90,14 +64,16 @@ export const rateLimitPlugin = fp(
       }),
     });
   },
-  { name: 'rate-limit' },
+  { name: 'rate-limit', dependencies: ['error-handler'] },
 );
 
 /**
  * Trades per user per minute, instead of the general limit:
  * `config: { permission: 'write', rateLimit: tradeRateLimit(config) }`. 0 → the general limit.
  */
-export function tradeRateLimit(config: LimitConfig): RateLimitOptions | undefined {
+export function tradeRateLimit(
+  config: Pick<Config, 'TRADE_RATE_LIMIT_PER_MINUTE'>,
+): RateLimitOptions | undefined {
   if (config.TRADE_RATE_LIMIT_PER_MINUTE === 0) return undefined;
   return { max: config.TRADE_RATE_LIMIT_PER_MINUTE, timeWindow: MINUTE_MS };
 }
@@ -105,7 +81,9 @@ export function tradeRateLimit(config: LimitConfig): RateLimitOptions | undefine
 /**
  * New comments per user per minute (comment spam), instead of the general limit; 0 → the general limit.
  */
-export function commentRateLimit(config: LimitConfig): RateLimitOptions | undefined {
+export function commentRateLimit(
+  config: Pick<Config, 'COMMENT_RATE_LIMIT_PER_MINUTE'>,
+): RateLimitOptions | undefined {
   if (config.COMMENT_RATE_LIMIT_PER_MINUTE === 0) return undefined;
   return { max: config.COMMENT_RATE_LIMIT_PER_MINUTE, timeWindow: MINUTE_MS };
 }
@@ -114,7 +92,9 @@ export function commentRateLimit(config: LimitConfig): RateLimitOptions | undefi
  * Login attempts per client IP, whoever they claim to be: `config: { rateLimit: loginRateLimit(config) }`.
  * Pair it with `preHandler: loginEmailRateLimit(app, config)`, which limits per target account.
  */
-export function loginRateLimit(config: LimitConfig): RateLimitOptions | undefined {
+export function loginRateLimit(
+  config: Pick<Config, 'LOGIN_RATE_LIMIT_PER_MINUTE'>,
+): RateLimitOptions | undefined {
   if (config.LOGIN_RATE_LIMIT_PER_MINUTE === 0) return undefined;
   return { max: config.LOGIN_RATE_LIMIT_PER_MINUTE, timeWindow: MINUTE_MS, keyGenerator: clientIpKey };
 }
@@ -123,7 +103,10 @@ export function loginRateLimit(config: LimitConfig): RateLimitOptions | undefine
  * Login attempts per email (case-insensitive), from any number of IPs: stops password guessing
  * spread over a botnet. A preHandler, because the email is in the body, parsed after onRequest.
  */
-export function loginEmailRateLimit(app: FastifyInstance, config: LimitConfig): preHandlerAsyncHookHandler {
+export function loginEmailRateLimit(
+  app: FastifyInstance,
+  config: Pick<Config, 'LOGIN_RATE_LIMIT_PER_MINUTE'>,
+): preHandlerAsyncHookHandler {
   if (config.LOGIN_RATE_LIMIT_PER_MINUTE === 0) return async () => {};
   const check = app.createRateLimit({
     max: config.LOGIN_RATE_LIMIT_PER_MINUTE,

@@ -45,5 +45,5 @@ export const readConsistencyPlugin = fp(
       return payload;
     });
   },
-  { name: 'read-consistency' },
+  { name: 'read-consistency', dependencies: [] },
 );

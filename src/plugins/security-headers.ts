@@ -118,5 +118,5 @@ export const securityHeadersPlugin = fp(
       });
     }
   },
-  { name: 'security-headers' },
+  { name: 'security-headers', dependencies: [] },
 );

@@ -27,3 +27,12 @@ export const KEYED_QUEUES: readonly JobName[] = ['webhooks.deliver'];
 
 /** Where a job goes once its retries are spent. */
 export const deadLetterQueueOf = (name: JobName) => `${name}.dead`;
+
+/**
+ * Maintenance that runs once per deployment, as pg-boss cron schedules: whichever process's cron
+ * pass claims the minute sends one job, and one worker of any process takes it. A schedule's job
+ * carries no payload (it means "do it now").
+ */
+export const SCHEDULE_NAMES = ['maintenance.prune-idempotency-keys', 'maintenance.prune-events'] as const;
+
+export type ScheduleName = (typeof SCHEDULE_NAMES)[number];

@@ -3,7 +3,14 @@ import { fromKysely, fromPglite, PgBoss } from 'pg-boss';
 import type { Config } from '../../config/env.ts';
 import type { Database } from '../../db/database.ts';
 import type { DB } from '../../db/schema.ts';
-import { deadLetterQueueOf, JOB_NAMES, type JobName, type JobPayloads, KEYED_QUEUES } from './jobs.ts';
+import {
+  deadLetterQueueOf,
+  JOB_NAMES,
+  type JobName,
+  type JobPayloads,
+  KEYED_QUEUES,
+  type ScheduleName,
+} from './jobs.ts';
 
 export interface RetryOptions {
   /** Retries after the first attempt; then the job is dead-lettered. */
@@ -18,15 +25,28 @@ export interface JobQueueOptions {
   pollIntervalMs: number;
   /** Jobs running longer are presumed lost (their process died) and retried. */
   expireInSeconds?: number;
+  /**
+   * Whether this instance takes part in pg-boss's cron (processes that run workers): it then claims
+   * cron passes, which send each due schedule's job once per deployment. Off, schedules never fire
+   * from here (an API process with WORKERS=false).
+   */
+  schedules?: boolean;
+  /** Seconds between this instance's attempts at a cron pass (pg-boss: 1–45, default 30). */
+  cronIntervalSeconds?: number;
   onError?: (error: Error) => void;
 }
 
-/** The queue's settings from the configuration (the API and the worker process share them). */
+/**
+ * The queue's settings from the configuration (the API and the worker process share them).
+ * `runsWorkers`: this process takes jobs and schedules (the worker process, or the API with WORKERS).
+ */
 export function jobQueueOptions(
   config: Config,
   log: { error(obj: object, msg: string): void },
+  runsWorkers = false,
 ): JobQueueOptions {
   return {
+    schedules: runsWorkers,
     retry: {
       limit: config.JOB_RETRY_LIMIT,
       delaySeconds: config.JOB_RETRY_DELAY_SECONDS,
@@ -72,9 +92,16 @@ export type JobQueue = Awaited<ReturnType<typeof createJobQueue>>;
  * pool of its own. Queues and their dead-letter queues are created at start.
  */
 export async function createJobQueue(database: Database, options: JobQueueOptions) {
+  const scheduling = {
+    schedule: options.schedules ?? false,
+    ...(options.cronIntervalSeconds !== undefined && {
+      cronMonitorIntervalSeconds: options.cronIntervalSeconds,
+      cronWorkerIntervalSeconds: options.cronIntervalSeconds,
+    }),
+  };
   const boss = database.pglite
-    ? new PgBoss({ db: fromPglite(database.pglite), backend: 'pglite', schedule: false })
-    : new PgBoss({ connectionString: database.url, max: 4, schedule: false });
+    ? new PgBoss({ db: fromPglite(database.pglite), backend: 'pglite', ...scheduling })
+    : new PgBoss({ connectionString: database.url, max: 4, ...scheduling });
   boss.on('error', (error) => options.onError?.(error as Error));
   await boss.start();
   for (const name of JOB_NAMES) {
@@ -169,6 +196,18 @@ export async function createJobQueue(database: Database, options: JobQueueOption
       );
     },
 
+    /**
+     * Runs `task` on `cron` (UTC) once per deployment, however many processes do the same: the
+     * schedule is upserted (the latest cron expression wins), and this process's worker takes the
+     * schedule's job when its cron pass, or another process's, sends it. A run that fails is not
+     * retried; the next occurrence comes anyway. After an outage one missed run is made up at once.
+     */
+    async schedule(name: ScheduleName, cron: string, task: () => Promise<void>): Promise<void> {
+      await boss.createQueue(name, { retryLimit: 0, expireInSeconds: options.expireInSeconds ?? 300 });
+      await boss.schedule(name, cron, null, { missed: 'once' });
+      await boss.work(name, { pollingIntervalSeconds: options.pollIntervalMs / 1000 }, () => task());
+    },
+
     /** Jobs waiting in the dead-letter queues, oldest first, with the error of their last attempt. */
     async listDeadLetters(limit: number): Promise<DeadLetter[]> {
       const out: DeadLetter[] = [];
@@ -197,7 +236,7 @@ export async function createJobQueue(database: Database, options: JobQueueOption
     },
 
     /** Jobs of `name` by state, for tests and operators. */
-    async countByState(name: JobName): Promise<Record<string, number>> {
+    async countByState(name: JobName | ScheduleName): Promise<Record<string, number>> {
       const counts: Record<string, number> = {};
       for (const job of await boss.findJobs(name, { limit: 100_000 })) {
         const state = (job as { state?: string }).state ?? 'unknown';

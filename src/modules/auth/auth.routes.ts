@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorResponses, ok } from '../../lib/http-schemas.ts';
 import { clientIpKey } from '../../plugins/rate-limit.ts';
-import { userSchema } from '../users/user-dto.ts';
+import { userSchema } from '../users/index.ts';
 import { loginBody, refreshBody, registerBody, tokenPairResponse } from './auth.schemas.ts';
 import type { AuthService } from './auth.service.ts';
 

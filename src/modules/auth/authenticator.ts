@@ -1,9 +1,13 @@
 import { decodeProtectedHeader } from 'jose';
 import { isUniqueViolation } from '../../db/errors.ts';
 import { ApiError } from '../../lib/errors.ts';
-import { apiKeyHash, looksLikeApiKey } from '../users/api-key-format.ts';
-import type { ApiKeyRepository } from '../users/api-keys.repository.ts';
-import type { UserRecord, UserRepository } from '../users/users.repository.ts';
+import {
+  type ApiKeyRepository,
+  apiKeyHash,
+  looksLikeApiKey,
+  type UserRecord,
+  type UserRepository,
+} from '../users/index.ts';
 import type { ExternalIdentity, ExternalTokenVerifier } from './jwks.ts';
 import type { AuthUser } from './permissions.ts';
 import { effectiveScopes } from './scopes.ts';

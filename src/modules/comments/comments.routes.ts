@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { createTaggedBodyMemo } from '../../lib/body-memo.ts';
 import { errorResponses } from '../../lib/http-schemas.ts';
-import { marketIdParams } from '../markets/markets.schemas.ts';
+import { marketIdParams } from '../markets/index.ts';
 import {
   commentPageResponse,
   commentParams,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ok, uuid } from '../../lib/http-schemas.ts';
-import { marketIdParams } from '../markets/markets.schemas.ts';
+import { marketIdParams } from '../markets/index.ts';
 import {
   COMMENT_MAX_LENGTH,
   COMMENT_TEXT_PROBLEMS,

@@ -1,28 +1,31 @@
-import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config/env.ts';
 import type { Database } from '../../db/database.ts';
 import { commentRateLimit } from '../../plugins/rate-limit.ts';
-import type { EventRepository } from '../events/events.repository.ts';
-import type { MarketRepository } from '../markets/markets.repository.ts';
+import type { EventRepository } from '../events/index.ts';
+import type { MarketRepository } from '../markets/index.ts';
+import { defineModule } from '../module.ts';
 import { createCommentRepository } from './comments.repository.ts';
 import { commentsRoutes } from './comments.routes.ts';
 import { createCommentsService } from './comments.service.ts';
 
 interface Deps {
-  database: Database;
-  config: Config;
+  database: Pick<Database, 'db' | 'read'>;
+  config: Pick<Config, 'COMMENT_RATE_LIMIT_PER_MINUTE'>;
   markets: Pick<MarketRepository, 'findById' | 'findBySlug'>;
-  events: EventRepository;
+  events: Pick<EventRepository, 'append'>;
 }
 
 /** Wires comments: repository → service → routes under /api/markets/:id/comments. */
-export async function registerComments(app: FastifyInstance, { database, config, markets, events }: Deps) {
+export function createCommentsModule({ database, config, markets, events }: Deps) {
   const service = createCommentsService({
     db: database.db,
     comments: createCommentRepository(database.db, database.read),
     markets,
     events,
   });
-  await app.register(commentsRoutes(service, commentRateLimit(config)), { prefix: '/api/markets' });
-  return service;
+  return defineModule({
+    routes: async (app) => {
+      await app.register(commentsRoutes(service, commentRateLimit(config)), { prefix: '/api/markets' });
+    },
+  });
 }

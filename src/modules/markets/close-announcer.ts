@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { DB, MarketRow } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
 import { type PeriodicTask, startPeriodicTask } from '../../lib/periodic-task.ts';
-import type { EventRepository } from '../events/events.repository.ts';
+import type { EventRepository } from '../events/index.ts';
 import { toMarketDto } from './market-dto.ts';
 import type { MarketRepository } from './markets.repository.ts';
 

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { CacheAside } from '../../lib/cache/cache.ts';
 import { startPeriodicTask } from '../../lib/periodic-task.ts';
-import type { EventRepository } from '../events/events.repository.ts';
+import type { EventRepository } from '../events/index.ts';
 import type { CachedMarketRepository } from './cached-markets.repository.ts';
 
 /**

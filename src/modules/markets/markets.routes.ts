@@ -4,7 +4,7 @@ import { createBodyMemo, createTaggedBodyMemo } from '../../lib/body-memo.ts';
 import { ifNoneMatchHolds } from '../../lib/conditional.ts';
 import { errorResponses } from '../../lib/http-schemas.ts';
 import { receivedAt } from '../../plugins/request-context.ts';
-import type { AuthUser } from '../auth/permissions.ts';
+import type { AuthUser } from '../auth/index.ts';
 import type { MarketView } from './market-dto.ts';
 import {
   createMarketBody,

@@ -3,6 +3,7 @@ import type { Config } from '../../config/env.ts';
 import type { Database } from '../../db/database.ts';
 import { createEmbedder, type Embedder } from '../../lib/embeddings/embedder.ts';
 import type { JobQueue } from '../../lib/jobs/queue.ts';
+import { defineModule } from '../module.ts';
 import { createIndexingJobs } from './indexing.jobs.ts';
 import { createSearchRepository } from './search.repository.ts';
 import { searchRoutes } from './search.routes.ts';
@@ -10,9 +11,9 @@ import { createSearchService } from './search.service.ts';
 import { ensureVectorSupport } from './vector-support.ts';
 
 export interface SearchModuleDeps {
-  database: Database;
+  database: Pick<Database, 'db' | 'read'>;
   config: Config;
-  queue: JobQueue;
+  queue: Pick<JobQueue, 'send' | 'sendMany' | 'hasQueued'>;
   log: FastifyBaseLogger;
   /** Defaults to the one the configuration names. */
   embedder?: Embedder;
@@ -20,7 +21,8 @@ export interface SearchModuleDeps {
 
 /**
  * Wires search: vector support (or the full-text fallback, with one warning), embedder,
- * repository → service → routes, and the indexing jobs. Used by the API and by the worker process.
+ * repository → service → routes (GET /api/markets/search), and the indexing jobs. Used by the API
+ * and by the worker process.
  */
 export async function createSearchModule({
   database,
@@ -44,16 +46,19 @@ export async function createSearchModule({
     embedder,
     mode: vector.enabled ? 'hybrid' : 'fulltext',
   });
-  return {
+  return defineModule({
     indexing,
-    /** GET /search, to register under the /api/markets prefix. */
-    routes: searchRoutes(service),
-    /** Starts this process's indexing workers. */
-    startWorkers: () =>
-      queue.work(
-        'search.index-market',
-        { concurrency: config.WORKER_CONCURRENCY, batchSize: Math.min(config.EMBEDDINGS_BATCH_SIZE, 32) },
-        (jobs) => indexing.handle(jobs),
-      ),
-  };
+    routes: async (app) => {
+      await app.register(searchRoutes(service), { prefix: '/api/markets' });
+    },
+    /** This process's indexing workers (one provider call per batch of markets). */
+    jobs: [
+      {
+        name: 'search.index-market',
+        concurrency: config.WORKER_CONCURRENCY,
+        batchSize: Math.min(config.EMBEDDINGS_BATCH_SIZE, 32),
+        handle: (jobs) => indexing.handle(jobs),
+      },
+    ],
+  });
 }

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import pg from 'pg';
 import type { Database } from '../../db/database.ts';
-import { EVENTS_CHANNEL } from '../events/events.repository.ts';
+import { EVENTS_CHANNEL } from '../events/index.ts';
 
 export interface EventWakeup {
   stop(): Promise<void>;

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { type PeriodicTask, startPeriodicTask } from '../../lib/periodic-task.ts';
-import type { EventFeedRepository } from '../events/event-feed.repository.ts';
+import type { EventFeedRepository } from '../events/index.ts';
 import { type FramedEvent, frameEvent } from './sse-stream.ts';
 
 /** What the hub needs of a subscriber: which markets it follows (null: all), and where events go. */

@@ -1,4 +1,4 @@
-import type { EventFeedRepository } from '../events/event-feed.repository.ts';
+import type { EventFeedRepository } from '../events/index.ts';
 import { type FramedEvent, frameEvent, type SseStream } from './sse-stream.ts';
 import type { HubSubscriber, StreamHub } from './stream-hub.ts';
 

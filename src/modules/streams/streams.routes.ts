@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { marketIdParams } from '../markets/markets.schemas.ts';
+import { marketIdParams } from '../markets/index.ts';
 import { SseStream, type SseStreamOptions } from './sse-stream.ts';
 import { eventsStreamQuery, marketStreamQuery, streamHeaders, streamResponses } from './streams.schemas.ts';
 import type { StreamsService } from './streams.service.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { errorResponses } from '../../lib/http-schemas.ts';
-import { marketListQuery } from '../markets/markets.schemas.ts';
+import { marketListQuery } from '../markets/index.ts';
 
 /** Markets one `GET /api/events?markets=` stream may follow. */
 export const MAX_STREAM_MARKETS = 50;

@@ -1,6 +1,6 @@
 import { ApiError } from '../../lib/errors.ts';
-import type { EventFeedRepository } from '../events/event-feed.repository.ts';
-import type { MarketsService } from '../markets/markets.service.ts';
+import type { EventFeedRepository } from '../events/index.ts';
+import type { MarketsService } from '../markets/index.ts';
 import type { SseStream } from './sse-stream.ts';
 import type { StreamHub } from './stream-hub.ts';
 import type { StreamSlots } from './stream-slots.ts';

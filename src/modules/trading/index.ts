@@ -1,10 +1,10 @@
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../../config/env.ts';
 import type { Database } from '../../db/database.ts';
-import { startPeriodicTask } from '../../lib/periodic-task.ts';
 import { tradeRateLimit } from '../../plugins/rate-limit.ts';
-import type { EventRepository } from '../events/events.repository.ts';
-import type { MarketRepository } from '../markets/markets.repository.ts';
+import type { EventRepository } from '../events/index.ts';
+import type { MarketRepository } from '../markets/index.ts';
+import { defineModule } from '../module.ts';
 import { idempotencyRepository } from './idempotency.repository.ts';
 import { createPortfolioService } from './portfolio.service.ts';
 import { createSettlementService } from './settlement.service.ts';
@@ -15,18 +15,23 @@ import { createTradingService } from './trading.service.ts';
 
 interface Deps {
   database: Database;
-  config: Config;
+  config: Pick<
+    Config,
+    | 'WRITE_DEADLINE_MS'
+    | 'IDEMPOTENCY_KEY_TTL_HOURS'
+    | 'IDEMPOTENCY_PRUNE_CRON'
+    | 'TRADE_RATE_LIMIT_PER_MINUTE'
+  >;
   markets: MarketRepository;
   events: EventRepository;
   onMarketChanged?: (marketId: string) => Promise<void>;
   log: FastifyBaseLogger;
 }
 
-const HOUR_MS = 3_600_000;
-
 /**
- * Wires trading: repositories → trading, settlement and portfolio services. Routes are registered
- * separately; `startMaintenance` prunes Idempotency-Keys past IDEMPOTENCY_KEY_TTL_HOURS, hourly.
+ * Wires trading: repositories → trading, settlement and portfolio services → routes, and the
+ * pruning of Idempotency-Keys past IDEMPOTENCY_KEY_TTL_HOURS (a schedule, IDEMPOTENCY_PRUNE_CRON).
+ * `trading` funds markets (the markets module's MarketFunding).
  */
 export function createTradingModule({ database, config, markets, events, onMarketChanged, log }: Deps) {
   const { db } = database;
@@ -41,17 +46,22 @@ export function createTradingModule({ database, config, markets, events, onMarke
       trading,
     }),
   };
-  return {
+  return defineModule({
     ...services,
-    register: (app: FastifyInstance) => app.register(tradingRoutes(services, tradeRateLimit(config))),
-    startMaintenance: () =>
-      startPeriodicTask(
-        HOUR_MS,
-        async () => {
+    routes: async (app) => {
+      await app.register(tradingRoutes(services, tradeRateLimit(config)));
+    },
+    schedules: [
+      {
+        name: 'maintenance.prune-idempotency-keys',
+        cron: config.IDEMPOTENCY_PRUNE_CRON,
+        async run() {
           const pruned = await idempotencyRepository.pruneOlderThan(db, config.IDEMPOTENCY_KEY_TTL_HOURS);
           if (pruned > 0) log.info({ pruned }, 'expired idempotency keys pruned');
         },
-        (error) => log.warn({ err: error }, 'pruning idempotency keys failed; trying again in an hour'),
-      ),
-  };
+      },
+    ],
+    /** Waits for trades still queued (their clients may have left); the app runs it after the HTTP server closed. */
+    onClose: () => services.trading.idle(),
+  });
 }

@@ -1,5 +1,5 @@
 import { ApiError } from '../../lib/errors.ts';
-import type { AuthUser } from '../auth/permissions.ts';
+import type { AuthUser } from '../auth/index.ts';
 import { SCOPE_NAMES, type Scope, scopesOfRole } from '../auth/scopes.ts';
 import { generateApiKey } from './api-key-format.ts';
 import type { ApiKeyRepository } from './api-keys.repository.ts';

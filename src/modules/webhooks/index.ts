@@ -1,8 +1,8 @@
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../../config/env.ts';
 import type { Database } from '../../db/database.ts';
 import type { JobQueue } from '../../lib/jobs/queue.ts';
-import { type PeriodicTask, startPeriodicTask } from '../../lib/periodic-task.ts';
+import { defineModule } from '../module.ts';
 import { createAddressPolicy } from './address-policy.ts';
 import { createWebhookDelivery } from './webhook-delivery.jobs.ts';
 import { createWebhookDeliveryRepository } from './webhook-delivery.repository.ts';
@@ -15,7 +15,7 @@ import { createWebhooksService } from './webhooks.service.ts';
 export interface WebhooksModuleDeps {
   database: Database;
   config: Config;
-  queue: JobQueue;
+  queue: Pick<JobQueue, 'sendKeyed' | 'send'>;
   log: FastifyBaseLogger;
   /** Host name resolution (tests substitute one to stage DNS rebinding); defaults to the system's. */
   resolve?: UrlRules['resolve'];
@@ -62,26 +62,37 @@ export function createWebhooksModule({ database, config, queue, log, resolve }: 
     enqueueReplay: delivery.enqueueReplay,
   });
 
-  return {
+  return defineModule({
     service,
     delivery,
-    register: (app: FastifyInstance) => app.register(webhooksRoutes(service), { prefix: '/api/me/webhooks' }),
-
-    /** Starts this process's dispatcher and delivery workers; stop() ends the dispatcher (the queue stops the workers). */
-    async startWorkers(): Promise<PeriodicTask> {
-      await queue.work(
-        'webhooks.deliver',
-        { concurrency: config.WEBHOOK_CONCURRENCY, batchSize: 1 },
-        (jobs) => delivery.handleDeliver(jobs),
-      );
-      await queue.work('webhooks.replay', { concurrency: 2, batchSize: 1 }, (jobs) =>
-        delivery.handleReplay(jobs),
-      );
-      return startPeriodicTask(
-        config.WEBHOOK_DISPATCH_INTERVAL_MS,
-        () => delivery.dispatch(),
-        (error) => log.error({ err: error }, 'webhook dispatch failed'),
-      );
+    routes: async (app) => {
+      await app.register(webhooksRoutes(service), { prefix: '/api/me/webhooks' });
     },
-  };
+    jobs: [
+      {
+        name: 'webhooks.deliver',
+        concurrency: config.WEBHOOK_CONCURRENCY,
+        batchSize: 1,
+        handle: (jobs) => delivery.handleDeliver(jobs),
+      },
+      {
+        name: 'webhooks.replay',
+        concurrency: 2,
+        batchSize: 1,
+        handle: (jobs) => delivery.handleReplay(jobs),
+      },
+    ],
+    /**
+     * The dispatcher: subscriptions behind the event log get a delivery job (keyed, so any number
+     * of processes may dispatch at once). A loop of every process that runs workers, not a schedule:
+     * a webhook leaves within WEBHOOK_DISPATCH_INTERVAL_MS (a second), below pg-boss cron's minute.
+     */
+    sweeps: [
+      {
+        intervalMs: config.WEBHOOK_DISPATCH_INTERVAL_MS,
+        run: () => delivery.dispatch(),
+        onError: (error) => log.error({ err: error }, 'webhook dispatch failed'),
+      },
+    ],
+  });
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ok, uuid } from '../../lib/http-schemas.ts';
-import { EVENT_GROUPS, isEventSelector, KNOWN_EVENT_TYPES } from '../events/event-types.ts';
+import { EVENT_GROUPS, isEventSelector, KNOWN_EVENT_TYPES } from '../events/index.ts';
 
 const eventSelector = z
   .string()

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import { ApiError } from '../../lib/errors.ts';
-import type { AuthUser } from '../auth/permissions.ts';
+import type { AuthUser } from '../auth/index.ts';
 import { newWebhookSecret } from './webhook-signature.ts';
 import type { UrlRules } from './webhook-url.ts';
 import { checkUrl, UrlRefused } from './webhook-url.ts';
