@@ -3,12 +3,13 @@ import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-z
 import type { Config } from './config/env.ts';
 import type { Database } from './db/database.ts';
 import { withCircuitBreaker } from './lib/cache/breaker-cache.ts';
-import { type Cache, createCacheAside } from './lib/cache/cache.ts';
+import { type Cache, type CacheAside, createCacheAside } from './lib/cache/cache.ts';
 import { createMemoryCache } from './lib/cache/memory-cache.ts';
 import { createRedisCache } from './lib/cache/redis-cache.ts';
-import { createEmbedder } from './lib/embeddings/embedder.ts';
+import type { CircuitBreaker } from './lib/circuit-breaker.ts';
+import { createEmbedder, type Embedder } from './lib/embeddings/embedder.ts';
 import { fastSerializerCompiler } from './lib/fast-serializer.ts';
-import { createJobQueue, jobQueueOptions } from './lib/jobs/queue.ts';
+import { createJobQueue, type JobQueue, jobQueueOptions } from './lib/jobs/queue.ts';
 import { createLogger } from './lib/logger.ts';
 import { closeRedis, createRedisClient, redisCircuitBreaker, waitUntilReady } from './lib/redis.ts';
 import { createAdminModule } from './modules/admin/index.ts';
@@ -107,81 +108,123 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
 
   // The queue, then the other modules. Each takes only what it uses; see src/modules/module.ts.
   const queue = await createJobQueue(database, jobQueueOptions(config, log, config.WORKERS));
-  const modules: Module[] = await (async () => {
-    const eventLog = createEventsModule({ database, config, log });
-    const { events, feed } = eventLog;
-    const store = createMarketStore({ database, cache, events, config, log });
-    // After a commit that changed a market, other modules drop what the cache holds of it.
-    const onMarketChanged = (marketId: string) => store.repository.invalidate(marketId);
-    const search = await createSearchModule({ database, config, queue, log, embedder });
-    const trading = createTradingModule({
-      database,
-      config,
-      markets: store.repository,
-      events,
-      onMarketChanged,
-      log,
-    });
-    const markets = createMarketsModule({
-      database,
-      markets: store.repository,
-      users: users.users,
-      funding: trading.trading,
-      events,
-      defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
-      config,
-      onMarketChanged,
-      // Indexing is enqueued in the same transaction as the write it follows: a crash cannot lose it.
-      indexing: search.indexing.enqueue,
-      log,
-    });
-    const streams = await createStreamsModule({
-      database,
-      config,
-      feed,
-      markets: markets.service,
-      clientOf: async (request) => (await auth.identify(request)) ?? clientIpKey(request),
-      draining: app.draining,
-      log,
-    });
-    openStreams = () => streams.hub.size;
-    return [
-      createHealthModule({ database, cache, breakers, draining: app.draining }),
-      auth,
-      users,
-      markets,
-      createCommentsModule({ database, config, markets: store.repository, events }),
-      streams,
-      search,
-      createAdminModule({ queue, reindexAll: search.indexing.reindexAll }),
-      trading,
-      // The page at / that shows all this to a person (src/web/), through the public API above.
-      createWebModule(),
-      createWebhooksModule({ database, config, queue, log }),
-      eventLog,
-      store,
-    ];
-  })().catch(async (error) => {
+  const modules = await createModules({
+    config,
+    database,
+    log,
+    cache,
+    embedder,
+    breakers,
+    queue,
+    users,
+    auth,
+    draining: app.draining,
+  }).catch(async (error) => {
     await queue.stop(0); // its timers would keep a failed start's process alive
     throw error;
   });
+  openStreams = () => modules.streams.hub.size;
 
-  for (const module of modules) if (module.routes) await app.register(module.routes);
+  for (const module of modules.all) if (module.routes) await app.register(module.routes);
   // Job workers, maintenance schedules (once per deployment) and sweeps run only where WORKERS is on.
-  const background = config.WORKERS ? await startBackgroundWork(queue, modules, log) : undefined;
+  const background = config.WORKERS ? await startBackgroundWork(queue, modules.all, log) : undefined;
 
   // Runs after the HTTP server has closed: trades still queued for clients that already left finish
   // first (trading's onClose); workers get half the shutdown budget for running jobs, then the
   // connections they use go.
   app.addHook('onClose', async () => {
     await background?.stop();
-    for (const module of modules) await module.onClose?.();
+    for (const module of modules.all) await module.onClose?.();
     for (const breaker of breakers) breaker.stop();
     await queue.stop(config.SHUTDOWN_TIMEOUT_MS / 2);
     if (redis) await closeRedis(redis);
   });
 
   return app;
+}
+
+interface ModulesDeps {
+  config: Config;
+  database: Database;
+  log: FastifyBaseLogger;
+  cache: CacheAside;
+  embedder: Embedder;
+  breakers: readonly CircuitBreaker[];
+  queue: JobQueue;
+  users: ReturnType<typeof createUsersModule>;
+  auth: ReturnType<typeof createAuthModule>;
+  draining: AbortSignal;
+}
+
+/**
+ * Every module, in the order their routes are registered: the event log and the market store
+ * first (the others write through them), then each module with only what it uses.
+ */
+async function createModules({
+  config,
+  database,
+  log,
+  cache,
+  embedder,
+  breakers,
+  queue,
+  users,
+  auth,
+  draining,
+}: ModulesDeps) {
+  const eventLog = createEventsModule({ database, config, log });
+  const { events, feed } = eventLog;
+  const store = createMarketStore({ database, cache, events, config, log });
+  // After a commit that changed a market, other modules drop what the cache holds of it.
+  const onMarketChanged = (marketId: string) => store.repository.invalidate(marketId);
+  const search = await createSearchModule({ database, config, queue, log, embedder });
+  const trading = createTradingModule({
+    database,
+    config,
+    markets: store.repository,
+    events,
+    onMarketChanged,
+    log,
+  });
+  const markets = createMarketsModule({
+    database,
+    markets: store.repository,
+    users: users.users,
+    funding: trading.trading,
+    events,
+    defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
+    config,
+    onMarketChanged,
+    // Indexing is enqueued in the same transaction as the write it follows: a crash cannot lose it.
+    indexing: search.indexing.enqueue,
+    log,
+  });
+  const streams = await createStreamsModule({
+    database,
+    config,
+    feed,
+    markets: markets.service,
+    clientOf: async (request) => (await auth.identify(request)) ?? clientIpKey(request),
+    draining,
+    log,
+  });
+  const all: Module[] = [
+    createHealthModule({ database, cache, breakers, draining }),
+    auth,
+    users,
+    markets,
+    createCommentsModule({ database, config, markets: store.repository, events }),
+    streams,
+    search,
+    createAdminModule({ queue, reindexAll: search.indexing.reindexAll }),
+    trading,
+    // The page at / that shows all this to a person (src/web/), through the public API above.
+    createWebModule(),
+    createWebhooksModule({ database, config, queue, log }),
+    eventLog,
+    store,
+  ];
+  return { all, streams };
 }
 
 /** Fastify with the service's limits, request ids, error handlers and JSON-only parsing. */
