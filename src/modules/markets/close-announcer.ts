@@ -1,8 +1,6 @@
-import type { FastifyBaseLogger } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { DB, MarketRow } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
-import { type PeriodicTask, startPeriodicTask } from '../../lib/periodic-task.ts';
 import type { EventRepository } from '../events/index.ts';
 import { toMarketDto } from './market-dto.ts';
 import type { MarketRepository } from './markets.repository.ts';
@@ -59,9 +57,9 @@ export type CloseAnnouncer = ReturnType<typeof createCloseAnnouncer>;
 
 /**
  * Issue 13 item 1: each active market whose close time passes gets exactly one market.closed
- * event. Every process that runs workers sweeps for them every MARKET_CLOSE_INTERVAL_MS; the
- * sweep is safe to run in any number of processes at once (see lockDueCloses): the first to lock
- * a market announces it, in the transaction that sets close_announced_at.
+ * event. Every process that runs workers sweeps for them every MARKET_CLOSE_INTERVAL_MS (the markets
+ * module's sweep); the sweep is safe to run in any number of processes at once (see lockDueCloses):
+ * the first to lock a market announces it, in the transaction that sets close_announced_at.
  */
 export function createCloseAnnouncer({ db, markets, events, onMarketChanged }: Deps) {
   /** Announces every close that is due; the number announced. */
@@ -79,17 +77,5 @@ export function createCloseAnnouncer({ db, markets, events, onMarketChanged }: D
     }
   }
 
-  return {
-    announceDue,
-    start(intervalMs: number, log: FastifyBaseLogger): PeriodicTask {
-      return startPeriodicTask(
-        intervalMs,
-        async () => {
-          const announced = await announceDue();
-          if (announced > 0) log.info({ announced }, 'market closes announced');
-        },
-        (error) => log.warn({ err: error }, 'announcing market closes failed; trying again'),
-      );
-    },
-  };
+  return { announceDue };
 }
