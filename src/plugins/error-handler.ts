@@ -96,35 +96,34 @@ export function toApiError(error: FastifyError | Error): ApiError | undefined {
   return undefined;
 }
 
-export const errorHandlerPlugin = fp(
-  async (app: FastifyInstance) => {
-    app.setErrorHandler((error: FastifyError, request, reply) => {
-      const apiError = toApiError(error);
-      // A 4xx, database refusals included, is the client's: its request line (warn) is the log.
-      if (apiError && apiError.statusCode < 500) return send(request, reply, apiError);
-      // A 503 is a known dependency fault (database away, deadline, contention): an outage answers
-      // hundreds of them a second, so its cause is a warning without a stack, not an error each.
-      if (apiError?.statusCode === 503) {
-        request.log.warn({ cause: pgErrorCode(error) ?? error.message }, apiError.message);
-        return send(request, reply, apiError);
-      }
-      request.log.error(
-        { err: error, method: request.method, url: request.url, params: request.params },
-        apiError ? apiError.message : 'unhandled error',
-      );
-      return send(request, reply, apiError ?? new ApiError(500, 'INTERNAL_ERROR', 'Internal server error'));
-    });
-
-    app.setNotFoundHandler((request, reply) =>
-      send(
-        request,
-        reply,
-        new ApiError(404, 'NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0]} not found`),
-      ),
+async function errorHandler(app: FastifyInstance) {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const apiError = toApiError(error);
+    // A 4xx, database refusals included, is the client's: its request line (warn) is the log.
+    if (apiError && apiError.statusCode < 500) return send(request, reply, apiError);
+    // A 503 is a known dependency fault (database away, deadline, contention): an outage answers
+    // hundreds of them a second, so its cause is a warning without a stack, not an error each.
+    if (apiError?.statusCode === 503) {
+      request.log.warn({ cause: pgErrorCode(error) ?? error.message }, apiError.message);
+      return send(request, reply, apiError);
+    }
+    request.log.error(
+      { err: error, method: request.method, url: request.url, params: request.params },
+      apiError ? apiError.message : 'unhandled error',
     );
-  },
-  { name: 'error-handler', dependencies: [] },
-);
+    return send(request, reply, apiError ?? new ApiError(500, 'INTERNAL_ERROR', 'Internal server error'));
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    send(
+      request,
+      reply,
+      new ApiError(404, 'NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0]} not found`),
+    ),
+  );
+}
+
+export const errorHandlerPlugin = fp(errorHandler, { name: 'error-handler', dependencies: [] });
 
 /**
  * Fastify's `frameworkErrors`: a URL the router cannot decode (`/api/markets/%zz`) or a path

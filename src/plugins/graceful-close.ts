@@ -22,17 +22,16 @@ declare module 'fastify' {
  * running when close() starts: their connections then close after the answer, not at
  * SHUTDOWN_TIMEOUT_MS.
  */
-export const gracefulClosePlugin = fp(
-  async (app: FastifyInstance) => {
-    const draining = new AbortController();
-    app.decorate('draining', draining.signal);
-    app.decorate('startDraining', () => {
-      if (!draining.signal.aborted) draining.abort();
-    });
-    app.addHook('preClose', async () => app.startDraining());
-    app.addHook('onSend', async (_request, reply) => {
-      if (draining.signal.aborted) reply.header('connection', 'close');
-    });
-  },
-  { name: 'graceful-close', dependencies: [] },
-);
+async function gracefulClose(app: FastifyInstance) {
+  const draining = new AbortController();
+  app.decorate('draining', draining.signal);
+  app.decorate('startDraining', () => {
+    if (!draining.signal.aborted) draining.abort();
+  });
+  app.addHook('preClose', async () => app.startDraining());
+  app.addHook('onSend', async (_request, reply) => {
+    if (draining.signal.aborted) reply.header('connection', 'close');
+  });
+}
+
+export const gracefulClosePlugin = fp(gracefulClose, { name: 'graceful-close', dependencies: [] });

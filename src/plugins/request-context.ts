@@ -23,15 +23,14 @@ export function requestIdOptions(): Pick<FastifyServerOptions, 'genReqId' | 'log
 }
 
 /** Every response carries x-request-id; every finished request is one structured log line. */
-export const requestContextPlugin = fp(
-  async (app: FastifyInstance) => {
-    app.addHook('onRequest', async (request, reply) => {
-      reply.header('x-request-id', request.id);
-    });
-    app.addHook('onResponse', async (request, reply) => logRequestCompleted(request, reply));
-  },
-  { name: 'request-context', dependencies: [] },
-);
+async function requestContext(app: FastifyInstance) {
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => logRequestCompleted(request, reply));
+}
+
+export const requestContextPlugin = fp(requestContext, { name: 'request-context', dependencies: [] });
 
 /** When the request arrived: a deadline counts from then (sign-in and body parsing included). */
 export function receivedAt(reply: FastifyReply): number {
