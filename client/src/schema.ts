@@ -869,6 +869,19 @@ export interface components {
             name: string;
             createdAt: string;
         };
+        ApiKeyInput: {
+            id: string;
+            name: string;
+            /** @description The first characters of the key, to recognise it */
+            prefix: string;
+            /** @description What the key may do (cut to what your role allows at use) */
+            scopes: ("read" | "trade" | "markets:write" | "comments:write" | "account:write" | "keys:write" | "webhooks:write" | "admin")[];
+            /** @description When it stops working; null: never */
+            expiresAt: string | null;
+            createdAt: string;
+            /** @description To the minute */
+            lastUsedAt: string | null;
+        };
         TokenPairInput: {
             /** @description JWT for `Authorization: Bearer` */
             accessToken: string;
@@ -910,6 +923,19 @@ export interface components {
             noShares: number;
             creator?: components["schemas"]["CreatorInput"];
         };
+        PriceBucketInput: {
+            /** @description Start of the bucket (inclusive), ISO 8601 UTC */
+            start: string;
+            /** @description YES probability at the start of the bucket */
+            open: number;
+            high: number;
+            low: number;
+            /** @description YES probability at the end of the bucket */
+            close: number;
+            /** @description Money traded in the bucket, in units (2 decimals) */
+            volume: number;
+            trades: number;
+        };
         CommentInput: {
             id: string;
             marketId: string;
@@ -925,19 +951,6 @@ export interface components {
             } | null;
             createdAt: string;
             deletedAt: string | null;
-        };
-        PriceBucketInput: {
-            /** @description Start of the bucket (inclusive), ISO 8601 UTC */
-            start: string;
-            /** @description YES probability at the start of the bucket */
-            open: number;
-            high: number;
-            low: number;
-            /** @description YES probability at the end of the bucket */
-            close: number;
-            /** @description Money traded in the bucket, in units (2 decimals) */
-            volume: number;
-            trades: number;
         };
         TradeInput: {
             id: string;
@@ -993,19 +1006,6 @@ export interface components {
                 code: "SLIPPAGE" | null;
                 message: string | null;
             };
-        };
-        ApiKeyInput: {
-            id: string;
-            name: string;
-            /** @description The first characters of the key, to recognise it */
-            prefix: string;
-            /** @description What the key may do (cut to what your role allows at use) */
-            scopes: ("read" | "trade" | "markets:write" | "comments:write" | "account:write" | "keys:write" | "webhooks:write" | "admin")[];
-            /** @description When it stops working; null: never */
-            expiresAt: string | null;
-            createdAt: string;
-            /** @description To the minute */
-            lastUsedAt: string | null;
         };
         WebhookInput: {
             /** @description Subscription id */
@@ -1081,6 +1081,19 @@ export interface components {
             name: string;
             createdAt: string;
         };
+        ApiKey: {
+            id: string;
+            name: string;
+            /** @description The first characters of the key, to recognise it */
+            prefix: string;
+            /** @description What the key may do (cut to what your role allows at use) */
+            scopes: ("read" | "trade" | "markets:write" | "comments:write" | "account:write" | "keys:write" | "webhooks:write" | "admin")[];
+            /** @description When it stops working; null: never */
+            expiresAt: string | null;
+            createdAt: string;
+            /** @description To the minute */
+            lastUsedAt: string | null;
+        };
         TokenPair: {
             /** @description JWT for `Authorization: Bearer` */
             accessToken: string;
@@ -1122,6 +1135,19 @@ export interface components {
             noShares: number;
             creator?: components["schemas"]["Creator"];
         };
+        PriceBucket: {
+            /** @description Start of the bucket (inclusive), ISO 8601 UTC */
+            start: string;
+            /** @description YES probability at the start of the bucket */
+            open: number;
+            high: number;
+            low: number;
+            /** @description YES probability at the end of the bucket */
+            close: number;
+            /** @description Money traded in the bucket, in units (2 decimals) */
+            volume: number;
+            trades: number;
+        };
         Comment: {
             id: string;
             marketId: string;
@@ -1137,19 +1163,6 @@ export interface components {
             } | null;
             createdAt: string;
             deletedAt: string | null;
-        };
-        PriceBucket: {
-            /** @description Start of the bucket (inclusive), ISO 8601 UTC */
-            start: string;
-            /** @description YES probability at the start of the bucket */
-            open: number;
-            high: number;
-            low: number;
-            /** @description YES probability at the end of the bucket */
-            close: number;
-            /** @description Money traded in the bucket, in units (2 decimals) */
-            volume: number;
-            trades: number;
         };
         Trade: {
             id: string;
@@ -1205,19 +1218,6 @@ export interface components {
                 code: "SLIPPAGE" | null;
                 message: string | null;
             };
-        };
-        ApiKey: {
-            id: string;
-            name: string;
-            /** @description The first characters of the key, to recognise it */
-            prefix: string;
-            /** @description What the key may do (cut to what your role allows at use) */
-            scopes: ("read" | "trade" | "markets:write" | "comments:write" | "account:write" | "keys:write" | "webhooks:write" | "admin")[];
-            /** @description When it stops working; null: never */
-            expiresAt: string | null;
-            createdAt: string;
-            /** @description To the minute */
-            lastUsedAt: string | null;
         };
         Webhook: {
             /** @description Subscription id */
