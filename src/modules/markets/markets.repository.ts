@@ -93,6 +93,10 @@ export function createMarketRepository(db: Kysely<DB>) {
     return applyFilters(source, { ...page.filters, status: undefined });
   }
 
+  function findByIdQuery(id: string, trx: Kysely<DB> = db) {
+    return trx.selectFrom('markets').selectAll().where('id', '=', id);
+  }
+
   function dueClosesQuery(trx: Kysely<DB>, limit: number) {
     return trx
       .selectFrom('markets')
@@ -121,8 +125,11 @@ export function createMarketRepository(db: Kysely<DB>) {
     },
 
     findById(id: string, trx: Kysely<DB> = db): Promise<MarketRow | undefined> {
-      return trx.selectFrom('markets').selectAll().where('id', '=', id).executeTakeFirst();
+      return findByIdQuery(id, trx).executeTakeFirst();
     },
+
+    /** findById's SQL, unexecuted (the bench runs it through pgbench beside the route). */
+    findByIdQuery,
 
     /**
      * Reads and locks the row until the transaction ends: money-moving writes on one market take
