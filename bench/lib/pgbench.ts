@@ -98,10 +98,13 @@ async function pgbench(load: PgbenchLoad, args: string[]): Promise<PgbenchResult
     if (!match) throw new Error(`pgbench output lacks ${pattern}:\n${stdout}`);
     return Number(match[1]);
   };
+  const transactions = number(/^number of transactions actually processed: (\d+)/m);
+  // With no transaction done (a machine too loaded to connect 50 clients in time) pgbench prints no tps.
+  if (transactions === 0) return { tps: 0, latencyAverage: Number.NaN, transactions, failed: 0 };
   return {
     tps: Math.round(number(/^tps = ([\d.]+)/m)),
     latencyAverage: number(/^latency average = ([\d.]+) ms/m),
-    transactions: number(/^number of transactions actually processed: (\d+)/m),
+    transactions,
     failed: /^number of failed transactions: (\d+)/m.test(stdout)
       ? number(/^number of failed transactions: (\d+)/m)
       : 0,

@@ -29,6 +29,8 @@ interface Route {
   sql: Awaited<ReturnType<ReturnType<typeof createRouteSql>['byId']>>[];
   /** pgbench session settings for this SQL. */
   settings?: Record<string, string>;
+  /** Measured on this app instead of the main one, against the pgbench runs of route `sameSqlAs`. */
+  variant?: { server: RunningServer; sameSqlAs: number };
 }
 
 /**
@@ -58,6 +60,14 @@ export const dbPathsSection: BenchSection = {
       servers.push(app);
       const routes = await chooseRoutes(context, app);
       await assertEveryReadMisses(app, metricsToken, routes);
+      // The step prepared-statements.ts takes, measured: the same by-id reads with it turned off.
+      const unprepared = await context.startApp({ ...UNCACHED, DATABASE_PREPARED_STATEMENTS: 'false' });
+      servers.push(unprepared);
+      routes.push({
+        ...routes[0]!,
+        label: `${routes[0]!.label}, DATABASE_PREPARED_STATEMENTS=false`,
+        variant: { server: unprepared, sameSqlAs: 0 },
+      });
 
       const sample = await fetch(`${app.url}${routes[0]!.paths[0]}`);
       const bodyFile = join(context.tmpDir, 'db-paths-market.json');
@@ -84,9 +94,14 @@ export const dbPathsSection: BenchSection = {
         const prefix = `round ${round}/${ROUNDS}:`;
         bareRuns.push(await warmUpAndMeasure(context, `${prefix} bare node:http`, { url: bare.url }));
         for (const [index, route] of routes.entries()) {
+          const server = route.variant?.server ?? app;
           httpRuns[index]!.push(
-            await warmUpAndMeasure(context, `${prefix} ${route.label}`, { url: app.url, paths: route.paths }),
+            await warmUpAndMeasure(context, `${prefix} ${route.label}`, {
+              url: server.url,
+              paths: route.paths,
+            }),
           );
+          if (route.variant) continue;
           context.log(`measuring ${prefix} its SQL through pgbench -M prepared`);
           const result = await runPgbench({
             ...load,
@@ -110,7 +125,7 @@ export const dbPathsSection: BenchSection = {
       return report(context, routes, {
         bare: median(bareRuns, (r) => r.reqPerSec),
         http: httpRuns,
-        pgbench: pgbenchRuns,
+        pgbench: routes.map((route, index) => pgbenchRuns[route.variant?.sameSqlAs ?? index]!),
         tpcb: tpcb.map(({ scale }, index) => ({ scale, result: median(tpcbRuns[index]!, (r) => r.tps) })),
       });
     } finally {
@@ -189,7 +204,7 @@ function report(
     tpcb: { scale: number; result: PgbenchResult }[];
   },
 ) {
-  const percent = (share: number) => `${Math.round(share * 100)} %`;
+  const percent = (share: number) => (Number.isFinite(share) ? `${Math.round(share * 100)} %` : '—');
   const rows: (string | number)[][] = [];
   const figures: BenchFigure[] = [];
   const notes: string[] = [];
@@ -217,6 +232,15 @@ function report(
     const pg = median(runs.pgbench[index]!, (r) => r.tps);
     const shares = runs.http[index]!.map((r, i) => r.reqPerSec / runs.pgbench[index]![i]!.tps);
     const share = http.reqPerSec / pg.tps;
+    const figure: BenchFigure = {
+      target: `${route.label}, uncached`,
+      perSecond: http.reqPerSec,
+      p50: http.p50,
+      p95: http.p95,
+      p99: http.p99,
+      errors: http.errors,
+      ratios: { pgbench: round(share), bare: round(http.reqPerSec / bare) },
+    };
     rows.push([
       `${route.label}, uncached`,
       http.reqPerSec,
@@ -227,8 +251,16 @@ function report(
       percent(share),
       percent(http.reqPerSec / bare),
     ]);
+    if (route.variant) {
+      figures.push(figure);
+      notes.push(
+        `${route.label}: ${percent(share)} of pgbench on its SQL; rounds ${shares.map(percent).join(', ')}.`,
+      );
+      continue;
+    }
+    const how = Object.entries(route.settings ?? {}).map(([name, value]) => `, ${name}=${value}`);
     rows.push([
-      `  its SQL through pgbench -M prepared`,
+      `  its SQL through pgbench -M prepared${how.join('')}`,
       pg.tps,
       '—',
       '—',
@@ -237,15 +269,7 @@ function report(
       '100 %',
       percent(pg.tps / bare),
     ]);
-    figures.push({
-      target: `${route.label}, uncached`,
-      perSecond: http.reqPerSec,
-      p50: http.p50,
-      p95: http.p95,
-      p99: http.p99,
-      errors: http.errors,
-      ratios: { pgbench: round(share), bare: round(http.reqPerSec / bare) },
-    });
+    figures.push(figure);
     figures.push({
       target: `${route.label}: its SQL, pgbench -M prepared`,
       perSecond: pg.tps,
