@@ -117,6 +117,8 @@ try {
       script: new URL('../src/server.ts', import.meta.url).pathname,
       env: { ...appEnv, ...env },
       readyPath: '/healthz',
+      // A loaded shared machine can take more than the default 30 s to start one.
+      timeoutMs: 120_000,
       discardStdout,
     });
   app = await startApp();
