@@ -45,6 +45,7 @@ export function createRouteSql(db: Kysely<DB>) {
     deadlineMs: 0,
   });
 
+  /** One read at a time: `captured` is the query of the read in flight. */
   async function capture(read: () => Promise<unknown>): Promise<CompiledQuery> {
     captured = undefined;
     await read();
