@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
@@ -11,9 +11,10 @@ import { openDatabase } from '../src/db/database.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { markdownTable } from './lib/markdown-table.ts';
 import { type RunningServer, startServer } from './lib/processes.ts';
-import type { BenchSection } from './lib/section.ts';
+import type { BenchFigure, BenchSection } from './lib/section.ts';
 import { createThrowawayDatabase } from './lib/throwaway-database.ts';
 import { cacheSection } from './sections/cache.ts';
+import { dbPathsSection } from './sections/db-paths.ts';
 import { liveSection } from './sections/live.ts';
 import { marketsReadSection } from './sections/markets-read.ts';
 import { searchSection } from './sections/search.ts';
@@ -21,14 +22,16 @@ import { tradingSection } from './sections/trading.ts';
 
 /**
  * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 200]
- *   [--search-markets 100000] [--sections markets-read,cache,trading,search,live]`
+ *   [--search-markets 100000] [--sections markets-read,cache,db-paths,trading,search,live] [--json file]`
  * Creates a throwaway PostgreSQL database on BENCH_DATABASE_URL's server (default: the local
  * one), seeds it, starts the app in its own process and runs each section against it. Progress
- * goes to stderr; the report, in Markdown, to stdout. The database is dropped at the end.
+ * goes to stderr; the report, in Markdown, to stdout; with --json, every section's figures (and the
+ * settings) also go to that file, for comparing runs. The database is dropped at the end.
  */
 const SECTIONS: Record<string, BenchSection> = {
   'markets-read': marketsReadSection,
   cache: cacheSection,
+  'db-paths': dbPathsSection,
   trading: tradingSection,
   search: searchSection,
   live: liveSection,
@@ -50,12 +53,13 @@ const parsed = z
       .default(SECTION_NAMES.join(','))
       .transform((list) => list.split(',').map((name) => name.trim()))
       .pipe(z.array(z.enum(SECTION_NAMES)).min(1)),
+    json: z.string().min(1).optional(),
   })
   .safeParse(parseArgs(process.argv.slice(2)));
 if (!parsed.success) {
   const issue = parsed.error.issues[0]!;
   console.error(
-    `usage: npm run bench -- [--markets N] [--duration s] [--warmup s] [--connections N] [--rate req/s] [--search-markets N] [--sections ${SECTION_NAMES.join(',')}]`,
+    `usage: npm run bench -- [--markets N] [--duration s] [--warmup s] [--connections N] [--rate req/s] [--search-markets N] [--sections ${SECTION_NAMES.join(',')}] [--json file]`,
   );
   console.error(`${issue.path.length ? `--${issue.path.join('.')}: ` : ''}${issue.message}`);
   process.exit(2);
@@ -67,7 +71,8 @@ const started = performance.now();
 
 const target = await createThrowawayDatabase(adminUrl, 'markets_bench');
 // The server's default pool size, so the query-only rows compare like with like.
-const database = await openDatabase({ url: target.url, poolSize: 10 });
+// A shared, loaded machine can take more than the service's 10 s for one batch of the seed.
+const database = await openDatabase({ url: target.url, poolSize: 10, statementTimeoutMs: 300_000 });
 const tmpDir = await mkdtemp(join(tmpdir(), 'markets-bench-'));
 let app: RunningServer | undefined;
 let cleaning: Promise<void> | undefined;
@@ -112,15 +117,20 @@ try {
       script: new URL('../src/server.ts', import.meta.url).pathname,
       env: { ...appEnv, ...env },
       readyPath: '/healthz',
+      // A loaded shared machine can take more than the default 30 s to start one.
+      timeoutMs: 120_000,
       discardStdout,
     });
   app = await startApp();
   const reports: string[] = [];
-  for (const section of options.sections.map((name) => SECTIONS[name]!)) {
+  const figures: { section: string; title: string; figures: BenchFigure[] }[] = [];
+  for (const name of options.sections) {
+    const section = SECTIONS[name]!;
     log(section.title);
-    const markdown = await section.run({
+    const result = await section.run({
       db: database.db,
       databaseUrl: target.url,
+      adminUrl,
       app,
       connections: options.connections,
       durationSeconds: options.duration,
@@ -132,30 +142,37 @@ try {
       searchMarkets: options['search-markets'],
       log,
     });
-    reports.push(`## ${section.title}\n\n${markdown}`);
+    const report = typeof result === 'string' ? { markdown: result, figures: [] } : result;
+    reports.push(`## ${section.title}\n\n${report.markdown}`);
+    figures.push({ section: name, title: section.title, figures: report.figures });
   }
 
+  const settings: [string, string | number][] = [
+    ['date', new Date().toISOString()],
+    ['node', process.version],
+    ['cpu', `${availableParallelism()} × ${cpus()[0]?.model ?? 'unknown'}`],
+    ['load average (1 min) at the end', loadavg()[0]!.toFixed(1)],
+    ['PostgreSQL', rows[0]?.version ?? 'unknown'],
+    ['markets', seeded.inserted],
+    ['seed time', `${seedSeconds.toFixed(1)} s (${Math.round(seeded.inserted / seedSeconds)} rows/s)`],
+    ['total run time', `${((performance.now() - started) / 1000).toFixed(0)} s`],
+  ];
   console.log(
     [
       '# Markets API benchmark',
       '',
-      markdownTable(
-        ['setting', 'value'],
-        [
-          ['date', new Date().toISOString()],
-          ['node', process.version],
-          ['cpu', `${availableParallelism()} × ${cpus()[0]?.model ?? 'unknown'}`],
-          ['load average (1 min) at the end', loadavg()[0]!.toFixed(1)],
-          ['PostgreSQL', rows[0]?.version ?? 'unknown'],
-          ['markets', seeded.inserted],
-          ['seed time', `${seedSeconds.toFixed(1)} s (${Math.round(seeded.inserted / seedSeconds)} rows/s)`],
-          ['total run time', `${((performance.now() - started) / 1000).toFixed(0)} s`],
-        ],
-      ),
+      markdownTable(['setting', 'value'], settings),
       '',
       ...reports.flatMap((report) => [report, '']),
     ].join('\n'),
   );
+  if (options.json) {
+    await writeFile(
+      options.json,
+      `${JSON.stringify({ settings: Object.fromEntries(settings), options: { ...options, json: undefined }, sections: figures }, null, 2)}\n`,
+    );
+    log(`figures written to ${options.json}`);
+  }
 } finally {
   await cleanup();
 }

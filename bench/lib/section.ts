@@ -7,6 +7,8 @@ export interface BenchContext {
   db: Kysely<DB>;
   /** The throwaway database's URL (for pgbench). */
   databaseUrl: string;
+  /** The server's maintenance database (to create more throwaway databases on it). */
+  adminUrl: string;
   app: RunningServer;
   connections: number;
   durationSeconds: number;
@@ -28,8 +30,30 @@ export interface BenchContext {
   log(message: string): void;
 }
 
-/** One part of `npm run bench` (reads, trading, cache, search…): returns Markdown to print. */
+/**
+ * One measured row, for `--json`: what a later run is compared with. Ratios are shares of the
+ * baselines measured in the same run (0.42 = 42 %), keyed by baseline ("bare", "pgbench").
+ */
+export interface BenchFigure {
+  target: string;
+  /** Requests (or pgbench transactions) per second. */
+  perSecond: number;
+  /** Latencies, ms, where measured. */
+  p50?: number;
+  p95?: number;
+  p99?: number;
+  errors?: number;
+  ratios?: Record<string, number>;
+}
+
+/** A section's report: Markdown to print, and its figures to write with `--json`. */
+export interface SectionReport {
+  markdown: string;
+  figures: BenchFigure[];
+}
+
+/** One part of `npm run bench` (reads, trading, cache, search…): returns Markdown, or a report with figures. */
 export interface BenchSection {
   title: string;
-  run(context: BenchContext): Promise<string>;
+  run(context: BenchContext): Promise<string | SectionReport>;
 }

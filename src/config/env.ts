@@ -49,6 +49,11 @@ export const envSchema = z.object({
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(10_000),
   DATABASE_CONNECT_TIMEOUT_MS: int(100, 60_000).default(3_000),
   /**
+   * Market lookups by id and slug as named prepared statements (planned once per connection).
+   * false behind a pooler in transaction mode that does not track them (PgBouncer before 1.21).
+   */
+  DATABASE_PREPARED_STATEMENTS: bool.default(true),
+  /**
    * Comma-separated streaming replicas of DATABASE_URL: reads that tolerate lag (lists, search,
    * price history, public profiles) go there; writes, transactions, money and auth stay on the primary.
    */

@@ -3,6 +3,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import { CamelCasePlugin, Kysely, type LogEvent, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
+import { preparingClient } from './prepared-statements.ts';
 import { createReplicaSet, type ReplicaStatus } from './read-replicas.ts';
 import type { DB } from './schema.ts';
 
@@ -18,6 +19,8 @@ export interface DatabaseOptions {
   poolSize?: number;
   statementTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /** Run the queries marked `prepared` as named prepared statements (default true; PostgreSQL only). */
+  preparedStatements?: boolean;
   /** Streaming replicas of `url` that serve `read` (postgres:// URLs). */
   readUrls?: readonly string[];
   /** A replica further behind the primary than this is skipped. */
@@ -156,6 +159,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
 function openPool(url: string, options: DatabaseOptions, extra: pg.PoolConfig = {}): pg.Pool {
   const pool = new pg.Pool({
+    Client: preparingClient(options.preparedStatements ?? true),
     connectionString: url,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 3000,

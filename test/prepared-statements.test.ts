@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
+import { seedSampleData } from '../scripts/lib/seed-database.ts';
+import { openDatabase } from '../src/db/database.ts';
+import { inTransaction } from '../src/db/transaction.ts';
+import { createMarketRepository } from '../src/modules/markets/markets.repository.ts';
+import { createTestDatabase, databaseKinds, type TestDatabase } from './helpers/databases.ts';
+
+for (const kind of databaseKinds()) {
+  describe(`market lookups by id and slug (${kind})`, () => {
+    let t: TestDatabase;
+    before(async () => {
+      t = await createTestDatabase(kind);
+      await seedSampleData(t.database.db, { markets: 3, users: 2, seed: 1 });
+    });
+    after(() => t.cleanup());
+
+    test('a market read by id or slug is the whole row, in a transaction or not', async () => {
+      const markets = createMarketRepository(t.database.db);
+      const expected = await t.database.db.selectFrom('markets').selectAll().orderBy('id').execute();
+      for (const row of expected) {
+        assert.deepEqual(await markets.findById(row.id), row);
+        assert.deepEqual(await markets.findBySlug(row.slug), row);
+        await inTransaction(t.database.db, async (trx) => {
+          assert.deepEqual(await markets.findById(row.id, trx), row);
+          assert.deepEqual(await markets.findBySlug(row.slug, trx), row);
+        });
+      }
+      assert.equal(await markets.findById('00000000-0000-4000-8000-000000000000'), undefined);
+      assert.equal(await markets.findBySlug('no-such-market'), undefined);
+    });
+  });
+}
+
+describe('prepared lookups on PostgreSQL', {
+  skip: process.env.TEST_DATABASE_URL ? false : 'set TEST_DATABASE_URL to a PostgreSQL server',
+}, () => {
+  let t: TestDatabase;
+  let id: string;
+  before(async () => {
+    t = await createTestDatabase('postgres');
+    await seedSampleData(t.database.db, { markets: 2, users: 2, seed: 1 });
+    id = (await t.database.db.selectFrom('markets').select('id').executeTakeFirstOrThrow()).id;
+  });
+  after(() => t.cleanup());
+
+  /** One connection, so what the reads prepared is what this session's pg_prepared_statements shows. */
+  async function preparedAfterReads(preparedStatements: boolean) {
+    const database = await openDatabase({ url: t.url!, poolSize: 1, preparedStatements });
+    try {
+      const markets = createMarketRepository(database.db);
+      const { slug } = (await markets.findById(id))!;
+      await markets.findById(id);
+      await markets.findBySlug(slug);
+      const { rows } = await sql<{ name: string }>`
+        select name from pg_prepared_statements order by name`.execute(database.db);
+      return rows.map((r) => r.name);
+    } finally {
+      await database.close();
+    }
+  }
+
+  test('reads by id and slug are parsed once per connection, as named prepared statements', async () => {
+    assert.deepEqual(await preparedAfterReads(true), ['markets_by_id', 'markets_by_slug']);
+  });
+
+  test('with preparedStatements off (a pooler in transaction mode) nothing is prepared', async () => {
+    assert.deepEqual(await preparedAfterReads(false), []);
+  });
+
+  test('a connection that prepared the lookups still reads after a migration adds a column to markets', async () => {
+    const database = await openDatabase({ url: t.url!, poolSize: 1 });
+    try {
+      const markets = createMarketRepository(database.db);
+      const before = await markets.findById(id);
+      await markets.findBySlug(before!.slug);
+      await sql`alter table markets add column added_by_a_later_release integer`.execute(t.database.db);
+      try {
+        assert.deepEqual(await markets.findById(id), before);
+        assert.equal((await markets.findBySlug(before!.slug))?.id, id);
+      } finally {
+        await sql`alter table markets drop column added_by_a_later_release`.execute(t.database.db);
+      }
+    } finally {
+      await database.close();
+    }
+  });
+});
