@@ -105,6 +105,9 @@ try {
     TRADE_RATE_LIMIT_PER_MINUTE: '0',
     // No balancer in front to take it out of rotation: sections that restart it need not wait.
     SHUTDOWN_DRAIN_MS: '0',
+    // Node answers 503 to every request a keep-alive socket sends past this cap, and autocannon
+    // keeps sending on it: those fast refusals were counted as throughput (and as errors).
+    MAX_REQUESTS_PER_SOCKET: '0',
     DATA_DIR: tmpDir,
   };
   const startApp = (env: Record<string, string> = {}, { discardStdout = false } = {}) =>
