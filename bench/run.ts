@@ -16,12 +16,13 @@ import { createThrowawayDatabase } from './lib/throwaway-database.ts';
 import { cacheSection } from './sections/cache.ts';
 import { liveSection } from './sections/live.ts';
 import { marketsReadSection } from './sections/markets-read.ts';
+import { mixedSection } from './sections/mixed.ts';
 import { searchSection } from './sections/search.ts';
 import { tradingSection } from './sections/trading.ts';
 
 /**
  * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 200]
- *   [--search-markets 100000] [--sections markets-read,cache,trading,search,live]`
+ *   [--search-markets 100000] [--sections markets-read,cache,trading,search,live,mixed]`
  * Creates a throwaway PostgreSQL database on BENCH_DATABASE_URL's server (default: the local
  * one), seeds it, starts the app in its own process and runs each section against it. Progress
  * goes to stderr; the report, in Markdown, to stdout. The database is dropped at the end.
@@ -32,6 +33,7 @@ const SECTIONS: Record<string, BenchSection> = {
   trading: tradingSection,
   search: searchSection,
   live: liveSection,
+  mixed: mixedSection,
 };
 const SECTION_NAMES = Object.keys(SECTIONS);
 

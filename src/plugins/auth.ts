@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiError } from '../lib/errors.ts';
 import type { CallerResolver } from '../modules/auth/caller.ts';
@@ -57,9 +57,7 @@ export const authPlugin = fp(
       }
     });
 
-    app.addHook('onRequest', async (request) => {
-      const permission = request.routeOptions.config.permission;
-      if (!permission || permission === 'public') return;
+    async function authorize(request: FastifyRequest, permission: Exclude<Access, 'public'>) {
       request.user = await resolveCaller(request);
       if (!hasPermission(request.user, permission)) {
         throw ApiError.forbidden(`This needs the "${permission}" permission`);
@@ -69,6 +67,15 @@ export const authPlugin = fp(
       if (key && !key.scopes.includes(scope)) {
         throw new ApiError(403, 'INSUFFICIENT_SCOPE', `This API key lacks the "${scope}" scope`, [{ scope }]);
       }
+    }
+    // Public routes (the hot reads) pass without a promise.
+    app.addHook('onRequest', (request, _reply, done) => {
+      const permission = request.routeOptions.config.permission;
+      if (!permission || permission === 'public') return done();
+      authorize(request, permission).then(
+        () => done(),
+        (error: Error) => done(error),
+      );
     });
   },
 );

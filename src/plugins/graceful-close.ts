@@ -29,7 +29,8 @@ export const gracefulClosePlugin = fp(async (app: FastifyInstance) => {
     if (!draining.signal.aborted) draining.abort();
   });
   app.addHook('preClose', async () => app.startDraining());
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (draining.signal.aborted) reply.header('connection', 'close');
+    done(null, payload);
   });
 });

@@ -4,12 +4,14 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import helmet, { type HelmetOptions } from 'helmet';
 
+type ContentSecurityPolicyOptions = NonNullable<Parameters<typeof helmet.contentSecurityPolicy>[0]>;
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** The response carries credentials (tokens, a new API key): `Cache-Control: no-store`. */
     noStore?: boolean;
-    /** Helmet options of this route, over the API's (a page with its own scripts). */
-    helmet?: HelmetOptions;
+    /** This route's content security policy, instead of the API's (a page with its own scripts). */
+    helmet?: { contentSecurityPolicy: ContentSecurityPolicyOptions };
     /** The headers those options give, worked out when the route is added (set by this plugin). */
     securityHeaders?: Readonly<Record<string, string>>;
   }
@@ -105,7 +107,7 @@ export function helmetHeaders(options: HelmetOptions): Readonly<Record<string, s
  * Headers for a JSON API (helmet): nothing it answers is a page to render, frame or sniff
  * (`default-src 'none'`, X-Frame-Options DENY, nosniff), HSTS for browsers that reach it over
  * TLS, no referrer. /docs gets the looser policy its page needs, a route may give its own
- * (`config: { helmet }`, shallow over the API's). CORS (@fastify/cors) only for configured
+ * (`config: { helmet: { contentSecurityPolicy } }`). CORS (@fastify/cors) only for configured
  * origins; credentials are bearer tokens, never cookies, so none are allowed.
  */
 export const securityHeadersPlugin = fp(
@@ -116,7 +118,7 @@ export const securityHeadersPlugin = fp(
       const own = docs ? { contentSecurityPolicy: DOCS_CSP } : route.config?.helmet;
       route.config = {
         ...route.config,
-        securityHeaders: own ? helmetHeaders({ ...API_HELMET, ...own }) : apiHeaders,
+        securityHeaders: own ? helmetHeaders({ ...API_HELMET, ...own } as HelmetOptions) : apiHeaders,
       } as typeof route.config;
     });
     // At onRequest, so that a refusal (a 401, a 429) carries them too and, for a route that
