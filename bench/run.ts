@@ -17,12 +17,13 @@ import { cacheSection } from './sections/cache.ts';
 import { dbPathsSection } from './sections/db-paths.ts';
 import { liveSection } from './sections/live.ts';
 import { marketsReadSection } from './sections/markets-read.ts';
+import { mixedSection } from './sections/mixed.ts';
 import { searchSection } from './sections/search.ts';
 import { tradingSection } from './sections/trading.ts';
 
 /**
  * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 200]
- *   [--search-markets 100000] [--sections markets-read,cache,db-paths,trading,search,live] [--json file]`
+ *   [--search-markets 100000] [--sections markets-read,cache,db-paths,trading,search,live,mixed] [--json file]`
  * Creates a throwaway PostgreSQL database on BENCH_DATABASE_URL's server (default: the local
  * one), seeds it, starts the app in its own process and runs each section against it. Progress
  * goes to stderr; the report, in Markdown, to stdout; with --json, every section's figures (and the
@@ -35,6 +36,7 @@ const SECTIONS: Record<string, BenchSection> = {
   trading: tradingSection,
   search: searchSection,
   live: liveSection,
+  mixed: mixedSection,
 };
 const SECTION_NAMES = Object.keys(SECTIONS);
 
@@ -110,6 +112,9 @@ try {
     TRADE_RATE_LIMIT_PER_MINUTE: '0',
     // No balancer in front to take it out of rotation: sections that restart it need not wait.
     SHUTDOWN_DRAIN_MS: '0',
+    // Node answers 503 to every request a keep-alive socket sends past this cap, and autocannon
+    // keeps sending on it: those fast refusals were counted as throughput (and as errors).
+    MAX_REQUESTS_PER_SOCKET: '0',
     DATA_DIR: tmpDir,
   };
   const startApp = (env: Record<string, string> = {}, { discardStdout = false } = {}) =>

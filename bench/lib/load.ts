@@ -11,7 +11,7 @@ export interface LoadOptions {
   headers?: Record<string, string>;
   /** Builds the n-th request (method, path, headers, body) instead of rotating GET `paths`. */
   request?: (n: number) => {
-    method: 'GET' | 'POST';
+    method: 'GET' | 'POST' | 'PATCH';
     path: string;
     headers?: Record<string, string>;
     body?: string;

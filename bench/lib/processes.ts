@@ -50,7 +50,7 @@ export async function startServer(options: {
     process.stderr.write(chunk);
   });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  const deadline = Date.now() + (options.timeoutMs ?? 90_000);
   while (true) {
     if (child.exitCode !== null) throw new Error(`${options.script} exited (${child.exitCode}): ${stderr}`);
     try {

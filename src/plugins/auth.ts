@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiError } from '../lib/errors.ts';
 import {
@@ -64,9 +64,7 @@ export const authPlugin = fp(
       }
     });
 
-    app.addHook('onRequest', async (request) => {
-      const permission = request.routeOptions.config.permission;
-      if (!permission || permission === 'public') return;
+    async function authorize(request: FastifyRequest, permission: Exclude<Access, 'public'>) {
       request.user = await resolveCaller(request);
       if (!hasPermission(request.user, permission)) {
         throw ApiError.forbidden(`This needs the "${permission}" permission`);
@@ -76,6 +74,15 @@ export const authPlugin = fp(
       if (key && !key.scopes.includes(scope)) {
         throw new ApiError(403, 'INSUFFICIENT_SCOPE', `This API key lacks the "${scope}" scope`, [{ scope }]);
       }
+    }
+    // Public routes (the hot reads) pass without a promise.
+    app.addHook('onRequest', (request, _reply, done) => {
+      const permission = request.routeOptions.config.permission;
+      if (!permission || permission === 'public') return done();
+      authorize(request, permission).then(
+        () => done(),
+        (error: Error) => done(error),
+      );
     });
   },
   { name: 'auth', dependencies: [] },

@@ -20,13 +20,14 @@ export const NO_STORE = 'no-store';
  */
 export const cacheControlPlugin = fp(
   async (app: FastifyInstance) => {
-    app.addHook('onSend', async (request, reply, payload) => {
+    app.addHook('onSend', (request, reply, payload, done) => {
       const permission = request.routeOptions.config?.permission;
-      if (permission === undefined || reply.hasHeader('cache-control')) return payload;
-      const isRead = request.method === 'GET' || request.method === 'HEAD';
-      const ok = reply.statusCode === 200 || reply.statusCode === 304;
-      reply.header('cache-control', permission === 'public' && isRead && ok ? PUBLIC_REVALIDATE : NO_STORE);
-      return payload;
+      if (permission !== undefined && !reply.hasHeader('cache-control')) {
+        const isRead = request.method === 'GET' || request.method === 'HEAD';
+        const ok = reply.statusCode === 200 || reply.statusCode === 304;
+        reply.header('cache-control', permission === 'public' && isRead && ok ? PUBLIC_REVALIDATE : NO_STORE);
+      }
+      done(null, payload);
     });
   },
   { name: 'cache-control', dependencies: [] },

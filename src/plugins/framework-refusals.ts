@@ -64,14 +64,15 @@ export function clientErrorHandler(this: FastifyInstance, error: ConnectionError
 export const frameworkRefusalsPlugin = fp(
   async (app: FastifyInstance) => {
     app.server.on('checkExpectation', (req, res) => app.routing(req, res));
-    app.addHook('onRequest', async (request) => {
+    app.addHook('onRequest', (request, _reply, done) => {
       if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
-        throw new ApiError(400, 'BAD_REQUEST', 'The Host header is required');
+        return done(new ApiError(400, 'BAD_REQUEST', 'The Host header is required'));
       }
       const expect = request.headers.expect;
       if (expect !== undefined && !/^100-continue$/i.test(expect)) {
-        throw new ApiError(417, 'EXPECTATION_FAILED', 'Only "Expect: 100-continue" is supported');
+        return done(new ApiError(417, 'EXPECTATION_FAILED', 'Only "Expect: 100-continue" is supported'));
       }
+      done();
     });
   },
   { name: 'framework-refusals', dependencies: ['error-handler'] },

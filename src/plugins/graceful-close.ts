@@ -29,8 +29,9 @@ async function gracefulClose(app: FastifyInstance) {
     if (!draining.signal.aborted) draining.abort();
   });
   app.addHook('preClose', async () => app.startDraining());
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (draining.signal.aborted) reply.header('connection', 'close');
+    done(null, payload);
   });
 }
 

@@ -144,16 +144,14 @@ export const metricsPlugin = fp(
       },
     });
 
-    app.addHook('onResponse', async (request, reply) => {
+    app.addHook('onResponse', (request, reply, done) => {
+      const { url, config } = request.routeOptions;
       // The route template, not the URL, keeps the label set small; unknown URLs share one label.
-      const labels = {
-        method: request.method,
-        route: request.routeOptions.url ?? 'not-found',
-        status: String(reply.statusCode),
-      };
+      const labels = { method: request.method, route: url ?? 'not-found', status: String(reply.statusCode) };
       requests.inc(labels);
       // A stream's duration is how long its client watched, not a latency.
-      if (!request.routeOptions.config.longLived) duration.observe(labels, reply.elapsedTime / 1000);
+      if (!config.longLived) duration.observe(labels, reply.elapsedTime / 1000);
+      done();
     });
 
     app.get(

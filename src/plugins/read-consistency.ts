@@ -33,16 +33,20 @@ export const readConsistencyPlugin = fp(
     });
 
     // onSend runs once the handler has returned: the write has committed and invalidated the cache.
-    app.addHook('onSend', async (request, reply, payload) => {
-      if (SAFE_METHODS.has(request.method) || reply.statusCode >= 400) return payload;
-      try {
-        const token = await database.consistencyToken();
-        if (token) reply.header(CONSISTENCY_HEADER, token);
-      } catch (error) {
-        // The primary went away after answering the write: the client reads without a token.
-        request.log.warn({ err: error }, 'could not take a consistency token for this write');
-      }
-      return payload;
+    // Reads pass straight through (no promise per read); a successful write waits for its token.
+    app.addHook('onSend', (request, reply, payload, done) => {
+      if (SAFE_METHODS.has(request.method) || reply.statusCode >= 400) return done(null, payload);
+      database.consistencyToken().then(
+        (token) => {
+          if (token) reply.header(CONSISTENCY_HEADER, token);
+          done(null, payload);
+        },
+        (error: unknown) => {
+          // The primary went away after answering the write: the client reads without a token.
+          request.log.warn({ err: error }, 'could not take a consistency token for this write');
+          done(null, payload);
+        },
+      );
     });
   },
   { name: 'read-consistency', dependencies: [] },

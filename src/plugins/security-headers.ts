@@ -1,14 +1,31 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import helmet, { type HelmetOptions } from 'helmet';
+
+type ContentSecurityPolicyOptions = NonNullable<Parameters<typeof helmet.contentSecurityPolicy>[0]>;
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** The response carries credentials (tokens, a new API key): `Cache-Control: no-store`. */
     noStore?: boolean;
+    /** This route's content security policy, instead of the API's (a page with its own scripts). */
+    helmet?: { contentSecurityPolicy: ContentSecurityPolicyOptions };
+    /** The headers those options give, worked out when the route is added (set by this plugin). */
+    securityHeaders?: Readonly<Record<string, string>>;
   }
 }
+
+/** What every answer of the API carries: nothing it sends is a page to render, frame or sniff. */
+const API_HELMET: HelmetOptions = {
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+  },
+  frameguard: { action: 'deny' },
+  crossOriginEmbedderPolicy: false,
+};
 
 /** The browsable reference at /docs runs its own script and styles; nothing else may. */
 const DOCS_PREFIX = '/docs';
@@ -65,32 +82,52 @@ export interface SecurityHeadersOptions {
 }
 
 /**
- * Headers for a JSON API (@fastify/helmet): nothing it answers is a page to render, frame or
- * sniff (`default-src 'none'`, X-Frame-Options DENY, nosniff), HSTS for browsers that reach it
- * over TLS, no referrer. /docs gets the looser policy its page needs. CORS (@fastify/cors) only
- * for configured origins; credentials are bearer tokens, never cookies, so none are allowed.
+ * The headers helmet sets for `options`. They depend on nothing in the request, so they are
+ * worked out once, by running helmet's middleware against a response that only records them:
+ * @fastify/helmet built helmet's middleware again for every request (re-parsing the policy) and
+ * set each header on the raw response, which also sent Node's writeHead down its slow path.
+ */
+export function helmetHeaders(options: HelmetOptions): Readonly<Record<string, string>> {
+  const headers: Record<string, string> = {};
+  const recorder = {
+    setHeader(name: string, value: unknown) {
+      headers[name.toLowerCase()] = String(value);
+    },
+    removeHeader(name: string) {
+      delete headers[name.toLowerCase()];
+    },
+  };
+  helmet(options)({} as IncomingMessage, recorder as unknown as ServerResponse, (error?: unknown) => {
+    if (error) throw error;
+  });
+  return Object.freeze(headers);
+}
+
+/**
+ * Headers for a JSON API (helmet): nothing it answers is a page to render, frame or sniff
+ * (`default-src 'none'`, X-Frame-Options DENY, nosniff), HSTS for browsers that reach it over
+ * TLS, no referrer. /docs gets the looser policy its page needs, a route may give its own
+ * (`config: { helmet: { contentSecurityPolicy } }`). CORS (@fastify/cors) only for configured
+ * origins; credentials are bearer tokens, never cookies, so none are allowed.
  */
 export const securityHeadersPlugin = fp(
   async (app: FastifyInstance, { corsOrigins }: SecurityHeadersOptions) => {
-    await app.register(helmet, {
-      contentSecurityPolicy: {
-        useDefaults: false,
-        directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
-      },
-      frameguard: { action: 'deny' },
-      crossOriginEmbedderPolicy: false,
-    });
+    const apiHeaders = helmetHeaders(API_HELMET);
     app.addHook('onRoute', (route) => {
-      if (route.url === DOCS_PREFIX || route.url.startsWith(`${DOCS_PREFIX}/`)) {
-        route.config = {
-          ...route.config,
-          helmet: { contentSecurityPolicy: DOCS_CSP },
-        } as typeof route.config;
-      }
+      const docs = route.url === DOCS_PREFIX || route.url.startsWith(`${DOCS_PREFIX}/`);
+      const own = docs ? { contentSecurityPolicy: DOCS_CSP } : route.config?.helmet;
+      route.config = {
+        ...route.config,
+        securityHeaders: own ? helmetHeaders({ ...API_HELMET, ...own } as HelmetOptions) : apiHeaders,
+      } as typeof route.config;
     });
-    // At onRequest, so that a refusal of such a route (a 401, a 429) is not stored either.
-    app.addHook('onRequest', async (request, reply) => {
-      if (request.routeOptions.config.noStore) reply.header('cache-control', 'no-store');
+    // At onRequest, so that a refusal (a 401, a 429) carries them too and, for a route that
+    // hands out credentials, is not stored either. Requests no route matched get the API's.
+    app.addHook('onRequest', (request, reply, done) => {
+      const config = request.routeOptions.config;
+      reply.headers(config.securityHeaders ?? apiHeaders);
+      if (config.noStore) reply.header('cache-control', 'no-store');
+      done();
     });
     if (corsOrigins.length > 0) {
       await app.register(cors, {

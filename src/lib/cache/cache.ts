@@ -62,6 +62,12 @@ interface Flight<T> {
 
 /** Recently decoded values kept to answer repeated hits on the same text (the hot keys). */
 const DECODED_ENTRIES = 1_000;
+/**
+ * And at most this much text (UTF-16 code units) among them: a decoded list page, the body sent
+ * for it and its text hold some 100 KB, and every write draws a new list generation, so under a
+ * mixed load a count alone let a thousand dead pages (~100 MB of heap) wait for eviction.
+ */
+const DECODED_TEXT = 4 * 1024 * 1024;
 
 export interface CacheAsideOptions {
   log: FastifyBaseLogger;
@@ -95,7 +101,11 @@ export function createCacheAside(
   let inSync = !followed;
   let losses = 0;
   let lastWarning = Number.NEGATIVE_INFINITY;
-  const decoded = new LRUCache<string, { text: string; value: unknown }>({ max: DECODED_ENTRIES });
+  const decoded = new LRUCache<string, { text: string; value: unknown }>({
+    max: DECODED_ENTRIES,
+    maxSize: DECODED_TEXT,
+    sizeCalculation: (entry, key) => entry.text.length + key.length,
+  });
 
   /**
    * The value a hit's text stands for, decoded once while the cache keeps returning that text;
