@@ -13,6 +13,7 @@ export const searchSection: BenchSection = {
     admin.pathname = '/postgres';
     const result = await runSearchBench({
       markets: context.searchMarkets,
+      queries: 300,
       postgresUrl: admin.toString(),
       log: context.log,
     });
