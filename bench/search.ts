@@ -327,6 +327,10 @@ export async function runSearchBench(
   const log = options.log ?? ((m: string) => console.error(`[search-bench] ${m}`));
   const queries = benchQueries(queryCount);
 
+  // PostgreSQL first: the shorter run, and the one the issue asks for in full text only.
+  const postgres = options.postgresUrl
+    ? await onPostgres(options.postgresUrl, markets, queries, log)
+    : undefined;
   const database = await openDatabase({ pglite: await PGlite.create('memory://', PGLITE_OPTIONS) });
   try {
     const { db } = database;
@@ -357,6 +361,9 @@ export async function runSearchBench(
       fullTextOnly(createSearchRepository(db)),
       fullTextOnly(createSearchRepository(db, db, BEFORE)),
     );
+    log(
+      `PGlite hybrid now/before: ${JSON.stringify(both)}; full text now/before: ${JSON.stringify(fulltext)}`,
+    );
     const pglite = {
       hybrid: both.now,
       hybridBefore: both.before,
@@ -367,12 +374,13 @@ export async function runSearchBench(
     log('PGlite: recall@10 of HNSW against exact search');
     const sample = queries.slice(0, Math.min(RECALL_QUERIES, queries.length));
     const recall = [];
-    for (const ef of EF_SEARCH_STEPS) recall.push(await recallAt10(db, embedder, ef, sample));
+    for (const ef of EF_SEARCH_STEPS) {
+      recall.push(await recallAt10(db, embedder, ef, sample));
+      log(`recall: ${JSON.stringify(recall.at(-1))}`);
+    }
     const fulltextOverlapAt10 = await fulltextOverlap(db, sample);
+    log(`full-text top 10 shared with ranking every match: ${fulltextOverlapAt10}`);
 
-    const postgres = options.postgresUrl
-      ? await onPostgres(options.postgresUrl, markets, queries, log)
-      : undefined;
     return {
       markets,
       dimensions,

@@ -86,8 +86,13 @@ describe('full-text search ranks a bounded pool from the GIN index (PostgreSQL E
 
   async function plan(p: SearchParams): Promise<PlanNode> {
     const compiled = repository.searchStatement(p).compile(db);
-    const { rows } = await db.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(
-      CompiledQuery.raw(`explain (analyze, verbose, format json) ${compiled.sql}`, [...compiled.parameters]),
+    // With the settings the search runs under.
+    const { rows } = await repository.inSearchTransaction(p, (trx) =>
+      trx.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(
+        CompiledQuery.raw(`explain (analyze, verbose, format json) ${compiled.sql}`, [
+          ...compiled.parameters,
+        ]),
+      ),
     );
     return rows[0]!['QUERY PLAN'][0]!.Plan;
   }
@@ -105,10 +110,12 @@ describe('full-text search ranks a bounded pool from the GIN index (PostgreSQL E
         'matches come from the GIN index',
       );
       const documentScans = nodes.filter((n) => n['Relation Name'] === 'market_search_documents');
-      assert.ok(
-        documentScans.every((n) => n['Node Type'] !== 'Seq Scan'),
-        'the documents are read through the GIN index only',
-      );
+      // A word in a third of the rows may be read in table order instead, if the scan stops at
+      // the pool (LIMIT): never the whole table.
+      for (const scan of documentScans.filter((n) => n['Node Type'] === 'Seq Scan')) {
+        const read = (scan['Actual Rows'] ?? 0) + (scan['Rows Removed by Filter'] ?? 0);
+        assert.ok(read < (OTHERS + MATCHES) / 5, `a sequential scan read ${read} documents`);
+      }
       // Where ts_rank is computed (a parent passes the value on as "(ts_rank(…))"): two pools,
       // every word and any word, of at most POOL rows each, out of MATCHES markets that match.
       const ranked = nodes

@@ -215,7 +215,7 @@ export const envSchema = z.object({
   /** Search questions whose embedding is remembered (LRU); 0: every search calls the provider. */
   SEARCH_QUERY_EMBEDDING_CACHE_SIZE: int(0, 100_000).default(1000),
   /** Full-text matches ranked per search, at most (the first the GIN index yields). */
-  SEARCH_FULLTEXT_POOL: int(10, 100_000).default(1000),
+  SEARCH_FULLTEXT_POOL: int(10, 100_000).default(200),
   /** pgvector hnsw.ef_search: higher finds more of the true nearest neighbours, slower. */
   SEARCH_HNSW_EF_SEARCH: int(10, 1000).default(100),
 });

@@ -46,8 +46,8 @@ export interface SearchTuning {
   efSearch: number;
 }
 
-/** What bench/search.ts measured on 100k markets (384 dimensions): recall@10 ≥ 0.98 against exact search. */
-export const DEFAULT_SEARCH_TUNING: SearchTuning = { fullTextPool: 1000, efSearch: 100 };
+/** Chosen with bench/search.ts on 100k markets (384 dimensions): see the README's search section. */
+export const DEFAULT_SEARCH_TUNING: SearchTuning = { fullTextPool: 200, efSearch: 100 };
 
 /** Data access for search: retrieval, fusion and the embeddings the indexing job writes. */
 /** `read`: where searches run (a replica when there are any); indexing stays on `db`. */
@@ -67,9 +67,20 @@ export function createSearchRepository(
    * stops the scan. Each is ranked (ts_rank) against any word of the question.
    */
   function fullTextMatches(params: SearchParams, match: RawBuilder<unknown>) {
+    const select = [
+      'd.marketId as id',
+      sql<number>`ts_rank(${document}, ${anyWord(params.q)})`.as('relevance'),
+    ] as const;
+    if (params.filters.status === undefined && params.filters.category === undefined) {
+      // Every document belongs to a market (the foreign key): no join to markets to scan.
+      return db
+        .selectFrom('marketSearchDocuments as d')
+        .select(select)
+        .where(sql<boolean>`${document} @@ ${match}`);
+    }
     return applyFilters(db.selectFrom('markets'), params.filters)
       .innerJoin('marketSearchDocuments as d', 'd.marketId', 'markets.id')
-      .select(['markets.id', sql<number>`ts_rank(${document}, ${anyWord(params.q)})`.as('relevance')])
+      .select(select)
       .where(sql<boolean>`${document} @@ ${match}`);
   }
 
@@ -121,24 +132,32 @@ export function createSearchRepository(
       order by f.score desc, m.id limit ${params.limit}`;
   }
 
+  /** Runs `work` on the read database in a transaction with the planner settings a search needs. */
+  function inSearchTransaction<T>(params: SearchParams, work: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
+    return read.transaction().execute(async (trx) => {
+      // Every part of the statement has an index to read (GIN, HNSW, primary keys). A full-text
+      // arm read in table order would stop at its LIMIT only where the matches come early, and
+      // read nearly the whole table where they come late (the planner assumes they are spread).
+      // pgvector 0.8: without an iterative scan, filters applied after the index scan can leave
+      // fewer than k rows. ef_search is the scan's candidate list: recall against exact search.
+      await sql`select set_config('enable_seqscan', 'off', true),
+                       set_config('hnsw.iterative_scan', 'relaxed_order', true),
+                       set_config('hnsw.ef_search', ${String(Math.max(tuning.efSearch, params.candidates))}, true)`.execute(
+        trx,
+      );
+      return work(trx);
+    });
+  }
+
   return {
     searchStatement,
+    inSearchTransaction,
 
     /** Best first: reciprocal rank fusion of full-text and (when given a vector) nearest-neighbour ranks. */
-    async search(params: SearchParams): Promise<SearchHit[]> {
-      const run = async (trx: Kysely<DB>) => {
+    search(params: SearchParams): Promise<SearchHit[]> {
+      return inSearchTransaction(params, async (trx) => {
         const { rows } = await searchStatement(params).execute(trx);
         return rows.map(({ score, ...market }) => ({ market: market as MarketRow, score }));
-      };
-      if (!params.vector) return run(read);
-      return read.transaction().execute(async (trx) => {
-        // pgvector 0.8: without an iterative scan, filters applied after the index scan can leave
-        // fewer than k rows. ef_search is the scan's candidate list: recall against exact search.
-        await sql`select set_config('hnsw.iterative_scan', 'relaxed_order', true),
-                         set_config('hnsw.ef_search', ${String(Math.max(tuning.efSearch, params.candidates))}, true)`.execute(
-          trx,
-        );
-        return run(trx);
       });
     },
 
