@@ -23,6 +23,8 @@ describe('search while the embeddings provider hangs', () => {
       EMBEDDINGS_TIMEOUT_MS: String(TIMEOUT_MS),
       EMBEDDINGS_MAX_RETRIES: '3',
       EMBEDDINGS_CIRCUIT_COOL_DOWN_MS: '200',
+      // Every search asks the provider (the same question would otherwise be answered from memory).
+      SEARCH_QUERY_EMBEDDING_CACHE_SIZE: '0',
       WORKERS: '0',
     });
   });

@@ -229,6 +229,12 @@ export const envSchema = z.object({
   EMBEDDINGS_BATCH_SIZE: int(1, 2048).default(64),
   /** While the provider's circuit is open (searches run on full text), probe it this often. */
   EMBEDDINGS_CIRCUIT_COOL_DOWN_MS: int(100, 600_000).default(5000),
+  /** Search questions whose embedding is remembered (LRU); 0: every search calls the provider. */
+  SEARCH_QUERY_EMBEDDING_CACHE_SIZE: int(0, 100_000).default(1000),
+  /** Full-text matches ranked per search, at most (the first the GIN index yields). */
+  SEARCH_FULLTEXT_POOL: int(10, 100_000).default(200),
+  /** pgvector hnsw.ef_search: higher finds more of the true nearest neighbours, slower. */
+  SEARCH_HNSW_EF_SEARCH: int(10, 1000).default(100),
 });
 
 export type Config = Omit<z.infer<typeof envSchema>, 'DOCS_ENABLED'> & { DOCS_ENABLED: boolean };

@@ -39,12 +39,16 @@ export async function createSearchModule({
     );
   }
   const embedder = given ?? createEmbedder(config, log);
-  const repository = createSearchRepository(database.db, database.read);
+  const repository = createSearchRepository(database.db, database.read, {
+    fullTextPool: config.SEARCH_FULLTEXT_POOL,
+    efSearch: config.SEARCH_HNSW_EF_SEARCH,
+  });
   const indexing = createIndexingJobs({ search: repository, embedder, queue, vectorEnabled: vector.enabled });
   const service = createSearchService({
     search: repository,
     embedder,
     mode: vector.enabled ? 'hybrid' : 'fulltext',
+    queryEmbeddingCacheSize: config.SEARCH_QUERY_EMBEDDING_CACHE_SIZE,
   });
   return defineModule({
     indexing,

@@ -1,5 +1,6 @@
 import type { Embedder } from '../../lib/embeddings/embedder.ts';
 import { toMarketDto } from '../markets/market-dto.ts';
+import { createQueryEmbeddings } from './query-embeddings.ts';
 import type { SearchRepository } from './search.repository.ts';
 import type { SearchQuery } from './search.schemas.ts';
 
@@ -11,6 +12,8 @@ interface Deps {
   embedder: Pick<Embedder, 'embed' | 'model'>;
   /** 'fulltext' where pgvector is missing: the query is not even embedded. */
   mode: SearchMode;
+  /** Questions whose embedding is remembered (SEARCH_QUERY_EMBEDDING_CACHE_SIZE); 0: none. */
+  queryEmbeddingCacheSize: number;
 }
 
 /** Each retriever's candidates before fusion: enough for a good fused top `limit`. */
@@ -20,12 +23,12 @@ const candidatesFor = (limit: number) => Math.max(40, limit * 4);
  * The seed's searchMarkets done right: hybrid retrieval (nearest neighbours + full text, fused by
  * reciprocal rank in one query that also fetches the rows), best first, each with its score.
  */
-export function createSearchService({ search, embedder, mode }: Deps) {
+export function createSearchService({ search, embedder, mode, queryEmbeddingCacheSize }: Deps) {
+  const embedQuery = createQueryEmbeddings(embedder, queryEmbeddingCacheSize);
   return {
     async search(query: SearchQuery) {
       // A provider that fails, hangs or whose circuit is open costs the semantic half, not the answer.
-      const vector =
-        mode === 'hybrid' ? (await embedder.embed([query.q]).catch(() => undefined))?.[0] : undefined;
+      const vector = mode === 'hybrid' ? await embedQuery(query.q).catch(() => undefined) : undefined;
       const hits = await search.search({
         q: query.q,
         vector,
