@@ -18,6 +18,13 @@ export interface JobQueueOptions {
   pollIntervalMs: number;
   /** Jobs running longer are presumed lost (their process died) and retried. */
   expireInSeconds?: number;
+  /**
+   * A running job's worker refreshes it every half of this; a job not refreshed for this long (its
+   * worker was killed) is failed and so retried by another worker, long before it would expire.
+   */
+  heartbeatSeconds?: number;
+  /** How often this process looks for jobs whose heartbeat stopped or that expired. */
+  superviseIntervalSeconds?: number;
   onError?: (error: Error) => void;
 }
 
@@ -33,6 +40,8 @@ export function jobQueueOptions(
       delayMaxSeconds: config.JOB_RETRY_DELAY_MAX_SECONDS,
     },
     pollIntervalMs: config.WORKER_POLL_INTERVAL_MS,
+    heartbeatSeconds: config.JOB_HEARTBEAT_SECONDS,
+    superviseIntervalSeconds: config.JOB_SUPERVISE_INTERVAL_SECONDS,
     onError: (error) => log.error({ err: error }, 'job queue error'),
   };
 }
@@ -72,9 +81,16 @@ export type JobQueue = Awaited<ReturnType<typeof createJobQueue>>;
  * pool of its own. Queues and their dead-letter queues are created at start.
  */
 export async function createJobQueue(database: Database, options: JobQueueOptions) {
+  const supervise = options.superviseIntervalSeconds && {
+    superviseIntervalSeconds: options.superviseIntervalSeconds,
+    monitorIntervalSeconds: options.superviseIntervalSeconds,
+  };
   const boss = database.pglite
-    ? new PgBoss({ db: fromPglite(database.pglite), backend: 'pglite', schedule: false })
-    : new PgBoss({ connectionString: database.url, max: 4, schedule: false });
+    ? new PgBoss({ db: fromPglite(database.pglite), backend: 'pglite', schedule: false, ...supervise })
+    : new PgBoss({ connectionString: database.url, max: 4, schedule: false, ...supervise });
+  // Per job rather than per queue: pg-boss keeps a queue's settings from its creation, so queues
+  // made before heartbeats were set would otherwise never get one.
+  const heartbeat = options.heartbeatSeconds ? { heartbeatSeconds: options.heartbeatSeconds } : {};
   boss.on('error', (error) => options.onError?.(error as Error));
   await boss.start();
   for (const name of JOB_NAMES) {
@@ -99,7 +115,7 @@ export async function createJobQueue(database: Database, options: JobQueueOption
      * and the enqueue cannot lose it.
      */
     async send<N extends JobName>(name: N, payload: JobPayloads[N], trx?: Kysely<DB>): Promise<string> {
-      const id = await boss.send(name, payload, trx ? { db: fromKysely(trx) } : {});
+      const id = await boss.send(name, payload, { ...heartbeat, ...(trx && { db: fromKysely(trx) }) });
       if (!id) throw new Error(`pg-boss refused a ${name} job`);
       return id;
     },
@@ -114,7 +130,11 @@ export async function createJobQueue(database: Database, options: JobQueueOption
       key: string,
       startAfter?: Date,
     ): Promise<boolean> {
-      const id = await boss.send(name, payload, { singletonKey: key, ...(startAfter && { startAfter }) });
+      const id = await boss.send(name, payload, {
+        ...heartbeat,
+        singletonKey: key,
+        ...(startAfter && { startAfter }),
+      });
       return id !== null;
     },
 
@@ -130,7 +150,7 @@ export async function createJobQueue(database: Database, options: JobQueueOption
       if (payloads.length === 0) return 0;
       await boss.insert(
         name,
-        payloads.map((data) => ({ data, ...(key !== undefined && { singletonKey: key }) })),
+        payloads.map((data) => ({ data, ...heartbeat, ...(key !== undefined && { singletonKey: key }) })),
         trx ? { db: fromKysely(trx) } : {},
       );
       return payloads.length;
