@@ -15,7 +15,7 @@ export interface BalancerTimings {
   rise: number;
 }
 
-export const DEFAULT_TIMINGS: BalancerTimings = { checkIntervalMs: 250, fall: 2, rise: 1 };
+export const DEFAULT_TIMINGS: BalancerTimings = { checkIntervalMs: 250, fall: 2, rise: 2 };
 
 /**
  * The HAProxy configuration in front of the API processes. Why each line is there:
@@ -53,6 +53,8 @@ defaults
   timeout http-request 10s
   timeout http-keep-alive 60s
   timeout queue 5s
+  # A check may take this long (default: the interval itself, which a loaded machine overruns).
+  timeout check 2s
   retries 3
   retry-on conn-failure
   option redispatch 1

@@ -39,7 +39,7 @@ export function nodeProcess(options: {
   output?: OutputSink;
   startTimeoutMs?: number;
 }): NodeProcess {
-  const { name, kind, env, port, output, startTimeoutMs = 60_000 } = options;
+  const { name, kind, env, port, output, startTimeoutMs = 180_000 } = options;
   let child: ChildProcess | undefined;
   let lines: string[] = [];
   const remember = (line: string) => {

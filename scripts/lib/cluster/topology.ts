@@ -119,8 +119,9 @@ export async function startTopology(options: TopologyOptions): Promise<Topology>
       WORKERS: '0',
       // The balancer is the only client: the rate limiter keys on the address it forwards.
       TRUST_PROXY: '127.0.0.1',
-      // Long enough for the health checks to take a draining instance out of rotation.
-      SHUTDOWN_DRAIN_MS: String(timings.checkIntervalMs * (timings.fall + 2) + 500),
+      // Long enough for the health checks to take a draining instance out of rotation, with room
+      // for checks that take their time on a loaded machine.
+      SHUTDOWN_DRAIN_MS: String(timings.checkIntervalMs * (timings.fall + 2) + 2000),
       ...options.env,
     };
     const apis = await Promise.all(
