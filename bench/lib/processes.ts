@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { freePort } from '../../scripts/lib/cluster/ports.ts';
 
 export interface RunningServer {
   url: string;
@@ -8,15 +8,7 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** A port the OS just handed out and released: free for the child we are about to start. */
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+export { freePort };
 
 /** Children still running: killed when the bench exits however it ends (an interrupt included). */
 const children = new Set<ChildProcess>();

@@ -195,6 +195,13 @@ export const envSchema = z.object({
   JOB_RETRY_LIMIT: int(0, 20).default(5),
   JOB_RETRY_DELAY_SECONDS: int(1, 3600).default(2),
   JOB_RETRY_DELAY_MAX_SECONDS: int(1, 86_400).default(600),
+  /**
+   * A running job's worker refreshes it every half of this; one not refreshed for this long (its
+   * process was killed or hung) is failed and retried by another worker. pg-boss wants ≥ 10.
+   */
+  JOB_HEARTBEAT_SECONDS: int(10, 3600).default(30),
+  /** How often each process with a job queue looks for jobs whose heartbeat stopped (and expired ones). */
+  JOB_SUPERVISE_INTERVAL_SECONDS: int(1, 3600).default(10),
   // Webhooks (src/modules/webhooks).
   /** Hosts (comma-separated names or IPs) a webhook may reach over plain http; every other URL must be https. */
   WEBHOOK_HTTP_HOSTS: hostList.default([]),

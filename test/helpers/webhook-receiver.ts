@@ -5,6 +5,8 @@ export interface ReceivedDelivery {
   headers: IncomingMessage['headers'];
   body: string;
   at: number;
+  /** The sender's port: which process sent it (`ss -tnp sport = :<port>`). */
+  remotePort: number | undefined;
 }
 
 export type ReceiverHandler = (delivery: ReceivedDelivery, res: ServerResponse, index: number) => void;
@@ -20,7 +22,12 @@ export async function startReceiver(handler?: ReceiverHandler, host = '127.0.0.1
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const delivery = { headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
+      const delivery = {
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+        at: Date.now(),
+        remotePort: req.socket.remotePort,
+      };
       received.push(delivery);
       respond(delivery, res, received.length - 1);
     });

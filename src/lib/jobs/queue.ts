@@ -33,6 +33,13 @@ export interface JobQueueOptions {
   schedules?: boolean;
   /** Seconds between this instance's attempts at a cron pass (pg-boss: 1–45, default 30). */
   cronIntervalSeconds?: number;
+  /**
+   * A running job's worker refreshes it every half of this; a job not refreshed for this long (its
+   * worker was killed) is failed and so retried by another worker, long before it would expire.
+   */
+  heartbeatSeconds?: number;
+  /** How often this process looks for jobs whose heartbeat stopped or that expired. */
+  superviseIntervalSeconds?: number;
   onError?: (error: Error) => void;
 }
 
@@ -53,6 +60,8 @@ export function jobQueueOptions(
       delayMaxSeconds: config.JOB_RETRY_DELAY_MAX_SECONDS,
     },
     pollIntervalMs: config.WORKER_POLL_INTERVAL_MS,
+    heartbeatSeconds: config.JOB_HEARTBEAT_SECONDS,
+    superviseIntervalSeconds: config.JOB_SUPERVISE_INTERVAL_SECONDS,
     onError: (error) => log.error({ err: error }, 'job queue error'),
   };
 }
@@ -98,10 +107,17 @@ export async function createJobQueue(database: Database, options: JobQueueOption
       cronMonitorIntervalSeconds: options.cronIntervalSeconds,
       cronWorkerIntervalSeconds: options.cronIntervalSeconds,
     }),
+    ...(options.superviseIntervalSeconds && {
+      superviseIntervalSeconds: options.superviseIntervalSeconds,
+      monitorIntervalSeconds: options.superviseIntervalSeconds,
+    }),
   };
   const boss = database.pglite
     ? new PgBoss({ db: fromPglite(database.pglite), backend: 'pglite', ...scheduling })
     : new PgBoss({ connectionString: database.url, max: 4, ...scheduling });
+  // Per job rather than per queue: pg-boss keeps a queue's settings from its creation, so queues
+  // made before heartbeats were set would otherwise never get one.
+  const heartbeat = options.heartbeatSeconds ? { heartbeatSeconds: options.heartbeatSeconds } : {};
   boss.on('error', (error) => options.onError?.(error as Error));
   await boss.start();
   for (const name of JOB_NAMES) {
@@ -126,7 +142,7 @@ export async function createJobQueue(database: Database, options: JobQueueOption
      * and the enqueue cannot lose it.
      */
     async send<N extends JobName>(name: N, payload: JobPayloads[N], trx?: Kysely<DB>): Promise<string> {
-      const id = await boss.send(name, payload, trx ? { db: fromKysely(trx) } : {});
+      const id = await boss.send(name, payload, { ...heartbeat, ...(trx && { db: fromKysely(trx) }) });
       if (!id) throw new Error(`pg-boss refused a ${name} job`);
       return id;
     },
@@ -141,7 +157,11 @@ export async function createJobQueue(database: Database, options: JobQueueOption
       key: string,
       startAfter?: Date,
     ): Promise<boolean> {
-      const id = await boss.send(name, payload, { singletonKey: key, ...(startAfter && { startAfter }) });
+      const id = await boss.send(name, payload, {
+        ...heartbeat,
+        singletonKey: key,
+        ...(startAfter && { startAfter }),
+      });
       return id !== null;
     },
 
@@ -157,7 +177,7 @@ export async function createJobQueue(database: Database, options: JobQueueOption
       if (payloads.length === 0) return 0;
       await boss.insert(
         name,
-        payloads.map((data) => ({ data, ...(key !== undefined && { singletonKey: key }) })),
+        payloads.map((data) => ({ data, ...heartbeat, ...(key !== undefined && { singletonKey: key }) })),
         trx ? { db: fromKysely(trx) } : {},
       );
       return payloads.length;
