@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from './config/env.ts';
 import type { Database } from './db/database.ts';
+import { centsOf } from './domain/money.ts';
 import { withCircuitBreaker } from './lib/cache/breaker-cache.ts';
 import { type Cache, createCacheAside } from './lib/cache/cache.ts';
 import { createMemoryCache } from './lib/cache/memory-cache.ts';
@@ -79,7 +80,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   app.setSerializerCompiler(fastSerializerCompiler);
 
   const events = createEventRepository(database.db);
-  const users = createUserRepository(database.db, { signupGrantCents: config.SIGNUP_GRANT * 100 });
+  const users = createUserRepository(database.db, { signupGrantCents: centsOf(config.SIGNUP_GRANT) });
   const apiKeys = createApiKeyRepository(database.db);
   const tokens = createTokenService(jwtSecret, config.JWT_TTL_SECONDS);
   const external =
@@ -172,7 +173,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   await registerUsers(app, {
     users,
     apiKeys,
-    profiles: createUserRepository(database.read, { signupGrantCents: config.SIGNUP_GRANT * 100 }),
+    profiles: createUserRepository(database.read, { signupGrantCents: centsOf(config.SIGNUP_GRANT) }),
   });
   // After a commit that changed a market, other modules drop what the cache holds of it.
   const onMarketChanged = (marketId: string) => markets.invalidate(marketId);
@@ -183,7 +184,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
     users,
     funding: trading.trading,
     events,
-    defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
+    defaultLiquidity: centsOf(config.DEFAULT_LIQUIDITY),
     deadlineMs: config.WRITE_DEADLINE_MS,
     onMarketChanged,
     // Indexing is enqueued in the same transaction as the write it follows: a crash cannot lose it.

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { DB, MarketRow } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
+import { isPastClose } from '../../domain/market-status.ts';
 import { type PeriodicTask, startPeriodicTask } from '../../lib/periodic-task.ts';
 import type { EventRepository } from '../events/events.repository.ts';
 import { toMarketDto } from './market-dto.ts';
@@ -12,7 +13,7 @@ const BATCH = 100;
 
 /** Whether a market read under its row lock is closed by time but not announced yet (the sweep's own rule). */
 export function closeIsDue(market: MarketRow, now = Date.now()): boolean {
-  return market.status === 'active' && market.closeAnnouncedAt === null && market.closesAt.getTime() <= now;
+  return market.status === 'active' && market.closeAnnouncedAt === null && isPastClose(market.closesAt, now);
 }
 
 /**
