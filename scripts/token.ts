@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { resolveJwtSecret } from '../src/config/jwt-secret.ts';
+import { centsOf } from '../src/domain/money.ts';
 import { createTokenService } from '../src/modules/auth/tokens.ts';
 import { createUserRepository } from '../src/modules/users/users.repository.ts';
 import { openScriptDatabase, parseArgs } from './lib/script-database.ts';
@@ -33,7 +34,7 @@ const { email, role, name, ttl } = args.data;
 const { config, database, via } = await openScriptDatabase();
 try {
   const user = await createUserRepository(database.db, {
-    signupGrantCents: config.SIGNUP_GRANT * 100,
+    signupGrantCents: centsOf(config.SIGNUP_GRANT),
   }).upsertByEmail(email, name ?? email.split('@')[0]!, role);
   const { secret } = await resolveJwtSecret(config);
   const token = await createTokenService(secret, config.JWT_TTL_SECONDS).sign(

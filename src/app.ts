@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from './config/env.ts';
 import type { Database } from './db/database.ts';
+import { centsOf } from './domain/money.ts';
 import { withCircuitBreaker } from './lib/cache/breaker-cache.ts';
 import { type Cache, type CacheAside, createCacheAside } from './lib/cache/cache.ts';
 import { createMemoryCache } from './lib/cache/memory-cache.ts';
@@ -74,7 +75,7 @@ export async function buildApp({ config, database, jwtSecret, logger }: AppDeps)
   const breakers = [redisBreaker, embedder.breaker].filter((breaker) => breaker !== undefined);
 
   // The modules the plugins need: who is calling (auth), from the accounts (users).
-  const users = createUsersModule({ database, signupGrantCents: config.SIGNUP_GRANT * 100 });
+  const users = createUsersModule({ database, signupGrantCents: centsOf(config.SIGNUP_GRANT) });
   const auth = createAuthModule({ config, database, users: users.users, apiKeys: users.apiKeys, jwtSecret });
   let openStreams = () => 0;
 
@@ -192,7 +193,7 @@ async function createModules({
     users: users.users,
     funding: trading.trading,
     events,
-    defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
+    defaultLiquidity: centsOf(config.DEFAULT_LIQUIDITY),
     config,
     onMarketChanged,
     // Indexing is enqueued in the same transaction as the write it follows: a crash cannot lose it.

@@ -1,4 +1,5 @@
 import { openScriptDatabase } from '../scripts/lib/script-database.ts';
+import { centsOf } from './domain/money.ts';
 import { createJobQueue, jobQueueOptions } from './lib/jobs/queue.ts';
 import { createLogger } from './lib/logger.ts';
 import { createEventsModule } from './modules/events/index.ts';
@@ -28,10 +29,10 @@ const modules: Module[] = [
   createMarketsModule({
     database,
     markets,
-    users: createUsersModule({ database, signupGrantCents: config.SIGNUP_GRANT * 100 }).users,
+    users: createUsersModule({ database, signupGrantCents: centsOf(config.SIGNUP_GRANT) }).users,
     funding: trading.trading,
     events,
-    defaultLiquidity: config.DEFAULT_LIQUIDITY * 100,
+    defaultLiquidity: centsOf(config.DEFAULT_LIQUIDITY),
     config,
     log,
   }),

@@ -7,7 +7,7 @@ import {
   proceedsForShares,
   sharesForMoney,
   subsidy,
-} from '../src/modules/trading/lmsr.ts';
+} from '../src/domain/binary-lmsr.ts';
 
 const close = (a: number, b: number, eps = 1e-9) => assert.ok(Math.abs(a - b) < eps, `${a} ≉ ${b}`);
 

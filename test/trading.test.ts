@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
+import { cost, priceYes, sharesForMoney } from '../src/domain/binary-lmsr.ts';
 import { idempotencyRepository } from '../src/modules/trading/idempotency.repository.ts';
-import { cost, priceYes, sharesForMoney } from '../src/modules/trading/lmsr.ts';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { databaseKinds } from './helpers/databases.ts';
 import { balanceOf, createMarket, ledger, type TestUser, trade } from './helpers/trading.ts';

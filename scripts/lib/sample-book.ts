@@ -1,6 +1,6 @@
 import type { Outcome } from '../../src/db/schema.ts';
-import { cost, subsidy } from '../../src/modules/trading/lmsr.ts';
-import { CENTS_PER_UNIT, ceilCents, payoutCents } from '../../src/modules/trading/money.ts';
+import { cost, subsidy } from '../../src/domain/binary-lmsr.ts';
+import { CENTS_PER_UNIT, ceilCents, payoutCents } from '../../src/domain/money.ts';
 import { quoteBuy } from '../../src/modules/trading/trade-execution.ts';
 import type { SampleMarket } from './sample-markets.ts';
 

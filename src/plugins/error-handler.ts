@@ -1,7 +1,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { isConnectionError, isDataRefusal, isRetryableTransactionError, pgErrorCode } from '../db/errors.ts';
+import { DomainError } from '../domain/domain-errors.ts';
 import { ApiError } from '../lib/errors.ts';
+import { fromDomainError } from './domain-error-statuses.ts';
 import { logRequestCompleted } from './request-context.ts';
 import { REFUSAL_SECURITY_HEADERS } from './security-headers.ts';
 
@@ -51,6 +53,7 @@ function send(request: FastifyRequest, reply: FastifyReply, error: ApiError) {
 /** Maps anything thrown to the envelope; hides every 5xx's internals and logs its stack. */
 export function toApiError(error: FastifyError | Error): ApiError | undefined {
   if (error instanceof ApiError) return error;
+  if (error instanceof DomainError) return fromDomainError(error);
   const fe = error as FastifyError;
   if (fe.validation) {
     const where = fe.validationContext ?? 'request';

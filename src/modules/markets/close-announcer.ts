@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { DB, MarketRow } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
+import { isPastClose } from '../../domain/market-status.ts';
 import type { EventRepository } from '../events/index.ts';
 import { toMarketDto } from './market-dto.ts';
 import type { MarketRepository } from './markets.repository.ts';
@@ -10,7 +11,7 @@ const BATCH = 100;
 
 /** Whether a market read under its row lock is closed by time but not announced yet (the sweep's own rule). */
 export function closeIsDue(market: MarketRow, now = Date.now()): boolean {
-  return market.status === 'active' && market.closeAnnouncedAt === null && market.closesAt.getTime() <= now;
+  return market.status === 'active' && market.closeAnnouncedAt === null && isPastClose(market.closesAt, now);
 }
 
 /**

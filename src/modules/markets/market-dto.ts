@@ -1,15 +1,7 @@
 import type { MarketRow } from '../../db/schema.ts';
-import { toShares, toUnits } from '../trading/money.ts';
+import { effectiveStatus, statusChangesAt } from '../../domain/market-status.ts';
+import { toShares, toUnits } from '../../domain/money.ts';
 import { MARKET_FIELDS, type MarketDto } from './markets.schemas.ts';
-
-/** Status as users see it: an active market whose close time has passed is closed. */
-export function effectiveStatus(
-  status: MarketRow['status'],
-  closesAt: Date,
-  now = Date.now(),
-): MarketRow['status'] {
-  return status === 'active' && closesAt.getTime() <= now ? 'closed' : status;
-}
 
 /** Maps a (possibly partial) row to the API shape: public fields only, ISO dates, money in units. */
 export function toMarketDto(row: MarketRow, now?: number): MarketDto;
@@ -31,7 +23,7 @@ export function toMarketDto(row: Partial<MarketRow>, now = Date.now()): Partial<
 
 /** When a row's API shape changes by itself: an active market's close time (its status turns closed); else never. */
 export function shapeChangesAt(row: Partial<MarketRow>): number {
-  return row.status === 'active' && row.closesAt ? row.closesAt.getTime() : Infinity;
+  return statusChangesAt(row.status, row.closesAt);
 }
 
 const shared = new WeakMap<Partial<MarketRow>, { dto: Partial<MarketDto>; validUntil: number }>();

@@ -1,7 +1,8 @@
 import type { MarketRow } from '../../db/schema.ts';
+import { MarketHasTrades, MarketNotEditable } from '../../domain/domain-errors.ts';
+import { effectiveStatus, isSettled } from '../../domain/market-status.ts';
 import { ApiError } from '../../lib/errors.ts';
 import type { AuthUser } from '../auth/permissions.ts';
-import { effectiveStatus } from './market-dto.ts';
 import type { PatchMarketInput } from './markets.schemas.ts';
 
 const isModerator = (user: AuthUser) => user.role === 'moderator' || user.role === 'admin';
@@ -23,8 +24,7 @@ export async function assertEditable(
   isTraded: () => Promise<boolean>,
 ): Promise<void> {
   const status = effectiveStatus(market.status, market.closesAt);
-  if (status === 'resolved' || status === 'cancelled')
-    throw ApiError.conflict(`A ${status} market cannot be edited`, 'MARKET_NOT_EDITABLE');
+  if (isSettled(status)) throw new MarketNotEditable(status);
   if (status === 'closed' && !isModerator(user))
     throw ApiError.forbidden('This market has closed: only a moderator or an admin may edit or reopen it');
 
@@ -34,9 +34,8 @@ export async function assertEditable(
   if (!renamed && !redescribed && !earlier) return;
   if (!(await isTraded())) return;
   if (renamed || redescribed)
-    throw ApiError.conflict(
+    throw new MarketHasTrades(
       'This market has trades: its name and description (the question traders bought) can no longer change',
-      'MARKET_HAS_TRADES',
     );
-  throw ApiError.conflict('This market has trades: its close time can only move later', 'MARKET_HAS_TRADES');
+  throw new MarketHasTrades('This market has trades: its close time can only move later');
 }

@@ -1,6 +1,7 @@
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import { prepared } from '../../db/prepared-statements.ts';
-import type { DB, MarketRow, MarketRowUpdate, NewMarketRow } from '../../db/schema.ts';
+import type { DB, MarketRow, MarketRowUpdate, NewMarketRow, Outcome } from '../../db/schema.ts';
+import type { Trx } from '../../db/transaction.ts';
 import { UUID_PATTERN } from '../../lib/slug.ts';
 import type { MarketField, SortField } from './markets.schemas.ts';
 
@@ -63,7 +64,10 @@ const MARKET_COLUMNS = Object.keys({
   closeDueAt: true,
 } satisfies Record<keyof MarketRow, true>) as (keyof MarketRow)[];
 
-/** Data access for markets: every query names its columns, every list is bounded and indexed. */
+/**
+ * Data access for markets: every query names its columns, every list is bounded and indexed. The
+ * only code that writes market rows (the book, escrow and settlement included: applyTrade, fund, settle).
+ */
 export function createMarketRepository(db: Kysely<DB>) {
   /**
    * The SQL of one page, unexecuted: `list` runs it, and the EXPLAIN test compiles it to check
@@ -168,7 +172,7 @@ export function createMarketRepository(db: Kysely<DB>) {
 
     /**
      * Reads and locks the row until the transaction ends: money-moving writes on one market take
-     * turns. First in the lock order of every money path (trading.repository.ts). FOR NO KEY
+     * turns. First in the lock order of every money path (ledger.repository.ts). FOR NO KEY
      * UPDATE unless the caller will delete the row (then FOR UPDATE, a DELETE's own strength).
      */
     findForUpdate(
@@ -239,6 +243,62 @@ export function createMarketRepository(db: Kysely<DB>) {
         .set({ closeAnnouncedAt: sql<Date>`now()` })
         .where('id', 'in', [...ids])
         .execute();
+    },
+
+    /**
+     * A trade's effect on the book: shares and escrow as the kernel computed them from the locked
+     * row, the YES probability after, the volume traded. The only write of a market's book.
+     */
+    applyTrade(
+      trx: Trx,
+      id: string,
+      book: { yesShares: number; noShares: number; probability: number; escrow: number; volumeDelta: number },
+    ): Promise<MarketRow> {
+      return trx
+        .updateTable('markets')
+        .set({
+          yesShares: book.yesShares,
+          noShares: book.noShares,
+          probability: book.probability,
+          escrow: book.escrow,
+          volume: sql<number>`volume + ${book.volumeDelta}`,
+          updatedAt: sql<Date>`now()`,
+          version: sql<number>`version + 1`,
+        })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    },
+
+    /** In the creation transaction: the creator's subsidy, which is all the escrow a new market has. */
+    fund(trx: Trx, id: string, subsidyCents: number): Promise<MarketRow> {
+      return trx
+        .updateTable('markets')
+        .set({ subsidy: subsidyCents, escrow: subsidyCents })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    },
+
+    /** Resolved or cancelled: its escrow has been paid out in the same transaction. */
+    settle(
+      trx: Trx,
+      id: string,
+      result: { status: 'resolved' | 'cancelled'; outcome: Outcome | null },
+    ): Promise<MarketRow> {
+      return trx
+        .updateTable('markets')
+        .set({
+          status: result.status,
+          outcome: result.outcome,
+          resolvedAt: sql<Date>`now()`,
+          escrow: 0,
+          updatedAt: sql<Date>`now()`,
+          version: sql<number>`version + 1`,
+        })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
     },
 
     async delete(id: string, trx: Kysely<DB> = db): Promise<boolean> {

@@ -102,7 +102,7 @@ export function createMarketsService({
     const deadline = deadlineIn(deadlineMs, receivedAt);
     for (let attempt = 0; ; attempt++) {
       try {
-        // The lock order of every money path (trading.repository.ts): the new market row, then its creator.
+        // The lock order of every money path (ledger.repository.ts): the new market row, then its creator.
         return await inTransaction(
           db,
           async (trx) => {

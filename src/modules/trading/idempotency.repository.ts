@@ -9,7 +9,7 @@ export type Claim =
 
 /**
  * Idempotency keys live in the same transaction as the work they guard: the key row is inserted
- * once the market and the user are locked (the lock order in trading.repository.ts; a concurrent
+ * once the market and the user are locked (the lock order in ledger.repository.ts; a concurrent
  * request with the same key waits on them), the answer is stored before commit, and a failed
  * attempt rolls the key back so the client may retry.
  */

@@ -6,10 +6,10 @@ import type { EventRepository } from '../events/index.ts';
 import type { MarketRepository } from '../markets/index.ts';
 import { defineModule } from '../module.ts';
 import { idempotencyRepository } from './idempotency.repository.ts';
+import { createLedgerRepository } from './ledger.repository.ts';
 import { createPortfolioService } from './portfolio.service.ts';
 import { createSettlementService } from './settlement.service.ts';
 import { createTradeHistoryRepository } from './trade-history.repository.ts';
-import { createTradingRepository } from './trading.repository.ts';
 import { tradingRoutes } from './trading.routes.ts';
 import { createTradingService } from './trading.service.ts';
 
@@ -36,14 +36,14 @@ interface Deps {
 export function createTradingModule({ database, config, markets, events, onMarketChanged, log }: Deps) {
   const { db } = database;
   const deadlineMs = config.WRITE_DEADLINE_MS;
-  const trading = createTradingRepository(db);
+  const ledger = createLedgerRepository(db);
   const services = {
-    trading: createTradingService({ db, trading, markets, events, deadlineMs, onMarketChanged }),
-    settlement: createSettlementService({ db, trading, markets, events, deadlineMs, onMarketChanged }),
+    trading: createTradingService({ db, ledger, markets, events, deadlineMs, onMarketChanged }),
+    settlement: createSettlementService({ db, ledger, markets, events, deadlineMs, onMarketChanged }),
     portfolio: createPortfolioService({
       history: createTradeHistoryRepository(db, database.read),
       markets,
-      trading,
+      ledger,
     }),
   };
   return defineModule({

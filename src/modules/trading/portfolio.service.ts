@@ -1,20 +1,18 @@
-import type { MarketStatus } from '../../db/schema.ts';
+import { effectiveStatus, type MarketStatus } from '../../domain/market-status.ts';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { UUID_PATTERN } from '../../lib/slug.ts';
-import { effectiveStatus } from '../markets/market-dto.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
-import { toUnits } from './money.ts';
+import type { LedgerRepository } from './ledger.repository.ts';
 import type { MarketSummaryRow, TradeHistoryRepository } from './trade-history.repository.ts';
-import { positionDto, tradeDto } from './trading.dto.ts';
-import type { TradingRepository } from './trading.repository.ts';
+import { ledgerDto, positionDto, tradeDto } from './trading.dto.ts';
 
 export type PortfolioService = ReturnType<typeof createPortfolioService>;
 
 interface Deps {
   history: TradeHistoryRepository;
   markets: Pick<MarketRepository, 'findById' | 'findBySlug'>;
-  trading: Pick<TradingRepository, 'ledger'>;
+  ledger: Pick<LedgerRepository, 'ledger'>;
 }
 
 const TRADE_ORDER = { sort: 'createdAt', order: 'desc', kind: 'timestamp' } as const;
@@ -32,7 +30,7 @@ const summary = (row: Partial<MarketSummaryRow> & { marketId: string }) =>
       };
 
 /** Read side of trading: ledger pages, positions, and the money conservation check. */
-export function createPortfolioService({ history, markets, trading }: Deps) {
+export function createPortfolioService({ history, markets, ledger }: Deps) {
   async function marketIdOf(idOrSlug: string): Promise<string> {
     const market = UUID_PATTERN.test(idOrSlug)
       ? await markets.findById(idOrSlug.toLowerCase())
@@ -101,13 +99,7 @@ export function createPortfolioService({ history, markets, trading }: Deps) {
 
     /** Everything ever granted = all balances + all escrow. The difference must be exactly 0. */
     async ledger() {
-      const { granted, balances, escrow } = await trading.ledger();
-      return {
-        granted: toUnits(granted),
-        balances: toUnits(balances),
-        escrow: toUnits(escrow),
-        difference: toUnits(granted - balances - escrow),
-      };
+      return ledgerDto(await ledger.ledger());
     },
   };
 }

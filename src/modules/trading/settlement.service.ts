@@ -1,22 +1,24 @@
 import type { Kysely } from 'kysely';
 import type { DB, MarketRow, Outcome } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
+import { MarketSettled } from '../../domain/domain-errors.ts';
+import { effectiveStatus, isSettled } from '../../domain/market-status.ts';
+import { type Credits, cancellationCredits, resolutionCredits } from '../../domain/settlement.ts';
 import { deadlineIn } from '../../lib/deadline.ts';
 import { ApiError } from '../../lib/errors.ts';
 import type { AuthUser } from '../auth/permissions.ts';
 import type { EventRepository } from '../events/events.repository.ts';
 import { announceCloses, closeIsDue } from '../markets/close-announcer.ts';
-import { effectiveStatus, toMarketDto } from '../markets/market-dto.ts';
+import { toMarketDto } from '../markets/market-dto.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
-import { payoutCents } from './money.ts';
-import type { TradingRepository } from './trading.repository.ts';
+import type { LedgerRepository } from './ledger.repository.ts';
 
 export type SettlementService = ReturnType<typeof createSettlementService>;
 
 interface Deps {
   db: Kysely<DB>;
-  trading: TradingRepository;
-  markets: Pick<MarketRepository, 'findForUpdate' | 'markCloseAnnounced'>;
+  ledger: LedgerRepository;
+  markets: Pick<MarketRepository, 'findForUpdate' | 'markCloseAnnounced' | 'settle'>;
   /** WRITE_DEADLINE_MS: a settlement not done by then answers 503 and never commits. */
   deadlineMs: number;
   events: Pick<EventRepository, 'append'>;
@@ -25,13 +27,14 @@ interface Deps {
 
 /**
  * Resolution and cancellation: every payout of a market in one transaction, or none. Locks in the
- * order of every money path (trading.repository.ts): the market, then its traders in id order.
+ * order of every money path (ledger.repository.ts): the market, then its traders in id order.
  */
-export function createSettlementService({ db, trading, markets, deadlineMs, events, onMarketChanged }: Deps) {
+export function createSettlementService({ db, ledger, markets, deadlineMs, events, onMarketChanged }: Deps) {
   async function settle(
     marketIdOrSlug: string,
     authorize: (market: MarketRow) => void,
-    distribute: (trx: Trx, market: MarketRow, credits: Map<string, number>) => Promise<void>,
+    /** Who gets the escrow: the kernel's resolution or cancellation credits, from the market's positions. */
+    distribute: (trx: Trx, market: MarketRow) => Promise<Credits>,
     result: { status: 'resolved' | 'cancelled'; outcome: Outcome | null },
     receivedAt: number | undefined,
   ) {
@@ -42,21 +45,12 @@ export function createSettlementService({ db, trading, markets, deadlineMs, even
         const market = await markets.findForUpdate(trx, marketIdOrSlug);
         if (!market) throw ApiError.notFound('Market');
         authorize(market);
-        if (market.status === 'resolved' || market.status === 'cancelled') {
-          throw ApiError.conflict(`Market is already ${market.status}`, 'MARKET_SETTLED');
-        }
-        const credits = new Map<string, number>();
-        await distribute(trx, market, credits);
-        const paid = [...credits.values()].reduce((a, b) => a + b, 0);
-        if (paid > market.escrow) {
-          // Cannot happen while rounding favours the maker; if it ever does, pay nothing.
-          throw new Error(`Escrow ${market.escrow} cannot cover payouts ${paid} for market ${market.id}`);
-        }
-        credits.set(market.creatorId, (credits.get(market.creatorId) ?? 0) + (market.escrow - paid));
-        await trading.lockUsers(trx, [...credits.keys()]);
-        await trading.creditMany(trx, credits);
-        if (result.outcome) await trading.setPayouts(trx, market.id, result.outcome);
-        const settled = await trading.settleMarket(trx, market.id, result);
+        if (isSettled(market.status)) throw new MarketSettled(market.status);
+        const credits = await distribute(trx, market);
+        await ledger.lockUsers(trx, [...credits.keys()]);
+        await ledger.creditMany(trx, credits);
+        if (result.outcome) await ledger.setPayouts(trx, market.id, result.outcome);
+        const settled = await markets.settle(trx, market.id, result);
         // Settled after its close time but before the close sweep got to it: the close is told first.
         if (closeIsDue(market)) await announceCloses(trx, [market], { markets, events });
         await events.append(trx, {
@@ -86,23 +80,14 @@ export function createSettlementService({ db, trading, markets, deadlineMs, even
             throw ApiError.forbidden('The creator may resolve only once the market has closed');
           }
         },
-        async (trx, market, credits) => {
-          for (const p of await trading.marketPositions(trx, market.id)) {
-            if (p.outcome === outcome && p.shares > 0) {
-              credits.set(p.userId, (credits.get(p.userId) ?? 0) + payoutCents(p.shares));
-            }
-          }
-        },
+        async (trx, market) =>
+          resolutionCredits(market, await ledger.marketPositions(trx, market.id), outcome),
         { status: 'resolved', outcome },
         receivedAt,
       );
     },
 
-    /**
-     * Refunds each trader's net spend (what they paid minus what they received). Traders who
-     * sold at a profit keep it; that money comes out of the creator's subsidy, who receives the
-     * rest of the escrow. Should refunds ever exceed escrow, they are paid pro rata.
-     */
+    /** Refunds each trader's net spend; the rest of escrow returns to the creator (domain/settlement.ts). */
     cancel(user: AuthUser, marketIdOrSlug: string, receivedAt?: number) {
       return settle(
         marketIdOrSlug,
@@ -111,21 +96,7 @@ export function createSettlementService({ db, trading, markets, deadlineMs, even
             throw ApiError.forbidden('Only a moderator or an admin may cancel a market');
           }
         },
-        async (trx, market, credits) => {
-          const net = new Map<string, number>();
-          for (const p of await trading.marketPositions(trx, market.id)) {
-            net.set(p.userId, (net.get(p.userId) ?? 0) + p.netSpent);
-          }
-          const owed = [...net].filter(([, cents]) => cents > 0);
-          const total = owed.reduce((sum, [, cents]) => sum + cents, 0);
-          for (const [userId, cents] of owed) {
-            const refund =
-              total <= market.escrow
-                ? cents
-                : Number((BigInt(cents) * BigInt(market.escrow)) / BigInt(total));
-            credits.set(userId, refund);
-          }
-        },
+        async (trx, market) => cancellationCredits(market, await ledger.marketPositions(trx, market.id)),
         { status: 'cancelled', outcome: null },
         receivedAt,
       );

@@ -1,7 +1,6 @@
 import { z } from 'zod';
+import { CENTS_PER_UNIT, MICROS_PER_SHARE, parseFixed } from '../../domain/money.ts';
 import { ok } from '../../lib/http-schemas.ts';
-import { fixedPointIssue } from './amount.schemas.ts';
-import { CENTS_PER_UNIT, MICROS_PER_SHARE, toFixed } from './money.ts';
 
 const outcome = z.enum(['YES', 'NO']);
 const probability = z.number().gt(0).lt(1);
@@ -24,8 +23,9 @@ export const tradeBody = z
       .optional()
       .describe('sell only: refuse (409) if the price would end below this'),
   })
-  .superRefine((body, ctx) => {
-    const parsed = fixedPointIssue(body.amount, body.side === 'buy' ? CENTS_PER_UNIT : MICROS_PER_SHARE);
+  // The amount as the ledger counts it: buy in cents, sell in micro-shares.
+  .transform((body, ctx) => {
+    const parsed = parseFixed(body.amount, body.side === 'buy' ? CENTS_PER_UNIT : MICROS_PER_SHARE);
     if ('message' in parsed) ctx.addIssue({ code: 'custom', path: ['amount'], message: parsed.message });
     if (body.side === 'buy' && body.minProbability !== undefined) {
       ctx.addIssue({
@@ -41,12 +41,8 @@ export const tradeBody = z
         message: 'applies to buys; use minProbability',
       });
     }
-  })
-  // The amount as the ledger counts it: buy in cents, sell in micro-shares (checked above).
-  .transform((body) => ({
-    ...body,
-    quantity: toFixed(body.amount, body.side === 'buy' ? CENTS_PER_UNIT : MICROS_PER_SHARE)!,
-  }));
+    return 'units' in parsed ? { ...body, quantity: parsed.units } : z.NEVER;
+  });
 
 export const idempotencyHeaders = z.object({
   'idempotency-key': z

@@ -2,20 +2,21 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { DB, MarketRow, Outcome, TradeSide } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
+import { BINARY_OUTCOMES } from '../../domain/binary-lmsr.ts';
+import { MarketHasTrades } from '../../domain/domain-errors.ts';
+import { assertTradable } from '../../domain/market-status.ts';
+import { assertCanFund, subsidyCents } from '../../domain/settlement.ts';
 import { deadlineIn, startBy } from '../../lib/deadline.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { createKeyedMutex } from '../../lib/keyed-mutex.ts';
 import { UUID_PATTERN } from '../../lib/slug.ts';
 import type { AuthUser } from '../auth/permissions.ts';
 import type { EventRepository } from '../events/events.repository.ts';
-import { effectiveStatus } from '../markets/market-dto.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import { idempotencyRepository } from './idempotency.repository.ts';
-import { subsidy } from './lmsr.ts';
-import { CENTS_PER_UNIT, ceilCents, toShares, toUnits } from './money.ts';
-import { executeTrade, planTrade, type TradePlan } from './trade-execution.ts';
-import { marketBookDto, positionDto, tradeDto } from './trading.dto.ts';
-import type { TradingRepository } from './trading.repository.ts';
+import type { LedgerRepository } from './ledger.repository.ts';
+import { executeTrade, planOrder } from './trade-execution.ts';
+import { type QuoteResult, type TradeResult, toQuote, toResult } from './trading.dto.ts';
 
 export interface TradeInput {
   outcome: Outcome;
@@ -26,39 +27,12 @@ export interface TradeInput {
   minProbability?: number | undefined;
 }
 
-export type TradeResult = ReturnType<typeof toResult>;
-
-const toResult = (e: Awaited<ReturnType<typeof executeTrade>>) => ({
-  trade: tradeDto(e.trade),
-  position: positionDto(e.position),
-  market: marketBookDto(e.market),
-  balance: e.balance / CENTS_PER_UNIT,
-});
-
-export type QuoteResult = ReturnType<typeof toQuote>;
-
-/** A plan in the trade's units: `amount`, `shares` and the probabilities are what the trade would record. */
-const toQuote = (input: TradeInput, plan: TradePlan, balance: number) => ({
-  outcome: input.outcome,
-  side: input.side,
-  amount: toUnits(plan.cents),
-  shares: toShares(plan.shares),
-  averagePrice: toUnits(plan.cents) / toShares(plan.shares),
-  probabilityBefore: plan.probabilityBefore,
-  probabilityAfter: plan.probabilityAfter,
-  marketProbability: plan.marketProbability,
-  balanceAfter: toUnits(balance - plan.moneyIn),
-  guard: plan.slippage
-    ? { passes: false as const, code: 'SLIPPAGE' as const, message: plan.slippage }
-    : { passes: true as const, code: null, message: null },
-});
-
 export type TradingService = ReturnType<typeof createTradingService>;
 
 interface Deps {
   db: Kysely<DB>;
-  trading: TradingRepository;
-  markets: Pick<MarketRepository, 'findForUpdate' | 'findBySlug' | 'findById'>;
+  ledger: LedgerRepository;
+  markets: Pick<MarketRepository, 'findForUpdate' | 'findBySlug' | 'findById' | 'applyTrade' | 'fund'>;
   /** WRITE_DEADLINE_MS: a trade not done by then (queue wait included) answers 503 and never commits. */
   deadlineMs: number;
   events: Pick<EventRepository, 'append'>;
@@ -66,7 +40,7 @@ interface Deps {
   onMarketChanged?: (marketId: string) => Promise<void>;
 }
 
-export function createTradingService({ db, trading, markets, deadlineMs, events, onMarketChanged }: Deps) {
+export function createTradingService({ db, ledger, markets, deadlineMs, events, onMarketChanged }: Deps) {
   const perMarket = createKeyedMutex();
 
   /** The queue key: a market's id in one spelling, so its slug and its id in any case queue together. */
@@ -77,13 +51,7 @@ export function createTradingService({ db, trading, markets, deadlineMs, events,
     return market.id;
   }
 
-  function assertTradable(market: MarketRow) {
-    const status = effectiveStatus(market.status, market.closesAt);
-    if (status !== 'active')
-      throw ApiError.conflict(`Market is ${status}; it takes no trades`, 'MARKET_NOT_TRADABLE');
-  }
-
-  /** In the lock order of every money path (trading.repository.ts): market, user, then the key. */
+  /** In the lock order of every money path (ledger.repository.ts): market, user, then the key. */
   async function tradeOnce(
     trx: Trx,
     user: AuthUser,
@@ -94,7 +62,7 @@ export function createTradingService({ db, trading, markets, deadlineMs, events,
   ): Promise<{ body: TradeResult; replayed: boolean }> {
     const market = await markets.findForUpdate(trx, marketId);
     if (!market) throw ApiError.notFound('Market');
-    const account = await trading.lockUser(trx, user.id);
+    const account = await ledger.lockUser(trx, user.id);
     if (!account) throw ApiError.unauthorized('The user of this token no longer exists');
     if (idempotencyKey) {
       const claim = await idempotencyRepository.claim(trx, user.id, idempotencyKey, requestHash);
@@ -108,7 +76,7 @@ export function createTradingService({ db, trading, markets, deadlineMs, events,
       if (claim.kind === 'replay') return { body: claim.response as TradeResult, replayed: true };
     }
     assertTradable(market);
-    const body = toResult(await executeTrade(trading, trx, market, account, input));
+    const body = toResult(await executeTrade({ ledger, markets }, trx, market, account, input));
     if (idempotencyKey) await idempotencyRepository.complete(trx, user.id, idempotencyKey, 201, body);
     // Public: the trade and the book after it; the trader's position and balance stay theirs.
     await events.append(trx, {
@@ -123,12 +91,12 @@ export function createTradingService({ db, trading, markets, deadlineMs, events,
   async function quoteOnce(trx: Trx, user: AuthUser, marketId: string, input: TradeInput) {
     const market = await markets.findById(marketId, trx);
     if (!market) throw ApiError.notFound('Market');
-    const account = await trading.findUser(trx, user.id);
+    const account = await ledger.findUser(trx, user.id);
     if (!account) throw ApiError.unauthorized('The user of this token no longer exists');
     assertTradable(market);
     const position =
-      input.side === 'sell' ? await trading.findPosition(trx, market.id, user.id, input.outcome) : undefined;
-    return toQuote(input, planTrade(market, { balance: account.balance, position }, input), account.balance);
+      input.side === 'sell' ? await ledger.findPosition(trx, market.id, user.id, input.outcome) : undefined;
+    return toQuote(input, planOrder(market, { balance: account.balance, position }, input), account.balance);
   }
 
   return {
@@ -198,46 +166,31 @@ export function createTradingService({ db, trading, markets, deadlineMs, events,
       creatorId: string,
       initialPosition?: { outcome: Outcome; amount: number },
     ): Promise<MarketRow> {
-      const creator = await trading.lockUser(trx, creatorId);
+      const creator = await ledger.lockUser(trx, creatorId);
       if (!creator) throw ApiError.unauthorized('The user of this token no longer exists');
-      const subsidyCents = ceilCents(subsidy(market.liquidity / CENTS_PER_UNIT));
-      const needed = subsidyCents + (initialPosition?.amount ?? 0);
-      if (creator.balance < needed) {
-        throw ApiError.unprocessable(
-          `Insufficient balance: the market needs ${needed / CENTS_PER_UNIT} (subsidy ${subsidyCents / CENTS_PER_UNIT}` +
-            `${initialPosition ? ` + initial position ${initialPosition.amount / CENTS_PER_UNIT}` : ''}), you have ${creator.balance / CENTS_PER_UNIT}`,
-          'INSUFFICIENT_BALANCE',
-        );
-      }
-      const balance = await trading.addToBalance(trx, creatorId, -subsidyCents);
-      let funded = await trx
-        .updateTable('markets')
-        .set({ subsidy: subsidyCents, escrow: subsidyCents })
-        .where('id', '=', market.id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const subsidy = subsidyCents(market.liquidity, BINARY_OUTCOMES.length);
+      assertCanFund(subsidy, initialPosition?.amount, creator.balance);
+      const balance = await ledger.addToBalance(trx, creatorId, -subsidy);
+      let funded = await markets.fund(trx, market.id, subsidy);
       if (initialPosition) {
         const order = {
           outcome: initialPosition.outcome,
           side: 'buy' as const,
           quantity: initialPosition.amount,
         };
-        funded = (await executeTrade(trading, trx, funded, { id: creatorId, balance }, order)).market;
+        funded = (await executeTrade({ ledger, markets }, trx, funded, { id: creatorId, balance }, order))
+          .market;
       }
       return funded;
     },
 
-    isTraded: (marketId: string) => trading.hasTrades(marketId),
+    isTraded: (marketId: string) => ledger.hasTrades(marketId),
 
     /** Inside the deletion transaction: a market with trades stays; otherwise the subsidy goes home. */
     async release(trx: Trx, market: MarketRow): Promise<void> {
-      if (await trading.hasTrades(market.id, trx)) {
-        throw ApiError.conflict(
-          'A market with trades cannot be deleted; cancel it instead',
-          'MARKET_HAS_TRADES',
-        );
-      }
-      if (market.escrow > 0) await trading.addToBalance(trx, market.creatorId, market.escrow);
+      if (await ledger.hasTrades(market.id, trx))
+        throw new MarketHasTrades('A market with trades cannot be deleted; cancel it instead');
+      if (market.escrow > 0) await ledger.addToBalance(trx, market.creatorId, market.escrow);
     },
   };
 }

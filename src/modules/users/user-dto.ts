@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { toUnits } from '../trading/money.ts';
+import { toUnits } from '../../domain/money.ts';
 import type { UserRecord } from './users.repository.ts';
 
 /** What a user sees of their own account (and an admin of anyone's). Add a field here and in toUserDto. */

@@ -82,7 +82,7 @@ export function createUserRepository(db: Kysely<DB>, { signupGrantCents }: { sig
     /**
      * Sets a role, refusing to leave no admin. A demotion first locks every admin row in id order,
      * so two admins demoting each other at once queue up: the second sees one admin left. FOR NO
-     * KEY UPDATE, like every user lock (trading.repository.ts): an admin's concurrent inserts
+     * KEY UPDATE, like every user lock (ledger.repository.ts): an admin's concurrent inserts
      * (a market, a session) hold a key-share lock on their row that FOR UPDATE would wait behind.
      */
     changeRole(id: string, role: Role): Promise<UserRecord | 'not-found' | 'last-admin'> {

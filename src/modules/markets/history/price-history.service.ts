@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { toUnits } from '../../../domain/money.ts';
 import { ApiError } from '../../../lib/errors.ts';
 import type { MarketsService } from '../markets.service.ts';
 import type { PriceHistoryRepository } from './price-history.repository.ts';
@@ -59,7 +60,7 @@ export function createPriceHistoryService({ history, markets, settleMs }: Deps) 
       high: r.high,
       low: r.low,
       close: r.close,
-      volume: r.volume / 100,
+      volume: toUnits(r.volume),
       trades: r.trades,
     }));
   }

@@ -1,11 +1,14 @@
 import { type Kysely, sql } from 'kysely';
-import type { DB, MarketRow, Outcome, PositionRow, TradeRow } from '../../db/schema.ts';
+import type { DB, Outcome, PositionRow, TradeRow } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
 
-export type TradingRepository = ReturnType<typeof createTradingRepository>;
+export type LedgerRepository = ReturnType<typeof createLedgerRepository>;
 
 /**
- * Data access for money: row locks, ledger lines, positions. Write methods take the transaction.
+ * Data access for money: row locks, balances, ledger lines (trades), positions and payouts. The
+ * only code that writes users' balances, trades and positions; write methods take the transaction.
+ * A market's book and escrow are columns of its row, which only markets.repository writes
+ * (applyTrade, fund, settle), called in the same transactions.
  *
  * LOCK ORDER, for every money path (trade, market create/fund, delete/release, resolve, cancel):
  *   1. the market row (markets.repository findForUpdate; a new market is its creator's own row),
@@ -17,7 +20,7 @@ export type TradingRepository = ReturnType<typeof createTradingRepository>;
  * market (a key-share lock on the user) then waited for each other's user lock: a deadlock.
  * Only deleting a market locks it FOR UPDATE (a DELETE's own strength).
  */
-export function createTradingRepository(db: Kysely<DB>) {
+export function createLedgerRepository(db: Kysely<DB>) {
   return {
     /** See the lock order above: after the market, before the Idempotency-Key. */
     lockUser(trx: Trx, id: string): Promise<{ id: string; balance: number } | undefined> {
@@ -64,27 +67,6 @@ export function createTradingRepository(db: Kysely<DB>) {
         from (select unnest(${entries.map(([id]) => id)}::uuid[]) as id,
                      unnest(${entries.map(([, cents]) => cents)}::bigint[]) as cents) as c
         where users.id = c.id`.execute(trx);
-    },
-
-    async updateMarketBook(
-      trx: Trx,
-      id: string,
-      book: { yesShares: number; noShares: number; probability: number; escrow: number; volumeDelta: number },
-    ): Promise<MarketRow> {
-      return trx
-        .updateTable('markets')
-        .set({
-          yesShares: book.yesShares,
-          noShares: book.noShares,
-          probability: book.probability,
-          escrow: book.escrow,
-          volume: sql<number>`volume + ${book.volumeDelta}`,
-          updatedAt: sql<Date>`now()`,
-          version: sql<number>`version + 1`,
-        })
-        .where('id', '=', id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
     },
 
     insertTrade(trx: Trx, trade: Omit<TradeRow, 'id' | 'createdAt'>): Promise<TradeRow> {
@@ -172,26 +154,6 @@ export function createTradingRepository(db: Kysely<DB>) {
         .where('marketId', '=', marketId)
         .where('outcome', '=', outcome)
         .execute();
-    },
-
-    settleMarket(
-      trx: Trx,
-      id: string,
-      result: { status: 'resolved' | 'cancelled'; outcome: Outcome | null },
-    ): Promise<MarketRow> {
-      return trx
-        .updateTable('markets')
-        .set({
-          status: result.status,
-          outcome: result.outcome,
-          resolvedAt: sql<Date>`now()`,
-          escrow: 0,
-          updatedAt: sql<Date>`now()`,
-          version: sql<number>`version + 1`,
-        })
-        .where('id', '=', id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
     },
 
     /** Granted, balances and escrow summed in one statement, so all three are one snapshot. */
