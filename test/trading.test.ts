@@ -5,6 +5,7 @@ import { cost, priceYes, sharesForMoney } from '../src/domain/binary-lmsr.ts';
 import { idempotencyRepository } from '../src/modules/trading/idempotency.repository.ts';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { databaseKinds } from './helpers/databases.ts';
+import { backgroundQuiet } from './helpers/eventually.ts';
 import { balanceOf, createMarket, ledger, type TestUser, trade } from './helpers/trading.ts';
 
 const floor6 = (x: number) => Math.floor(x * 1e6) / 1e6;
@@ -312,6 +313,8 @@ for (const kind of databaseKinds()) {
       assert.equal(seen.length, 10);
       assert.equal(new Set(seen).size, 10);
 
+      // The trades' commits woke the event log's readers (NOTIFY): let their reads finish first.
+      await backgroundQuiet(t.database.stats);
       const queriesBefore = t.database.stats.queries;
       const res = await t.request({
         method: 'GET',
