@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { chromiumMissing, launchBrowser, offOrigin } from './helpers/browser.ts';
+import { chromiumMissing, launchBrowser, offOrigin, requestsSettled } from './helpers/browser.ts';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 
 interface Parameter {
@@ -111,7 +111,7 @@ describe('/docs in a browser', { skip: !process.env.CI && chromiumMissing }, () 
       const { page, requested } = await browser.open(`${origin}/docs/`);
       // The markets group comes first and opens by itself.
       await page.getByText('List markets with filters').first().waitFor({ timeout: 60_000 });
-      await page.waitForLoadState('networkidle');
+      await requestsSettled(requested);
       assert.deepEqual(offOrigin(requested, origin), [], 'every request stayed on the app origin');
       assert.ok(
         requested.some((url) => url.endsWith('/docs/js/scalar.js')),

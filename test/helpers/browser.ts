@@ -53,6 +53,30 @@ export async function launchBrowser(): Promise<TestBrowser> {
   };
 }
 
+/**
+ * Resolves once the page has started no request for `quietMs`: the point after which "it loaded
+ * nothing else" is asserted. (Playwright's own `networkidle` waits on Chromium's connection count,
+ * which a headless Chromium sometimes never brings to zero after every request had finished: the
+ * docs test timed out on it with no request pending.)
+ */
+export async function requestsSettled(
+  requested: string[],
+  quietMs = 1000,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let seen = requested.length;
+  let quietSince = Date.now();
+  while (Date.now() - quietSince < quietMs) {
+    if (Date.now() > deadline) throw new Error(`the page was still making requests after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (requested.length !== seen) {
+      seen = requested.length;
+      quietSince = Date.now();
+    }
+  }
+}
+
 /** The requests that left `origin` (an app must load nothing from the internet). */
 export function offOrigin(requested: string[], origin: string): string[] {
   return requested.filter((url) => new URL(url).origin !== origin && !url.startsWith('data:'));
