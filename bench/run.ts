@@ -18,12 +18,13 @@ import { dbPathsSection } from './sections/db-paths.ts';
 import { liveSection } from './sections/live.ts';
 import { marketsReadSection } from './sections/markets-read.ts';
 import { mixedSection } from './sections/mixed.ts';
+import { scaleSection } from './sections/scale.ts';
 import { searchSection } from './sections/search.ts';
 import { tradingSection } from './sections/trading.ts';
 
 /**
  * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 200]
- *   [--search-markets 100000] [--sections markets-read,cache,db-paths,trading,search,live,mixed] [--json file]`
+ *   [--search-markets 100000] [--sections markets-read,cache,db-paths,trading,search,live,mixed,scale] [--json file]`
  * Creates a throwaway PostgreSQL database on BENCH_DATABASE_URL's server (default: the local
  * one), seeds it, starts the app in its own process and runs each section against it. Progress
  * goes to stderr; the report, in Markdown, to stdout; with --json, every section's figures (and the
@@ -37,6 +38,7 @@ const SECTIONS: Record<string, BenchSection> = {
   search: searchSection,
   live: liveSection,
   mixed: mixedSection,
+  scale: scaleSection,
 };
 const SECTION_NAMES = Object.keys(SECTIONS);
 

@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,8 @@ export interface OwnPostgres {
   /** postgres://postgres@127.0.0.1:PORT/postgres */
   url: string;
   port: number;
+  /** The postmaster's pid while it runs (every backend is its child). */
+  readonly pid: number | undefined;
   /** Starts it (again) and waits until it takes connections; a no-op when it runs. */
   start(): Promise<void>;
   stop(mode: 'smart' | 'fast' | 'immediate'): Promise<void>;
@@ -101,6 +103,11 @@ async function serverAt(dir: string, data: string, port: number, extra: string[]
   const self: OwnPostgres = {
     url,
     port,
+    get pid() {
+      if (!running) return undefined;
+      const first = readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0];
+      return first ? Number(first) : undefined;
+    },
     async start() {
       if (running) return;
       await pgBin('pg_ctl', ['start', '-D', data, '-w', '-t', '60', '-l', join(dir, 'log'), '-o', options]);
