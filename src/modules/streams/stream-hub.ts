@@ -23,7 +23,7 @@ const BATCH = 1000;
 
 /**
  * One per process: tails the event log for every open stream of this instance, one query per
- * wake-up whatever the number of subscribers, and hands each event (framed once) to the
+ * wake-up whatever the number of subscribers (with none, only the log's head is read), and hands each event (framed once) to the
  * subscribers of its market and to those of every market. Woken by each commit (event-wakeup.ts)
  * and by a poll, the safety net; one timer pings every stream.
  *
@@ -35,6 +35,8 @@ export function createStreamHub({ feed, pollIntervalMs, heartbeatMs, log }: Deps
   const everything = new Set<HubSubscriber>();
   const byMarket = new Map<string, Set<HubSubscriber>>();
   let head = 0;
+  /** Bumped by every add: a head probe that a join overlapped is not trusted (see pump). */
+  let joins = 0;
   let task: PeriodicTask | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let failing = false;
@@ -47,6 +49,18 @@ export function createStreamHub({ feed, pollIntervalMs, heartbeatMs, log }: Deps
   }
 
   async function pump() {
+    if (subscribers.size === 0) {
+      // Nobody here to hand events to: follow the head with one index probe instead of reading
+      // and framing each event (every commit of any instance wakes every instance). A subscriber
+      // that joins during the probe may read its first replay page from a snapshot older than
+      // the probe's, so then the head stays put and the next pump reads the events from it.
+      const joined = joins;
+      const latest = (await feed.bounds()).head;
+      if (joins === joined) head = Math.max(head, latest);
+      if (failing) log.info({ head }, 'streams read the event log again');
+      failing = false;
+      return;
+    }
     for (;;) {
       const events = await feed.after(head, BATCH);
       for (const event of events) {
@@ -88,6 +102,7 @@ export function createStreamHub({ feed, pollIntervalMs, heartbeatMs, log }: Deps
     },
 
     add(subscriber: HubSubscriber) {
+      joins++;
       subscribers.add(subscriber);
       if (!subscriber.markets) {
         everything.add(subscriber);
