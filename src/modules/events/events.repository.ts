@@ -43,7 +43,7 @@ export const EVENTS_CHANNEL = 'markets_events';
  * commit order. Rolled-back appends leave gaps, never reorderings.
  *
  * What it costs and why it cannot deadlock: the append must be the last statement of its
- * transaction (callers put it there), so the lock is held only for the insert and the COMMIT, and
+ * transaction (callers put it there), so the lock is held only for that one statement and the COMMIT, and
  * it is taken after every row lock the transaction needs; nothing waits for a row lock while
  * holding it, so it closes no cycle. Market writes on different markets still run in parallel up
  * to their append; only their commits are serialised (one commit's flush at a time).
@@ -54,14 +54,15 @@ export function createEventRepository(db: Kysely<DB>) {
   return {
     /** Records one change inside the caller's transaction; must be its last statement. */
     async append(trx: Trx, event: NewEvent): Promise<void> {
-      // One round trip for both: the notification is queued now and delivered at the commit.
-      await sql`select pg_advisory_xact_lock(${APPEND_LOCK_ID}), pg_notify(${EVENTS_CHANNEL}, '')`.execute(
+      // One statement, so the lock is held over one round trip and the COMMIT: the subquery takes
+      // the lock (and queues the notification, delivered at the commit) before the insert draws
+      // its seq (the plan evaluates it under the insert, which reads the subquery's one row first).
+      await sql`
+        insert into events (type, market_id, payload)
+        select ${event.type}, ${event.marketId}::uuid, ${JSON.stringify(event.payload)}::jsonb
+        from (select pg_advisory_xact_lock(${APPEND_LOCK_ID}), pg_notify(${EVENTS_CHANNEL}, '')) as locked`.execute(
         trx,
       );
-      await trx
-        .insertInto('events')
-        .values({ type: event.type, marketId: event.marketId, payload: JSON.stringify(event.payload) })
-        .execute();
     },
 
     /**
