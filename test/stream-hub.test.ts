@@ -7,6 +7,7 @@ import { createEventFeedRepository } from '../src/modules/events/event-feed.repo
 import { createEventRepository } from '../src/modules/events/events.repository.ts';
 import { createStreamHub, type HubSubscriber } from '../src/modules/streams/stream-hub.ts';
 import { createTestDatabase, databaseKinds } from './helpers/databases.ts';
+import { eventually } from './helpers/eventually.ts';
 
 const quiet = createLogger('warn', { destination: new Writable({ write: (_c, _e, done) => done() }) });
 
@@ -58,7 +59,7 @@ for (const kind of databaseKinds()) {
     /** Runs a pump now and waits for it (the hub's wake only triggers one). */
     const settle = async (hub: ReturnType<typeof createStreamHub>, expectedHead: number) => {
       hub.wake();
-      for (let i = 0; i < 100 && hub.head < expectedHead; i++) await new Promise((r) => setTimeout(r, 20));
+      await eventually(() => hub.head >= expectedHead, 2000, `the hub's head at ${expectedHead}`);
     };
 
     test('with no subscriber it reads no event, only the head; its first subscriber then gets exactly what follows', async () => {

@@ -45,6 +45,7 @@ interface CpuShare {
 
 interface Pass {
   label: string;
+  instances: number;
   load: LoadResult;
   cpu?: CpuShare;
 }
@@ -191,7 +192,7 @@ export const scaleSection: BenchSection = {
             const options = { url: balancer.url, paths: LIST_PATHS };
             await warmUp(options);
             const { result, cpu } = await withCpu(topology, n, balancer, () => measure(label, options));
-            passes.push({ label, load: result, cpu });
+            passes.push({ label, instances: n, load: result, cpu });
           } finally {
             await balancer.stop();
           }
@@ -267,8 +268,7 @@ export const scaleSection: BenchSection = {
       await Promise.all(bare.map((s) => s.stop()));
     }
 
-    const instancesOf = (label: string) => Number(label[0]);
-    const ratio = (pass: Pass) => pass.load.reqPerSec / bareLoads.get(instancesOf(pass.label))!.reqPerSec;
+    const ratio = (pass: Pass) => pass.load.reqPerSec / bareLoads.get(pass.instances)!.reqPerSec;
     const pct = (x: number) => `${Math.round(x * 100)} %`;
     const cpuCells = (c: CpuShare | undefined) =>
       c ? [c.api, c.primary, c.replica || '—', c.redis, c.balancer] : ['—', '—', '—', '—', '—'];
