@@ -144,6 +144,12 @@ export const envSchema = z.object({
   IDEMPOTENCY_KEY_TTL_HOURS: int(1, 8760).default(24),
   /** When expired Idempotency-Keys are pruned: a pg-boss cron schedule (UTC), once per deployment. */
   IDEMPOTENCY_PRUNE_CRON: cron.default('0 * * * *'),
+  /** Resting limit orders that may fill after one trade (the work a trade does for others is bounded). */
+  ORDER_FILLS_PER_TRADE: int(1, 10_000).default(100),
+  /** Open limit orders one user may have on one market. */
+  ORDER_MAX_OPEN_PER_MARKET: int(1, 1_000).default(20),
+  /** When limit orders past their expiresAt are expired (reservations returned): a pg-boss cron schedule. */
+  ORDER_EXPIRY_CRON: cron.default('* * * * *'),
   /** Set: cache and rate-limit counters live in Redis, shared by every instance. Unset: in process. */
   REDIS_URL: z
     .string()

@@ -105,6 +105,29 @@ export interface PositionsTable {
   updatedAt: ColumnType<Date, Date | undefined, Date>;
 }
 
+/** 017_limit_orders.sql; written only by the orders repository. */
+export interface OrdersTable {
+  id: Generated<string>;
+  marketId: string;
+  userId: string;
+  /** The traded answer: 0 = YES, 1 = NO on a binary market. */
+  answerIndex: number;
+  side: TradeSide;
+  /** Limit probability in thousandths (1–999). */
+  limitMilli: number;
+  /** buy: cents; sell: micro-shares. */
+  amount: number;
+  remaining: number;
+  reserved: number;
+  reservedCostBasis: Generated<number>;
+  filledShares: Generated<number>;
+  filledAmount: Generated<number>;
+  status: Generated<OrderStatus>;
+  expiresAt: Date | null;
+  createdAt: ColumnType<Date, never, never>;
+  updatedAt: ColumnType<Date, never, Date>;
+}
+
 export interface IdempotencyKeysTable {
   userId: string;
   key: string;
@@ -203,6 +226,7 @@ export interface DB {
   trades: TradesTable;
   positions: PositionsTable;
   idempotencyKeys: IdempotencyKeysTable;
+  orders: OrdersTable;
   refreshTokens: RefreshTokensTable;
   apiKeys: ApiKeysTable;
   registrations: RegistrationsTable;
@@ -220,6 +244,8 @@ export type Role = 'admin' | 'moderator' | 'user';
 export type MarketStatus = 'active' | 'closed' | 'resolved' | 'cancelled';
 export type Outcome = 'YES' | 'NO';
 export type TradeSide = 'buy' | 'sell';
+export type OrderStatus = 'open' | 'filled' | 'cancelled' | 'expired';
+export type OrderRow = Selectable<OrdersTable>;
 
 export type UserRow = Selectable<UsersTable>;
 export type MarketRow = Selectable<MarketsTable>;

@@ -25,6 +25,9 @@ export const DOMAIN_ERROR_CODES = [
   'MARKET_SETTLED',
   'MARKET_NOT_EDITABLE',
   'MARKET_HAS_TRADES',
+  // Limit orders (limit-order.ts).
+  'TOO_MANY_OPEN_ORDERS',
+  'ORDER_NOT_OPEN',
 ] as const;
 
 export class InsufficientBalance extends DomainError {

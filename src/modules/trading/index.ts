@@ -7,6 +7,10 @@ import type { MarketRepository } from '../markets/index.ts';
 import { defineModule } from '../module.ts';
 import { idempotencyRepository } from './idempotency.repository.ts';
 import { createLedgerRepository } from './ledger.repository.ts';
+import { createOrderMatcher } from './order-matcher.ts';
+import { createOrdersRepository } from './orders.repository.ts';
+import { ordersRoutes } from './orders.routes.ts';
+import { createOrdersService } from './orders.service.ts';
 import { createPortfolioService } from './portfolio.service.ts';
 import { createSettlementService } from './settlement.service.ts';
 import { createTradeHistoryRepository } from './trade-history.repository.ts';
@@ -21,6 +25,9 @@ interface Deps {
     | 'IDEMPOTENCY_KEY_TTL_HOURS'
     | 'IDEMPOTENCY_PRUNE_CRON'
     | 'TRADE_RATE_LIMIT_PER_MINUTE'
+    | 'ORDER_FILLS_PER_TRADE'
+    | 'ORDER_MAX_OPEN_PER_MARKET'
+    | 'ORDER_EXPIRY_CRON'
   >;
   markets: MarketRepository;
   events: EventRepository;
@@ -37,9 +44,37 @@ export function createTradingModule({ database, config, markets, events, onMarke
   const { db } = database;
   const deadlineMs = config.WRITE_DEADLINE_MS;
   const ledger = createLedgerRepository(db);
+  const orders = createOrdersRepository(db);
+  const matcher = createOrderMatcher({
+    ledger,
+    markets,
+    orders,
+    events,
+    maxFills: config.ORDER_FILLS_PER_TRADE,
+  });
+  const orderService = createOrdersService({
+    db,
+    ledger,
+    markets,
+    orders,
+    matcher,
+    maxOpenPerMarket: config.ORDER_MAX_OPEN_PER_MARKET,
+    deadlineMs,
+    onMarketChanged,
+  });
+  // What trading and settlement call: fills after a trade, and cancelling a market's open orders.
+  const limitOrders = { matchAfterTrade: matcher.matchAfterTrade, cancelAllOpen: orderService.cancelAllOpen };
   const services = {
-    trading: createTradingService({ db, ledger, markets, events, deadlineMs, onMarketChanged }),
-    settlement: createSettlementService({ db, ledger, markets, events, deadlineMs, onMarketChanged }),
+    trading: createTradingService({ db, ledger, markets, events, deadlineMs, onMarketChanged, limitOrders }),
+    settlement: createSettlementService({
+      db,
+      ledger,
+      markets,
+      events,
+      deadlineMs,
+      onMarketChanged,
+      limitOrders,
+    }),
     portfolio: createPortfolioService({
       history: createTradeHistoryRepository(db, database.read),
       markets,
@@ -48,8 +83,10 @@ export function createTradingModule({ database, config, markets, events, onMarke
   };
   return defineModule({
     ...services,
+    orders: orderService,
     routes: async (app) => {
       await app.register(tradingRoutes(services, tradeRateLimit(config)));
+      await app.register(ordersRoutes(orderService, tradeRateLimit(config)));
     },
     schedules: [
       {
@@ -58,6 +95,14 @@ export function createTradingModule({ database, config, markets, events, onMarke
         async run() {
           const pruned = await idempotencyRepository.pruneOlderThan(db, config.IDEMPOTENCY_KEY_TTL_HOURS);
           if (pruned > 0) log.info({ pruned }, 'expired idempotency keys pruned');
+        },
+      },
+      {
+        name: 'maintenance.expire-orders',
+        cron: config.ORDER_EXPIRY_CRON,
+        async run() {
+          const expired = await orderService.expireDue();
+          if (expired > 0) log.info({ expired }, 'limit orders expired');
         },
       },
     ],

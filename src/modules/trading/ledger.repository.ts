@@ -156,14 +156,29 @@ export function createLedgerRepository(db: Kysely<DB>) {
         .execute();
     },
 
-    /** Granted, balances and escrow summed in one statement, so all three are one snapshot. */
-    async ledger(): Promise<{ granted: number; balances: number; escrow: number }> {
-      const { rows } = await sql<{ granted: string; balances: string; escrow: string }>`select
+    /**
+     * Granted, balances, escrow and reservations (the cents open limit buys hold back,
+     * orders.repository) summed in one statement, so all four are one snapshot.
+     */
+    async ledger(): Promise<{ granted: number; balances: number; escrow: number; reservations: number }> {
+      const { rows } = await sql<{
+        granted: string;
+        balances: string;
+        escrow: string;
+        reservations: string;
+      }>`select
           (select coalesce(sum(granted), 0) from users)::text as granted,
           (select coalesce(sum(balance), 0) from users)::text as balances,
-          (select coalesce(sum(escrow), 0) from markets)::text as escrow`.execute(db);
+          (select coalesce(sum(escrow), 0) from markets)::text as escrow,
+          (select coalesce(sum(reserved), 0) from orders
+            where status = 'open' and side = 'buy')::text as reservations`.execute(db);
       const row = rows[0]!;
-      return { granted: Number(row.granted), balances: Number(row.balances), escrow: Number(row.escrow) };
+      return {
+        granted: Number(row.granted),
+        balances: Number(row.balances),
+        escrow: Number(row.escrow),
+        reservations: Number(row.reservations),
+      };
     },
   };
 }

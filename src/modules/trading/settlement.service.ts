@@ -23,13 +23,23 @@ interface Deps {
   deadlineMs: number;
   events: Pick<EventRepository, 'append'>;
   onMarketChanged?: (marketId: string) => Promise<void>;
+  /** Limit orders (orders.service.ts): a market's open orders, cancelled before its payouts. */
+  limitOrders?: { cancelAllOpen(trx: Trx, market: MarketRow): Promise<number> };
 }
 
 /**
  * Resolution and cancellation: every payout of a market in one transaction, or none. Locks in the
  * order of every money path (ledger.repository.ts): the market, then its traders in id order.
  */
-export function createSettlementService({ db, ledger, markets, deadlineMs, events, onMarketChanged }: Deps) {
+export function createSettlementService({
+  db,
+  ledger,
+  markets,
+  deadlineMs,
+  events,
+  onMarketChanged,
+  limitOrders,
+}: Deps) {
   async function settle(
     marketIdOrSlug: string,
     authorize: (market: MarketRow) => void,
@@ -46,6 +56,8 @@ export function createSettlementService({ db, ledger, markets, deadlineMs, event
         if (!market) throw ApiError.notFound('Market');
         authorize(market);
         if (isSettled(market.status)) throw new MarketSettled(market.status);
+        // Reservations home first: a resting sell's shares are back in its position before payouts.
+        await limitOrders?.cancelAllOpen(trx, market);
         const credits = await distribute(trx, market);
         await ledger.lockUsers(trx, [...credits.keys()]);
         await ledger.creditMany(trx, credits);

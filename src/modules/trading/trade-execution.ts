@@ -68,6 +68,22 @@ export function planOrder(
   return planTrade(bookOf(market), holder, kernelOrder(order));
 }
 
+/** A trade's deltas written to the market row (the book, its price, escrow, volume). Limit-order fills use it too. */
+export function writeBook(
+  markets: Pick<MarketRepository, 'applyTrade'>,
+  trx: Trx,
+  market: MarketRow,
+  { result, deltas }: PlannedTrade,
+): Promise<MarketRow> {
+  return markets.applyTrade(trx, market.id, {
+    yesShares: market.yesShares + (deltas.outcome === 0 ? deltas.shares : 0),
+    noShares: market.noShares + (deltas.outcome === 1 ? deltas.shares : 0),
+    probability: result.pricesAfter[0]!,
+    escrow: market.escrow + deltas.escrow,
+    volumeDelta: deltas.volume,
+  });
+}
+
 /**
  * One trade against the LMSR market maker, inside the caller's transaction, with the market and
  * the user's row already locked by it. The kernel prices it (and refuses it, slippage included,
@@ -98,13 +114,7 @@ export async function executeTrade(
     probabilityBefore: result.probabilityBefore,
     probabilityAfter: result.probabilityAfter,
   });
-  const updated = await markets.applyTrade(trx, market.id, {
-    yesShares: market.yesShares + (deltas.outcome === 0 ? deltas.shares : 0),
-    noShares: market.noShares + (deltas.outcome === 1 ? deltas.shares : 0),
-    probability: result.pricesAfter[0]!,
-    escrow: market.escrow + deltas.escrow,
-    volumeDelta: deltas.volume,
-  });
+  const updated = await writeBook(markets, trx, market, { result, deltas });
   const balance = await ledger.addToBalance(trx, user.id, -deltas.escrow);
   const newPosition = await ledger.applyToPosition(
     trx,

@@ -76,13 +76,16 @@ export const ledgerDto = ({
   granted,
   balances,
   escrow,
+  reservations,
 }: {
   granted: number;
   balances: number;
   escrow: number;
+  reservations: number;
 }) => ({
   granted: toUnits(granted),
   balances: toUnits(balances),
   escrow: toUnits(escrow),
-  difference: toUnits(granted - balances - escrow),
+  reservations: toUnits(reservations),
+  difference: toUnits(granted - balances - escrow - reservations),
 });

@@ -166,6 +166,7 @@ export const ledgerResponse = ok(
     granted: z.number(),
     balances: z.number(),
     escrow: z.number(),
-    difference: z.number().describe('granted − balances − escrow: always exactly 0'),
+    reservations: z.number().describe('Money held back by open limit buys'),
+    difference: z.number().describe('granted − balances − escrow − reservations: always exactly 0'),
   }),
 );

@@ -38,9 +38,22 @@ interface Deps {
   events: Pick<EventRepository, 'append'>;
   /** Called after a commit that changed a market (cache invalidation). */
   onMarketChanged?: (marketId: string) => Promise<void>;
+  /** Limit orders (orders.service.ts): fills what a trade's price crossed; cancels them before a delete. */
+  limitOrders?: {
+    matchAfterTrade(trx: Trx, market: MarketRow): Promise<MarketRow>;
+    cancelAllOpen(trx: Trx, market: MarketRow): Promise<number>;
+  };
 }
 
-export function createTradingService({ db, ledger, markets, deadlineMs, events, onMarketChanged }: Deps) {
+export function createTradingService({
+  db,
+  ledger,
+  markets,
+  deadlineMs,
+  events,
+  onMarketChanged,
+  limitOrders,
+}: Deps) {
   const perMarket = createKeyedMutex();
 
   /** The queue key: a market's id in one spelling, so its slug and its id in any case queue together. */
@@ -76,7 +89,8 @@ export function createTradingService({ db, ledger, markets, deadlineMs, events, 
       if (claim.kind === 'replay') return { body: claim.response as TradeResult, replayed: true };
     }
     assertTradable(market);
-    const body = toResult(await executeTrade({ ledger, markets }, trx, market, account, input));
+    const execution = await executeTrade({ ledger, markets }, trx, market, account, input);
+    const body = toResult(execution);
     if (idempotencyKey) await idempotencyRepository.complete(trx, user.id, idempotencyKey, 201, body);
     // Public: the trade and the book after it; the trader's position and balance stay theirs.
     await events.append(trx, {
@@ -84,6 +98,8 @@ export function createTradingService({ db, ledger, markets, deadlineMs, events, 
       marketId: body.market.id,
       payload: { trade: body.trade, market: body.market },
     });
+    // Resting limit orders this trade's price crossed fill now, under the same market lock.
+    await limitOrders?.matchAfterTrade(trx, execution.market);
     return { body, replayed: false };
   }
 
@@ -190,6 +206,7 @@ export function createTradingService({ db, ledger, markets, deadlineMs, events, 
     async release(trx: Trx, market: MarketRow): Promise<void> {
       if (await ledger.hasTrades(market.id, trx))
         throw new MarketHasTrades('A market with trades cannot be deleted; cancel it instead');
+      await limitOrders?.cancelAllOpen(trx, market);
       if (market.escrow > 0) await ledger.addToBalance(trx, market.creatorId, market.escrow);
     },
   };
