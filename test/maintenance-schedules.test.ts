@@ -125,6 +125,7 @@ for (const kind of databaseKinds()) {
       assert.deepEqual(
         (await scheduleRows(t)).map((row) => [row.name, row.cron]),
         [
+          ['maintenance.expire-orders', '* * * * *'],
           ['maintenance.prune-events', '30 * * * *'],
           [PRUNE, '* * * * *'],
         ],
@@ -142,11 +143,13 @@ for (const kind of databaseKinds()) {
     const t = await buildTestApp(kind, {
       IDEMPOTENCY_PRUNE_CRON: '5 */2 * * *',
       EVENT_PRUNE_CRON: '0 3 * * *',
+      ORDER_EXPIRY_CRON: '*/5 * * * *',
     });
     try {
       assert.deepEqual(
         (await scheduleRows(t)).map((row) => [row.name, row.cron]),
         [
+          ['maintenance.expire-orders', '*/5 * * * *'],
           ['maintenance.prune-events', '0 3 * * *'],
           [PRUNE, '5 */2 * * *'],
         ],

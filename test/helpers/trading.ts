@@ -43,5 +43,11 @@ export async function balanceOf(t: TestApp, userId: string): Promise<number> {
 export async function ledger(t: TestApp, admin: TestUser) {
   const res = await t.request({ method: 'GET', url: '/api/admin/ledger', headers: admin.auth });
   assert.equal(res.statusCode, 200, res.body);
-  return res.json().data as { granted: number; balances: number; escrow: number; difference: number };
+  return res.json().data as {
+    granted: number;
+    balances: number;
+    escrow: number;
+    reservations: number;
+    difference: number;
+  };
 }

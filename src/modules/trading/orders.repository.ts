@@ -76,8 +76,14 @@ export function createOrdersRepository(db: Kysely<DB>) {
               eb.and([
                 eb('answerIndex', '=', i),
                 eb.or([
-                  eb.and([eb('side', '=', 'buy'), eb('limitMilli', '>', p * LIMIT_SCALE)]),
-                  eb.and([eb('side', '=', 'sell'), eb('limitMilli', '<', p * LIMIT_SCALE)]),
+                  eb.and([
+                    eb('side', '=', 'buy'),
+                    eb('limitMilli', '>', sql<number>`${p * LIMIT_SCALE}::float8`),
+                  ]),
+                  eb.and([
+                    eb('side', '=', 'sell'),
+                    eb('limitMilli', '<', sql<number>`${p * LIMIT_SCALE}::float8`),
+                  ]),
                 ]),
               ]),
             ),
