@@ -705,6 +705,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/markets/{id}/orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Place a limit order: fills now as far as the limit allows, the rest rests (reserved)
+         * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `trade` scope.
+         */
+        post: operations["postMarketsByIdOrders"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/markets/{id}/orderbook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Resting limit orders: size per price level, outcome and side
+         * @description Public: no credentials needed.
+         */
+        get: operations["getMarketsByIdOrderbook"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your limit orders, newest first (filter by status, cursor pagination)
+         * @description Requires the `read` permission (roles: admin, moderator, user); an API key needs the `read` scope.
+         */
+        get: operations["getMeOrders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/orders/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Cancel an open limit order; its reservation returns at once
+         * @description Requires the `write` permission (roles: admin, moderator, user); an API key needs the `trade` scope.
+         */
+        delete: operations["deleteMeOrdersById"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/me/webhooks": {
         parameters: {
             query?: never;
@@ -1007,6 +1087,43 @@ export interface components {
                 message: string | null;
             };
         };
+        OrderInput: {
+            id: string;
+            marketId: string;
+            userId: string;
+            /** @enum {string} */
+            outcome: "YES" | "NO";
+            /** @enum {string} */
+            side: "buy" | "sell";
+            limitProbability: number;
+            /** @description As placed: money (buy) or shares (sell) */
+            amount: number;
+            /** @description Not yet filled, in the same unit as amount */
+            remaining: number;
+            /** @description Held back while open (money for a buy, shares for a sell); 0 once closed */
+            reserved: number;
+            filledShares: number;
+            /** @description Money paid (buy) or received (sell) by its fills */
+            filledAmount: number;
+            /** @enum {string} */
+            status: "open" | "filled" | "cancelled" | "expired";
+            expiresAt: string | null;
+            createdAt: string;
+            updatedAt: string;
+        };
+        OrderBookInput: {
+            marketId: string;
+            levels: {
+                /** @enum {string} */
+                outcome: "YES" | "NO";
+                /** @enum {string} */
+                side: "buy" | "sell";
+                limitProbability: number;
+                /** @description Resting size: money for buys, shares for sells */
+                amount: number;
+                orders: number;
+            }[];
+        };
         WebhookInput: {
             /** @description Subscription id */
             id: string;
@@ -1218,6 +1335,43 @@ export interface components {
                 code: "SLIPPAGE" | null;
                 message: string | null;
             };
+        };
+        Order: {
+            id: string;
+            marketId: string;
+            userId: string;
+            /** @enum {string} */
+            outcome: "YES" | "NO";
+            /** @enum {string} */
+            side: "buy" | "sell";
+            limitProbability: number;
+            /** @description As placed: money (buy) or shares (sell) */
+            amount: number;
+            /** @description Not yet filled, in the same unit as amount */
+            remaining: number;
+            /** @description Held back while open (money for a buy, shares for a sell); 0 once closed */
+            reserved: number;
+            filledShares: number;
+            /** @description Money paid (buy) or received (sell) by its fills */
+            filledAmount: number;
+            /** @enum {string} */
+            status: "open" | "filled" | "cancelled" | "expired";
+            expiresAt: string | null;
+            createdAt: string;
+            updatedAt: string;
+        };
+        OrderBook: {
+            marketId: string;
+            levels: {
+                /** @enum {string} */
+                outcome: "YES" | "NO";
+                /** @enum {string} */
+                side: "buy" | "sell";
+                limitProbability: number;
+                /** @description Resting size: money for buys, shares for sells */
+                amount: number;
+                orders: number;
+            }[];
         };
         Webhook: {
             /** @description Subscription id */
@@ -6652,7 +6806,9 @@ export interface operations {
                             granted: number;
                             balances: number;
                             escrow: number;
-                            /** @description granted − balances − escrow: always exactly 0 */
+                            /** @description Money held back by open limit buys */
+                            reservations: number;
+                            /** @description granted − balances − escrow − reservations: always exactly 0 */
                             difference: number;
                         };
                     };
@@ -6686,6 +6842,582 @@ export interface operations {
                      *       "success": false,
                      *       "error": "You are not allowed to do this",
                      *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postMarketsByIdOrders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    outcome: "YES" | "NO";
+                    /** @enum {string} */
+                    side: "buy" | "sell";
+                    /** @description buy: money to spend (2 decimals); sell: shares to sell (6 decimals) */
+                    amount: number;
+                    /** @description buy: pay up to this price; sell: sell down to it. Inside (0, 1), at most 3 decimals */
+                    limitProbability: number;
+                    /**
+                     * Format: date-time
+                     * @description ISO 8601; the order expires then (its reservation returned) if not filled
+                     */
+                    expiresAt?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            order: components["schemas"]["Order"];
+                            /** @description The fill at placement, if the price allowed one */
+                            trade: components["schemas"]["Trade"] | null;
+                            /** @description Your balance after placing (the reservation taken), in units */
+                            balance: number;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Body too large",
+                     *       "code": "PAYLOAD_TOO_LARGE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Send JSON: content-type application/json",
+                     *       "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Business rule refused */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "The market is closed for trading",
+                     *       "code": "MARKET_CLOSED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Rate limit exceeded, retry in 42 seconds",
+                     *       "code": "RATE_LIMITED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMarketsByIdOrderbook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The market's id (UUID) or its slug
+                 * @example will-it-snow-in-lisbon-this-winter
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["OrderBook"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMeOrders: {
+        parameters: {
+            query?: {
+                status?: "open" | "filled" | "cancelled" | "expired";
+                /** @description Orders per page, 1–100, newest first */
+                limit?: number;
+                /** @description Continue after the previous page: its `meta.nextCursor` */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Order"][];
+                        meta: {
+                            limit: number;
+                            nextCursor: string | null;
+                            hasMore: boolean;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteMeOrdersById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: components["schemas"]["Order"];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Slug \"snow-in-lisbon\" is already taken",
+                     *       "code": "SLUG_TAKEN",
                      *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
                      *     }
                      */
