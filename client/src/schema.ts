@@ -7195,6 +7195,7 @@ export interface operations {
     getMeOrders: {
         parameters: {
             query?: {
+                /** @description Only orders in this status */
                 status?: "open" | "filled" | "cancelled" | "expired";
                 /** @description Orders per page, 1–100, newest first */
                 limit?: number;
@@ -7310,6 +7311,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The order id */
                 id: string;
             };
             cookie?: never;

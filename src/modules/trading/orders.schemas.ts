@@ -40,7 +40,7 @@ export const placeOrderBody = z
     return { outcome: body.outcome, side: body.side, quantity: parsed.units, limitMilli, expiresAt };
   });
 
-export const orderIdParams = z.object({ id: uuid });
+export const orderIdParams = z.object({ id: uuid.describe('The order id') });
 
 export const orderSchema = z
   .object({
@@ -73,7 +73,7 @@ export const placeOrderResponse = ok(
 export const orderResponse = ok(orderSchema);
 
 export const ordersQuery = z.strictObject({
-  status: status.optional(),
+  status: status.optional().describe('Only orders in this status'),
   limit: z.coerce.number().int().min(1).max(100).default(20).describe('Orders per page, 1–100, newest first'),
   cursor: z
     .string()
