@@ -144,6 +144,10 @@ export const envSchema = z.object({
   IDEMPOTENCY_KEY_TTL_HOURS: int(1, 8760).default(24),
   /** When expired Idempotency-Keys are pruned: a pg-boss cron schedule (UTC), once per deployment. */
   IDEMPOTENCY_PRUNE_CRON: cron.default('0 * * * *'),
+  /** When every user's portfolio is snapshotted (one row per user per UTC day): a pg-boss cron (UTC). */
+  PORTFOLIO_SNAPSHOT_CRON: cron.default('5 0 * * *'),
+  /** When the leaderboards are rebuilt from their aggregates: a pg-boss cron (UTC); reads never scan trades. */
+  LEADERBOARD_REFRESH_CRON: cron.default('* * * * *'),
   /** Set: cache and rate-limit counters live in Redis, shared by every instance. Unset: in process. */
   REDIS_URL: z
     .string()

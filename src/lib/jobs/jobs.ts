@@ -33,6 +33,11 @@ export const deadLetterQueueOf = (name: JobName) => `${name}.dead`;
  * pass claims the minute sends one job, and one worker of any process takes it. A schedule's job
  * carries no payload (it means "do it now").
  */
-export const SCHEDULE_NAMES = ['maintenance.prune-idempotency-keys', 'maintenance.prune-events'] as const;
+export const SCHEDULE_NAMES = [
+  'maintenance.prune-idempotency-keys',
+  'maintenance.prune-events',
+  'leaderboard.snapshot-portfolios',
+  'leaderboard.refresh',
+] as const;
 
 export type ScheduleName = (typeof SCHEDULE_NAMES)[number];
