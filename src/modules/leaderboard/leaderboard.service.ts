@@ -22,8 +22,8 @@ interface Deps {
 }
 
 const RANK_ORDER = { sort: 'rank', order: 'asc', kind: 'integer' } as const;
-/** A board changes only when a refresh runs (at most once a minute): pages are cached this long. */
-const BOARD_TTL_SECONDS = 15;
+/** A board changes only when a refresh runs; its pages are cached this long under that refresh's key. */
+const BOARD_TTL_SECONDS = 120;
 
 const valued = (row: HoldingRow) => ({ row, valuation: valueHolding(row, settlementOf(row)) });
 
@@ -116,21 +116,17 @@ export function createLeaderboardService({
 
     async board(by: Board, period: Period, query: { limit: number; cursor?: string | undefined }) {
       const afterRank = query.cursor ? Number(decodeCursor(query.cursor, RANK_ORDER).value) : 0;
-      const page = await cache.read<{ rows: EntryRow[]; refreshedAt: string | null }>({
-        key: `leaderboard:${by}:${period}:${afterRank}:${query.limit}`,
-        ttlSeconds: BOARD_TTL_SECONDS,
-        leased: false,
-        load: async () => {
-          const [rows, refreshedAt] = await Promise.all([
-            boards.entries(by, period, afterRank, query.limit + 1),
-            boards.refreshedAt(),
-          ]);
-          return { rows, refreshedAt: refreshedAt?.toISOString() ?? null };
-        },
-        encode: JSON.stringify,
-        decode: JSON.parse,
-      });
-      const rows = page?.rows ?? [];
+      // The key names the refresh it was read from: a rebuilt board is never served from an older page.
+      const refreshedAt = (await boards.refreshedAt())?.toISOString() ?? null;
+      const rows =
+        (await cache.read<EntryRow[]>({
+          key: `leaderboard:${refreshedAt}:${by}:${period}:${afterRank}:${query.limit}`,
+          ttlSeconds: BOARD_TTL_SECONDS,
+          leased: false,
+          load: () => boards.entries(by, period, afterRank, query.limit + 1),
+          encode: JSON.stringify,
+          decode: JSON.parse,
+        })) ?? [];
       const hasMore = rows.length > query.limit;
       const data = (hasMore ? rows.slice(0, query.limit) : rows).map((e) => entryDto(by, e));
       const last = data.at(-1);
@@ -141,7 +137,7 @@ export function createLeaderboardService({
           hasMore,
           nextCursor:
             hasMore && last ? encodeCursor({ ...RANK_ORDER, value: last.rank, id: last.user.id }) : null,
-          refreshedAt: page?.refreshedAt ?? null,
+          refreshedAt,
         },
       };
     },
