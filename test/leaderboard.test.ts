@@ -37,7 +37,10 @@ for (const kind of databaseKinds()) {
     const board = async (query: string) => {
       const res = await get(`/api/leaderboard?${query}`);
       assert.equal(res.statusCode, 200, res.body);
-      return res.json() as { data: { rank: number; user: { id: string }; value: number }[]; meta: { hasMore: boolean; nextCursor: string | null } };
+      return res.json() as {
+        data: { rank: number; user: { id: string }; value: number }[];
+        meta: { hasMore: boolean; nextCursor: string | null };
+      };
     };
 
     test('a position is valued at exactly what selling it returns, and the profit is what the sale realises', async () => {
