@@ -80,6 +80,12 @@ export function createHoldingsRepository(read: Kysely<DB>) {
       return holdings(db).execute();
     },
 
+    /** One user's balance in cents (0 for an unknown id). */
+    async balanceOf(userId: string, db: Kysely<DB> = read): Promise<number> {
+      const row = await db.selectFrom('users').select('balance').where('id', '=', userId).executeTakeFirst();
+      return Number(row?.balance ?? 0);
+    },
+
     /** Every user's balance, in cents. */
     async balances(db: Kysely<DB> = read): Promise<Map<string, number>> {
       const rows = await db.selectFrom('users').select(['id', 'balance']).execute();

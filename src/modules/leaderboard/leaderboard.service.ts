@@ -69,10 +69,9 @@ export function createLeaderboardService({
 
   return {
     async portfolio(userId: string) {
-      const [rows, balances] = await Promise.all([holdings.userHoldings(userId), holdings.balances()]);
+      const [rows, balance] = await Promise.all([holdings.userHoldings(userId), holdings.balanceOf(userId)]);
       const positions = rows.map(valued);
       const sums = totals(positions);
-      const balance = balances.get(userId) ?? 0;
       return {
         balance: toUnits(balance),
         positionsValue: toUnits(sums.positionsValue),
