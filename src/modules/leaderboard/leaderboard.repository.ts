@@ -7,6 +7,9 @@ import type { HoldingsRepository } from './holdings.repository.ts';
 export type Board = 'profit' | 'volume' | 'traders';
 export const BOARDS = ['profit', 'volume', 'traders'] as const satisfies readonly Board[];
 
+/** Advisory lock of the boards' refresh (the other ids: events, migrate, vector-support). */
+const REFRESH_LOCK_ID = 6_001_018;
+
 export type LeaderboardRepository = ReturnType<typeof createLeaderboardRepository>;
 
 export interface SnapshotRow {
@@ -109,6 +112,11 @@ export function createLeaderboardRepository(db: Kysely<DB>, read: Kysely<DB>, ho
           ${ranked.map(([u]) => u)}::uuid[], ${ranked.map(([, v]) => v)}::bigint[]) as s(r, u, v)`.execute(
         trx,
       );
+    },
+
+    /** One refresh at a time (a manual run beside the schedule's): the second waits for the first's commit. */
+    async lockRefresh(trx: Trx): Promise<void> {
+      await sql`select pg_advisory_xact_lock(${REFRESH_LOCK_ID})`.execute(trx);
     },
 
     async markRefreshed(trx: Trx): Promise<void> {

@@ -172,6 +172,7 @@ export function createLeaderboardService({
       const { byUser } = await valueAll();
       const current = new Map([...byUser].map(([userId, list]) => [userId, totals(list).profit]));
       await inTransaction(db, async (trx) => {
+        await boards.lockRefresh(trx);
         const first = (await boards.refreshedAt(trx)) === undefined;
         await boards.recount(trx, first ? undefined : yesterday(at));
         for (const period of PERIODS) {
