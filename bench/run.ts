@@ -15,6 +15,7 @@ import type { BenchFigure, BenchSection } from './lib/section.ts';
 import { createThrowawayDatabase } from './lib/throwaway-database.ts';
 import { cacheSection } from './sections/cache.ts';
 import { dbPathsSection } from './sections/db-paths.ts';
+import { leaderboardSection } from './sections/leaderboard.ts';
 import { liveSection } from './sections/live.ts';
 import { marketsReadSection } from './sections/markets-read.ts';
 import { mixedSection } from './sections/mixed.ts';
@@ -24,7 +25,8 @@ import { tradingSection } from './sections/trading.ts';
 
 /**
  * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 200]
- *   [--search-markets 100000] [--sections markets-read,cache,db-paths,trading,search,live,mixed,scale] [--json file]`
+ *   [--search-markets 100000] [--leaderboard-trades 100000]
+ *   [--sections markets-read,cache,db-paths,trading,search,live,mixed,scale,leaderboard] [--json file]`
  * Creates a throwaway PostgreSQL database on BENCH_DATABASE_URL's server (default: the local
  * one), seeds it, starts the app in its own process and runs each section against it. Progress
  * goes to stderr; the report, in Markdown, to stdout; with --json, every section's figures (and the
@@ -39,6 +41,7 @@ const SECTIONS: Record<string, BenchSection> = {
   live: liveSection,
   mixed: mixedSection,
   scale: scaleSection,
+  leaderboard: leaderboardSection,
 };
 const SECTION_NAMES = Object.keys(SECTIONS);
 
@@ -52,6 +55,8 @@ const parsed = z
     rate: whole(1, 1_000_000).default(200),
     // The search section's own PGlite corpus (issue 6 asks for 100k: about three minutes here).
     'search-markets': whole(1, 5_000_000).default(100_000),
+    // The leaderboard section's trades, inserted in SQL.
+    'leaderboard-trades': whole(1, 50_000_000).default(100_000),
     sections: z
       .string()
       .default(SECTION_NAMES.join(','))
@@ -63,7 +68,7 @@ const parsed = z
 if (!parsed.success) {
   const issue = parsed.error.issues[0]!;
   console.error(
-    `usage: npm run bench -- [--markets N] [--duration s] [--warmup s] [--connections N] [--rate req/s] [--search-markets N] [--sections ${SECTION_NAMES.join(',')}] [--json file]`,
+    `usage: npm run bench -- [--markets N] [--duration s] [--warmup s] [--connections N] [--rate req/s] [--search-markets N] [--leaderboard-trades N] [--sections ${SECTION_NAMES.join(',')}] [--json file]`,
   );
   console.error(`${issue.path.length ? `--${issue.path.join('.')}: ` : ''}${issue.message}`);
   process.exit(2);
@@ -147,6 +152,7 @@ try {
       tmpDir,
       startApp,
       searchMarkets: options['search-markets'],
+      leaderboardTrades: options['leaderboard-trades'],
       log,
     });
     const report = typeof result === 'string' ? { markdown: result, figures: [] } : result;

@@ -18,6 +18,7 @@ import { createAuthModule } from './modules/auth/index.ts';
 import { createCommentsModule } from './modules/comments/index.ts';
 import { createEventsModule } from './modules/events/index.ts';
 import { createHealthModule } from './modules/health/index.ts';
+import { createLeaderboardModule } from './modules/leaderboard/index.ts';
 import { createMarketStore, createMarketsModule } from './modules/markets/index.ts';
 import { type Module, startBackgroundWork } from './modules/module.ts';
 import { createSearchModule } from './modules/search/index.ts';
@@ -219,6 +220,7 @@ async function createModules({
     search,
     createAdminModule({ queue, reindexAll: search.indexing.reindexAll }),
     trading,
+    createLeaderboardModule({ database, config, users: users.users, cache, log }),
     // The page at / that shows all this to a person (src/web/), through the public API above.
     createWebModule(),
     createWebhooksModule({ database, config, queue, log }),

@@ -1,8 +1,11 @@
 import { openScriptDatabase } from '../scripts/lib/script-database.ts';
 import { centsOf } from './domain/money.ts';
+import { createCacheAside } from './lib/cache/cache.ts';
+import { createMemoryCache } from './lib/cache/memory-cache.ts';
 import { createJobQueue, jobQueueOptions } from './lib/jobs/queue.ts';
 import { createLogger } from './lib/logger.ts';
 import { createEventsModule } from './modules/events/index.ts';
+import { createLeaderboardModule } from './modules/leaderboard/index.ts';
 import { createMarketRepository, createMarketsModule } from './modules/markets/index.ts';
 import { type Module, startBackgroundWork } from './modules/module.ts';
 import { createSearchModule } from './modules/search/index.ts';
@@ -24,12 +27,13 @@ const { events } = eventLog;
 // No cache here: API instances with Redis drop a market this process changed from the event log (their follower).
 const markets = createMarketRepository(database.db);
 const trading = createTradingModule({ database, config, markets, events, log });
+const users = createUsersModule({ database, signupGrantCents: centsOf(config.SIGNUP_GRANT) }).users;
 const modules: Module[] = [
   await createSearchModule({ database, config, queue, log }),
   createMarketsModule({
     database,
     markets,
-    users: createUsersModule({ database, signupGrantCents: centsOf(config.SIGNUP_GRANT) }).users,
+    users,
     funding: trading.trading,
     events,
     defaultLiquidity: centsOf(config.DEFAULT_LIQUIDITY),
@@ -37,6 +41,14 @@ const modules: Module[] = [
     log,
   }),
   trading,
+  // Only its schedules run here; the cache it takes serves the API's reads.
+  createLeaderboardModule({
+    database,
+    config,
+    users,
+    cache: createCacheAside(createMemoryCache(), { log, followed: false }),
+    log,
+  }),
   createWebhooksModule({ database, config, queue, log }),
   eventLog,
 ];

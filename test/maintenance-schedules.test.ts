@@ -144,11 +144,15 @@ for (const kind of databaseKinds()) {
       IDEMPOTENCY_PRUNE_CRON: '5 */2 * * *',
       EVENT_PRUNE_CRON: '0 3 * * *',
       ORDER_EXPIRY_CRON: '*/5 * * * *',
+      PORTFOLIO_SNAPSHOT_CRON: '10 0 * * *',
+      LEADERBOARD_REFRESH_CRON: '*/5 * * * *',
     });
     try {
       assert.deepEqual(
         (await scheduleRows(t)).map((row) => [row.name, row.cron]),
         [
+          ['leaderboard.refresh', '*/5 * * * *'],
+          ['leaderboard.snapshot-portfolios', '10 0 * * *'],
           ['maintenance.expire-orders', '*/5 * * * *'],
           ['maintenance.prune-events', '0 3 * * *'],
           [PRUNE, '5 */2 * * *'],

@@ -27,6 +27,8 @@ export interface BenchContext {
   startApp(env: Record<string, string>, options?: { discardStdout?: boolean }): Promise<RunningServer>;
   /** Markets the search section indexes (in its own PGlite database). */
   searchMarkets: number;
+  /** Trades the leaderboard section inserts in SQL. */
+  leaderboardTrades: number;
   log(message: string): void;
 }
 

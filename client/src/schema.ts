@@ -785,6 +785,88 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/portfolio": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your positions valued at what selling them now returns, profit and net worth
+         * @description Requires the `read` permission (roles: admin, moderator, user); an API key needs the `read` scope.
+         */
+        get: operations["getMePortfolio"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{id}/portfolio/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's daily portfolio snapshots (PORTFOLIO_SNAPSHOT_CRON), oldest first
+         * @description Public: no credentials needed.
+         */
+        get: operations["getUsersByIdPortfolioHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/leaderboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Ranked users by profit or volume, or creators by distinct traders, in a period
+         * @description Served from aggregates rebuilt by LEADERBOARD_REFRESH_CRON; `meta.refreshedAt` says when.
+         *
+         *     Public: no credentials needed.
+         */
+        get: operations["getLeaderboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/leaderboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your rank and value on one board (null when you are not on it)
+         * @description Requires the `read` permission (roles: admin, moderator, user); an API key needs the `read` scope.
+         */
+        get: operations["getMeLeaderboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/me/webhooks": {
         parameters: {
             query?: never;
@@ -7420,6 +7502,420 @@ export interface operations {
                      *       "success": false,
                      *       "error": "Slug \"snow-in-lisbon\" is already taken",
                      *       "code": "SLUG_TAKEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMePortfolio: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            balance: number;
+                            /** @description What selling every open position now would return */
+                            positionsValue: number;
+                            /** @description balance + positionsValue */
+                            netWorth: number;
+                            realisedProfit: number;
+                            unrealisedProfit: number;
+                            profit: number;
+                            positions: {
+                                market: {
+                                    id: string;
+                                    name: string;
+                                    slug: string;
+                                    status: string;
+                                    probability: number;
+                                    outcome: ("YES" | "NO") | null;
+                                };
+                                /** @enum {string} */
+                                outcome: "YES" | "NO";
+                                shares: number;
+                                costBasis: number;
+                                netSpent: number;
+                                /**
+                                 * @description sale: what selling every share now returns; settled: what settlement paid
+                                 * @enum {string}
+                                 */
+                                valuation: "sale" | "settled";
+                                value: number;
+                                realisedProfit: number;
+                                unrealisedProfit: number;
+                                profit: number;
+                            }[];
+                        };
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getUsersByIdPortfolioHistory: {
+        parameters: {
+            query?: {
+                /** @description day = today (UTC), week = the last 7 days, month = the last 30, all */
+                period?: "day" | "week" | "month" | "all";
+            };
+            header?: never;
+            path: {
+                /** @description The user's id (UUID) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            /** @description UTC day of the snapshot (YYYY-MM-DD) */
+                            day: string;
+                            balance: number;
+                            positionsValue: number;
+                            netWorth: number;
+                            /** @description Trading profit of all time at that moment */
+                            profit: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Market not found",
+                     *       "code": "NOT_FOUND",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getLeaderboard: {
+        parameters: {
+            query?: {
+                /** @description profit (units gained in the period), volume (units traded), traders (creators by distinct traders) */
+                by?: "profit" | "volume" | "traders";
+                /** @description day = today (UTC), week = the last 7 days, month = the last 30, all */
+                period?: "day" | "week" | "month" | "all";
+                /** @description Entries per page, 1–100 */
+                limit?: number;
+                /** @description Continue after the previous page: its `meta.nextCursor` */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            rank: number;
+                            user: {
+                                id: string;
+                                name: string;
+                            };
+                            /** @description Units of money (profit, volume) or a count of traders */
+                            value: number;
+                        }[];
+                        meta: {
+                            limit: number;
+                            hasMore: boolean;
+                            nextCursor: string | null;
+                            /** @description When the boards were last rebuilt (LEADERBOARD_REFRESH_CRON) */
+                            refreshedAt: string | null;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Internal server error",
+                     *       "code": "INTERNAL_ERROR",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMeLeaderboard: {
+        parameters: {
+            query?: {
+                /** @description profit (units gained in the period), volume (units traded), traders (creators by distinct traders) */
+                by?: "profit" | "volume" | "traders";
+                /** @description day = today (UTC), week = the last 7 days, month = the last 30, all */
+                period?: "day" | "week" | "month" | "all";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {boolean} */
+                        success: true;
+                        data: {
+                            rank: number;
+                            user: {
+                                id: string;
+                                name: string;
+                            };
+                            /** @description Units of money (profit, volume) or a count of traders */
+                            value: number;
+                        } | null;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Invalid querystring",
+                     *       "code": "VALIDATION_ERROR",
+                     *       "details": [
+                     *         {
+                     *           "in": "querystring",
+                     *           "path": [
+                     *             "limit"
+                     *           ],
+                     *           "message": "must be <= 100",
+                     *           "code": "maximum"
+                     *         }
+                     *       ],
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "Missing or invalid credentials",
+                     *       "code": "UNAUTHORIZED",
+                     *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": "You are not allowed to do this",
+                     *       "code": "FORBIDDEN",
                      *       "requestId": "b7e2c1d4-5f6a-4b8c-9d0e-1f2a3b4c5d6e"
                      *     }
                      */

@@ -150,6 +150,10 @@ export const envSchema = z.object({
   ORDER_MAX_OPEN_PER_MARKET: int(1, 1_000).default(20),
   /** When limit orders past their expiresAt are expired (reservations returned): a pg-boss cron schedule. */
   ORDER_EXPIRY_CRON: cron.default('* * * * *'),
+  /** When every user's portfolio is snapshotted (one row per user per UTC day): a pg-boss cron (UTC). */
+  PORTFOLIO_SNAPSHOT_CRON: cron.default('5 0 * * *'),
+  /** When the leaderboards are rebuilt from their aggregates: a pg-boss cron (UTC); reads never scan trades. */
+  LEADERBOARD_REFRESH_CRON: cron.default('* * * * *'),
   /** Set: cache and rate-limit counters live in Redis, shared by every instance. Unset: in process. */
   REDIS_URL: z
     .string()

@@ -37,6 +37,8 @@ export const SCHEDULE_NAMES = [
   'maintenance.prune-idempotency-keys',
   'maintenance.prune-events',
   'maintenance.expire-orders',
+  'leaderboard.snapshot-portfolios',
+  'leaderboard.refresh',
 ] as const;
 
 export type ScheduleName = (typeof SCHEDULE_NAMES)[number];

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import { PERIODS } from '../../domain/portfolio.ts';
+import { ok } from '../../lib/http-schemas.ts';
+import { BOARDS } from './leaderboard.repository.ts';
+
+const outcome = z.enum(['YES', 'NO']);
+const period = z
+  .enum(PERIODS)
+  .describe('day = today (UTC), week = the last 7 days, month = the last 30, all');
+const by = z
+  .enum(BOARDS)
+  .describe(
+    'profit (units gained in the period), volume (units traded), traders (creators by distinct traders)',
+  );
+
+const portfolioPosition = z.object({
+  market: z.object({
+    id: z.string(),
+    name: z.string(),
+    slug: z.string(),
+    status: z.string(),
+    probability: z.number(),
+    outcome: outcome.nullable(),
+  }),
+  outcome,
+  shares: z.number(),
+  costBasis: z.number(),
+  netSpent: z.number(),
+  valuation: z
+    .enum(['sale', 'settled'])
+    .describe('sale: what selling every share now returns; settled: what settlement paid'),
+  value: z.number(),
+  realisedProfit: z.number(),
+  unrealisedProfit: z.number(),
+  profit: z.number(),
+});
+
+export const portfolioResponse = ok(
+  z.object({
+    balance: z.number(),
+    positionsValue: z.number().describe('What selling every open position now would return'),
+    netWorth: z.number().describe('balance + positionsValue'),
+    realisedProfit: z.number(),
+    unrealisedProfit: z.number(),
+    profit: z.number(),
+    positions: z.array(portfolioPosition),
+  }),
+);
+
+export const historyQuery = z.strictObject({ period: period.default('month') });
+
+export const historyResponse = ok(
+  z.array(
+    z.object({
+      day: z.string().describe('UTC day of the snapshot (YYYY-MM-DD)'),
+      balance: z.number(),
+      positionsValue: z.number(),
+      netWorth: z.number(),
+      profit: z.number().describe('Trading profit of all time at that moment'),
+    }),
+  ),
+);
+
+export const boardQuery = z.strictObject({
+  by: by.default('profit'),
+  period: period.default('all'),
+  limit: z.coerce.number().int().min(1).max(100).default(20).describe('Entries per page, 1–100'),
+  cursor: z
+    .string()
+    .min(1)
+    .max(500)
+    .optional()
+    .describe('Continue after the previous page: its `meta.nextCursor`'),
+});
+
+export const myRankQuery = boardQuery.pick({ by: true, period: true });
+
+const entry = z.object({
+  rank: z.number().int(),
+  user: z.object({ id: z.string(), name: z.string() }),
+  value: z.number().describe('Units of money (profit, volume) or a count of traders'),
+});
+
+export const boardResponse = z.object({
+  success: z.literal(true),
+  data: z.array(entry),
+  meta: z.object({
+    limit: z.number(),
+    hasMore: z.boolean(),
+    nextCursor: z.string().nullable(),
+    refreshedAt: z
+      .string()
+      .nullable()
+      .describe('When the boards were last rebuilt (LEADERBOARD_REFRESH_CRON)'),
+  }),
+});
+
+export const myRankResponse = ok(entry.nullable());
