@@ -183,8 +183,8 @@ export function createCachedMarketRepository(
       );
     },
 
-    async create(values, trx) {
-      const row = await base.create(values, trx);
+    async create(values, answers, trx) {
+      const row = await base.create(values, answers, trx);
       if (!trx) await invalidate(row.id);
       return row;
     },
