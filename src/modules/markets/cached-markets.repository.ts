@@ -215,6 +215,7 @@ function normaliseFilters(filters: MarketFilters) {
     filters.volumeMax ?? null,
     filters.closesAfter?.toISOString() ?? null,
     filters.closesBefore?.toISOString() ?? null,
+    filters.type ?? null,
   ];
 }
 
