@@ -301,5 +301,40 @@ for (const kind of databaseKinds()) {
       assert.equal((events[0]!.payload as { answers: Answer[] }).answers.length, 3);
       await assertLedgerZero();
     });
+
+    test('history is per answer: ?answerId= picks one, the default is the leading answer', async () => {
+      const m = await createMarket(t, alice, { answers: ['North', 'South', 'East'], liquidity: 30 });
+      const [north, south, east] = m.answers as Answer[];
+      await trade(t, bob, m.id, { answerId: south!.id, side: 'buy', amount: 10 });
+      await trade(t, bob, m.id, { answerId: east!.id, side: 'buy', amount: 2 });
+      const now = (await get(m.id)).answers as Answer[];
+      const history = async (query: string) => {
+        const res = await t.request({
+          method: 'GET',
+          url: `/api/markets/${m.id}/history?interval=1d${query}`,
+        });
+        assert.equal(res.statusCode, 200, res.body);
+        return res.json().data;
+      };
+      const closes: number[] = [];
+      for (const [i, a] of [north!, south!, east!].entries()) {
+        const h = await history(`&answerId=${a.id}`);
+        assert.equal(h.answerId, a.id);
+        const lastBucket = h.buckets.at(-1);
+        assert.equal(lastBucket.trades, 2);
+        assert.ok(Math.abs(lastBucket.close - now[i]!.probability) < 1e-9);
+        assert.ok(Math.abs(lastBucket.open - 1 / 3) < 1e-9);
+        closes.push(lastBucket.close);
+      }
+      assert.ok(Math.abs(sum(closes) - 1) < 1e-9);
+      assert.equal((await history('')).answerId, south!.id);
+      const unknown = await t.request({
+        method: 'GET',
+        url: `/api/markets/${m.id}/history?answerId=${(await createMarket(t, alice)).answers[0].id}`,
+      });
+      assert.equal(unknown.statusCode, 400);
+      assert.equal(unknown.json().code, 'UNKNOWN_ANSWER');
+      await assertLedgerZero();
+    });
   });
 }

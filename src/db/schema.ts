@@ -104,6 +104,8 @@ export interface TradesTable {
   shares: number;
   probabilityBefore: number;
   probabilityAfter: number;
+  /** Every answer's price after the trade, in answer order (null on trades older than 016). */
+  answerPrices: number[] | null;
   createdAt: ColumnType<Date, never, never>;
 }
 

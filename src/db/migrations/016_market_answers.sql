@@ -61,3 +61,8 @@ END
 $$;
 CREATE TRIGGER market_answers_search_sync AFTER INSERT OR UPDATE OF text ON market_answers
   FOR EACH ROW EXECUTE FUNCTION market_answers_search_sync();
+
+-- Every answer's price after each trade, in answer order: a multiple-choice market's history per
+-- answer reads it (a trade moves every answer's price, and the ledger's probability_* are the traded
+-- answer's). Null on trades from before this migration (all binary, charted from probability_*).
+ALTER TABLE trades ADD COLUMN answer_prices double precision[];

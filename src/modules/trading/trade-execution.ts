@@ -116,6 +116,7 @@ export async function executeTrade(
     shares: result.shares,
     probabilityBefore: result.probabilityBefore,
     probabilityAfter: result.probabilityAfter,
+    answerPrices: result.pricesAfter,
   });
   const updated = await markets.applyTrade(trx, market.id, {
     shares: market.shares.map((s, j) => (j === deltas.outcome ? s + deltas.shares : s)),
