@@ -2,6 +2,7 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { DB } from '../../src/db/schema.ts';
 import { type SampleBook, type SampleTrade, sampleBook } from './sample-book.ts';
 import { type SampleMarket, sampleMarkets, sampleUsers } from './sample-markets.ts';
+import { insertTourDeFrance } from './seed-multiple-choice.ts';
 
 export interface SeedOptions {
   markets: number;
@@ -81,6 +82,12 @@ export async function seedSampleData(db: Kysely<DB>, options: SeedOptions): Prom
       if (batch.length === batchSize) await flush();
     }
     if (batch.length > 0) await flush();
+    // One multiple-choice market beside the binary sample, funded by the first sample user.
+    if (options.markets > 0 && userIds.length > 0) {
+      const paid = await insertTourDeFrance(trx, userIds[0]!);
+      // Not counted in `inserted` (the sample's own count); its search document is kept by trigger.
+      if (paid > 0) spent.set(0, (spent.get(0) ?? 0) + paid);
+    }
     await grant(trx, userIds, spent, credits);
     return { users: users.length, inserted, skipped: options.markets - inserted };
   });
