@@ -896,6 +896,11 @@ export interface components {
             id: string;
             name: string;
         };
+        AnswerInput: {
+            id: string;
+            text: string;
+            probability: number;
+        };
         MarketInput: {
             id: string;
             slug: string;
@@ -921,16 +926,25 @@ export interface components {
             yesShares: number;
             /** @description Outstanding NO shares */
             noShares: number;
+            /**
+             * @description `binary` (answers YES, NO) or `multiple`
+             * @enum {string}
+             */
+            type: "binary" | "multiple";
+            /** @description The answers in order, each with its price; the prices sum to 1 (a binary market's: YES, NO) */
+            answers: components["schemas"]["AnswerInput"][];
+            /** @description The winning answer once resolved */
+            resolvedAnswerId: string | null;
             creator?: components["schemas"]["CreatorInput"];
         };
         PriceBucketInput: {
             /** @description Start of the bucket (inclusive), ISO 8601 UTC */
             start: string;
-            /** @description YES probability at the start of the bucket */
+            /** @description The charted answer's probability at the start of the bucket (YES by default) */
             open: number;
             high: number;
             low: number;
-            /** @description YES probability at the end of the bucket */
+            /** @description The charted answer's probability at the end of the bucket */
             close: number;
             /** @description Money traded in the bucket, in units (2 decimals) */
             volume: number;
@@ -956,8 +970,10 @@ export interface components {
             id: string;
             marketId: string;
             userId: string;
-            /** @enum {string} */
-            outcome: "YES" | "NO";
+            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+            outcome: ("YES" | "NO") | null;
+            /** @description The traded answer */
+            answerId: string;
             /** @enum {string} */
             side: "buy" | "sell";
             /** @description Money paid (buy) or received (sell), in units */
@@ -970,8 +986,10 @@ export interface components {
         PositionInput: {
             marketId: string;
             userId: string;
-            /** @enum {string} */
-            outcome: "YES" | "NO";
+            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+            outcome: ("YES" | "NO") | null;
+            /** @description The answer held */
+            answerId: string;
             shares: number;
             /** @description Units paid for the shares still held */
             costBasis: number;
@@ -982,8 +1000,10 @@ export interface components {
             updatedAt: string;
         };
         QuoteInput: {
-            /** @enum {string} */
-            outcome: "YES" | "NO";
+            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+            outcome: ("YES" | "NO") | null;
+            /** @description The traded answer */
+            answerId: string;
             /** @enum {string} */
             side: "buy" | "sell";
             /** @description Money the trade would pay (buy) or receive (sell), in units */
@@ -996,8 +1016,10 @@ export interface components {
             probabilityBefore: number;
             /** @description The traded outcome's price after the trade */
             probabilityAfter: number;
-            /** @description The YES probability the market would show after */
+            /** @description The probability the market would show after (YES; a multiple-choice market's leading answer) */
             marketProbability: number;
+            /** @description Every answer with its price after the trade (they sum to 1) */
+            answers: components["schemas"]["AnswerInput"][];
             /** @description Your balance after the trade, in units */
             balanceAfter: number;
             /** @description What maxProbability/minProbability would say: passes=false means the trade would be refused (409) */
@@ -1108,6 +1130,11 @@ export interface components {
             id: string;
             name: string;
         };
+        Answer: {
+            id: string;
+            text: string;
+            probability: number;
+        };
         Market: {
             id: string;
             slug: string;
@@ -1133,16 +1160,25 @@ export interface components {
             yesShares: number;
             /** @description Outstanding NO shares */
             noShares: number;
+            /**
+             * @description `binary` (answers YES, NO) or `multiple`
+             * @enum {string}
+             */
+            type: "binary" | "multiple";
+            /** @description The answers in order, each with its price; the prices sum to 1 (a binary market's: YES, NO) */
+            answers: components["schemas"]["Answer"][];
+            /** @description The winning answer once resolved */
+            resolvedAnswerId: string | null;
             creator?: components["schemas"]["Creator"];
         };
         PriceBucket: {
             /** @description Start of the bucket (inclusive), ISO 8601 UTC */
             start: string;
-            /** @description YES probability at the start of the bucket */
+            /** @description The charted answer's probability at the start of the bucket (YES by default) */
             open: number;
             high: number;
             low: number;
-            /** @description YES probability at the end of the bucket */
+            /** @description The charted answer's probability at the end of the bucket */
             close: number;
             /** @description Money traded in the bucket, in units (2 decimals) */
             volume: number;
@@ -1168,8 +1204,10 @@ export interface components {
             id: string;
             marketId: string;
             userId: string;
-            /** @enum {string} */
-            outcome: "YES" | "NO";
+            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+            outcome: ("YES" | "NO") | null;
+            /** @description The traded answer */
+            answerId: string;
             /** @enum {string} */
             side: "buy" | "sell";
             /** @description Money paid (buy) or received (sell), in units */
@@ -1182,8 +1220,10 @@ export interface components {
         Position: {
             marketId: string;
             userId: string;
-            /** @enum {string} */
-            outcome: "YES" | "NO";
+            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+            outcome: ("YES" | "NO") | null;
+            /** @description The answer held */
+            answerId: string;
             shares: number;
             /** @description Units paid for the shares still held */
             costBasis: number;
@@ -1194,8 +1234,10 @@ export interface components {
             updatedAt: string;
         };
         Quote: {
-            /** @enum {string} */
-            outcome: "YES" | "NO";
+            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+            outcome: ("YES" | "NO") | null;
+            /** @description The traded answer */
+            answerId: string;
             /** @enum {string} */
             side: "buy" | "sell";
             /** @description Money the trade would pay (buy) or receive (sell), in units */
@@ -1208,8 +1250,10 @@ export interface components {
             probabilityBefore: number;
             /** @description The traded outcome's price after the trade */
             probabilityAfter: number;
-            /** @description The YES probability the market would show after */
+            /** @description The probability the market would show after (YES; a multiple-choice market's leading answer) */
             marketProbability: number;
+            /** @description Every answer with its price after the trade (they sum to 1) */
+            answers: components["schemas"]["Answer"][];
             /** @description Your balance after the trade, in units */
             balanceAfter: number;
             /** @description What maxProbability/minProbability would say: passes=false means the trade would be refused (409) */
@@ -2895,6 +2939,8 @@ export interface operations {
                 closesAfter?: string;
                 /** @description Close time strictly before this instant (ISO 8601 with offset) */
                 closesBefore?: string;
+                /** @description `binary` (YES/NO) or `multiple` (multiple-choice) markets only */
+                type?: "binary" | "multiple";
                 /** @description Order by this field */
                 sort?: "volume" | "createdAt" | "closesAt" | "probability" | "name";
                 /** @description Ascending or descending */
@@ -2958,6 +3004,15 @@ export interface operations {
                             yesShares?: number;
                             /** @description Outstanding NO shares */
                             noShares?: number;
+                            /**
+                             * @description `binary` (answers YES, NO) or `multiple`
+                             * @enum {string}
+                             */
+                            type?: "binary" | "multiple";
+                            /** @description The answers in order, each with its price; the prices sum to 1 (a binary market's: YES, NO) */
+                            answers?: components["schemas"]["Answer"][];
+                            /** @description The winning answer once resolved */
+                            resolvedAnswerId?: string | null;
                             creator?: components["schemas"]["Creator"];
                         }[];
                         meta: {
@@ -3061,7 +3116,9 @@ export interface operations {
                     slug?: string;
                     /** @description LMSR b in units (2 decimals, at least 0.01); the creator funds b·ln 2 (default from config) */
                     liquidity?: number;
-                    /** @description The creator's first trade, in the same transaction as the market */
+                    /** @description A multiple-choice market: 2–20 distinct answers (trimmed, case-insensitive); the creator funds b·ln N. Without it, a binary YES/NO market */
+                    answers?: string[];
+                    /** @description Binary markets: the creator's first trade, in the same transaction as the market */
                     initialPosition?: {
                         /** @enum {string} */
                         outcome: "YES" | "NO";
@@ -3953,6 +4010,8 @@ export interface operations {
                             to: string;
                             markets: {
                                 marketId: string;
+                                /** @description The charted answer: YES, or a multiple-choice market's leading answer */
+                                answerId: string;
                                 buckets: components["schemas"]["PriceBucket"][];
                             }[];
                         };
@@ -4055,6 +4114,8 @@ export interface operations {
                 from?: string;
                 /** @description ISO 8601; default: now. The bucket containing `to` is the last one */
                 to?: string;
+                /** @description The answer to chart (`answers[].id`). Default: a binary market's YES; a multiple-choice market's leading answer now */
+                answerId?: string;
             };
             header?: {
                 /**
@@ -4085,6 +4146,8 @@ export interface operations {
                         success: true;
                         data: {
                             marketId: string;
+                            /** @description The charted answer */
+                            answerId: string;
                             /** @enum {string} */
                             interval: "1m" | "5m" | "1h" | "1d";
                             /** @description Start of the first bucket */
@@ -4942,6 +5005,15 @@ export interface operations {
                             yesShares: number;
                             /** @description Outstanding NO shares */
                             noShares: number;
+                            /**
+                             * @description `binary` (answers YES, NO) or `multiple`
+                             * @enum {string}
+                             */
+                            type: "binary" | "multiple";
+                            /** @description The answers in order, each with its price; the prices sum to 1 (a binary market's: YES, NO) */
+                            answers: components["schemas"]["Answer"][];
+                            /** @description The winning answer once resolved */
+                            resolvedAnswerId: string | null;
                             creator?: components["schemas"]["Creator"];
                             /** @description Reciprocal-rank-fusion score: higher is better; comparable within one response */
                             score: number;
@@ -5365,8 +5437,10 @@ export interface operations {
                             id: string;
                             marketId: string;
                             userId: string;
-                            /** @enum {string} */
-                            outcome: "YES" | "NO";
+                            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+                            outcome: ("YES" | "NO") | null;
+                            /** @description The traded answer */
+                            answerId: string;
                             /** @enum {string} */
                             side: "buy" | "sell";
                             /** @description Money paid (buy) or received (sell), in units */
@@ -5477,8 +5551,16 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @enum {string} */
-                    outcome: "YES" | "NO";
+                    /**
+                     * @description Binary markets: YES or NO (the same as their answerId)
+                     * @enum {string}
+                     */
+                    outcome?: "YES" | "NO";
+                    /**
+                     * Format: uuid
+                     * @description One of the market's answers (`answers[].id`); any market
+                     */
+                    answerId?: string;
                     /** @enum {string} */
                     side: "buy" | "sell";
                     /** @description buy: money to spend (2 decimals, at least 0.01); sell: shares (6 decimals, at least 0.000001) */
@@ -5512,6 +5594,8 @@ export interface operations {
                                 noShares: number;
                                 status: string;
                                 version: number;
+                                /** @description Every answer with its price after the trade (they sum to 1) */
+                                answers: components["schemas"]["Answer"][];
                             };
                             /** @description Your balance after the trade, in units */
                             balance: number;
@@ -5717,8 +5801,16 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @enum {string} */
-                    outcome: "YES" | "NO";
+                    /**
+                     * @description Binary markets: YES or NO (the same as their answerId)
+                     * @enum {string}
+                     */
+                    outcome?: "YES" | "NO";
+                    /**
+                     * Format: uuid
+                     * @description One of the market's answers (`answers[].id`); any market
+                     */
+                    answerId?: string;
                     /** @enum {string} */
                     side: "buy" | "sell";
                     /** @description buy: money to spend (2 decimals, at least 0.01); sell: shares (6 decimals, at least 0.000001) */
@@ -5958,8 +6050,10 @@ export interface operations {
                         data: {
                             marketId: string;
                             userId: string;
-                            /** @enum {string} */
-                            outcome: "YES" | "NO";
+                            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+                            outcome: ("YES" | "NO") | null;
+                            /** @description The answer held */
+                            answerId: string;
                             shares: number;
                             /** @description Units paid for the shares still held */
                             costBasis: number;
@@ -6072,8 +6166,10 @@ export interface operations {
                             id: string;
                             marketId: string;
                             userId: string;
-                            /** @enum {string} */
-                            outcome: "YES" | "NO";
+                            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+                            outcome: ("YES" | "NO") | null;
+                            /** @description The traded answer */
+                            answerId: string;
                             /** @enum {string} */
                             side: "buy" | "sell";
                             /** @description Money paid (buy) or received (sell), in units */
@@ -6203,8 +6299,10 @@ export interface operations {
                         data: {
                             marketId: string;
                             userId: string;
-                            /** @enum {string} */
-                            outcome: "YES" | "NO";
+                            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+                            outcome: ("YES" | "NO") | null;
+                            /** @description The answer held */
+                            answerId: string;
                             shares: number;
                             /** @description Units paid for the shares still held */
                             costBasis: number;
@@ -6321,8 +6419,16 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @enum {string} */
-                    outcome: "YES" | "NO";
+                    /**
+                     * @description Binary markets: the winning outcome
+                     * @enum {string}
+                     */
+                    outcome?: "YES" | "NO";
+                    /**
+                     * Format: uuid
+                     * @description The winning answer (any market)
+                     */
+                    answerId?: string;
                 };
             };
         };
