@@ -231,7 +231,9 @@
       nodes.probabilityLabel.textContent =
         m.type === 'multiple' ? 'chance of the leading answer' : 'chance of YES';
       const facts = [
-        m.status === 'resolved' ? `resolved ${m.outcome}` : m.status,
+        m.status === 'resolved'
+          ? `resolved ${m.outcome ?? m.answers?.find((a) => a.id === m.resolvedAnswerId)?.text ?? ''}`
+          : m.status,
         `${money(m.volume)} traded`,
         `closes ${when(m.closesAt)}`,
         m.category,
@@ -250,15 +252,20 @@
       renderMarket(s.market);
     }
 
-    /** A trade's prices are the traded outcome's; the page shows YES throughout. */
-    const yes = (t, price) => (t.outcome === 'YES' ? price : 1 - price);
+    /**
+     * A trade's prices are the traded outcome's; a binary market's page shows YES throughout, a
+     * multiple-choice market's rows show the traded answer's own price.
+     */
+    const yes = (t, price) => (t.outcome === null || t.outcome === 'YES' ? price : 1 - price);
+    const tradedName = (t) =>
+      t.outcome ?? s.market?.answers?.find((a) => a.id === t.answerId)?.text ?? 'an answer';
 
     function tradeRow(t) {
       return el(
         'tr',
         { dataset: { id: t.id } },
         el('td', {}, when(t.createdAt)),
-        el('td', { class: t.outcome }, `${t.side} ${t.outcome}`),
+        el('td', { class: t.outcome ?? 'answer' }, `${t.side} ${tradedName(t)}`),
         el('td', { class: 'num' }, money(t.amount)),
         el(
           'td',
