@@ -70,13 +70,16 @@ for (const kind of databaseKinds()) {
       const newRepository = (base = createMarketRepository(database.db)): CachedMarketRepository =>
         createCachedMarketRepository(base, createCacheAside(cache, { log }), TTL);
       const newMarket = (markets: CachedMarketRepository) =>
-        markets.create({
-          slug: `m-${Date.now()}-${Math.random().toString(36).slice(2)}`,
-          name: 'Will the cache stay fresh?',
-          category: 'tech',
-          closesAt: new Date(Date.now() + 86_400_000),
-          creatorId,
-        });
+        markets.create(
+          {
+            slug: `m-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+            name: 'Will the cache stay fresh?',
+            category: 'tech',
+            closesAt: new Date(Date.now() + 86_400_000),
+            creatorId,
+          },
+          ['YES', 'NO'],
+        );
 
       test('a trade committed in its own transaction is served once invalidate(id) runs after the commit', async () => {
         const markets = newRepository();

@@ -122,8 +122,65 @@ for (const kind of databaseKinds()) {
       const book = await t.request({ method: 'GET', url: `/api/markets/${m.id}/orderbook` });
       assert.equal(book.statusCode, 200);
       assert.deepEqual(book.json().data.levels, [
-        { outcome: 'YES', side: 'buy', limitProbability: 0.4, amount: 20, orders: 1 },
+        {
+          outcome: 'YES',
+          answerId: m.answers[0].id,
+          side: 'buy',
+          limitProbability: 0.4,
+          amount: 20,
+          orders: 1,
+        },
       ]);
+    });
+
+    test('on a multiple-choice market an order names its answer and fills when trades on other answers move its price', async () => {
+      const m = await createMarket(t, admin, { answers: ['Red', 'Green', 'Blue'], liquidity: 20 });
+      const [red, green] = m.answers as { id: string }[];
+      const bob = await t.user();
+      const carol = await t.user();
+      const wrong = await place(bob, m.id, {
+        outcome: 'YES',
+        side: 'buy',
+        amount: 10,
+        limitProbability: 0.3,
+      });
+      assert.equal(wrong.statusCode, 400);
+      assert.equal(wrong.json().code, 'WRONG_ANSWER_KIND');
+      // Green is at 1/3: a buy limited at 0.3 rests.
+      const res = await place(bob, m.id, {
+        answerId: green!.id,
+        side: 'buy',
+        amount: 10,
+        limitProbability: 0.3,
+      });
+      assert.equal(res.statusCode, 201, res.body);
+      const { order } = res.json().data;
+      assert.deepEqual([order.status, order.answerId, order.outcome], ['open', green!.id, null]);
+      // Carol buys Red: every other answer's price falls, Green's below 0.3, and Bob's order fills.
+      assert.equal(
+        (await trade(t, carol, m.id, { answerId: red!.id, side: 'buy', amount: 15 })).statusCode,
+        201,
+      );
+      const filled = await orderRow(order.id);
+      assert.ok(filled.filledShares > 0, 'the order filled');
+      const bobsGreen = await t.database.db
+        .selectFrom('positions')
+        .select('shares')
+        .where('userId', '=', bob.id)
+        .where('marketId', '=', m.id)
+        .where('answerIndex', '=', 1)
+        .executeTakeFirstOrThrow();
+      assert.equal(bobsGreen.shares, filled.filledShares);
+      const after = (await t.request({ method: 'GET', url: `/api/markets/${m.id}` })).json().data;
+      const sum = after.answers.reduce((s: number, a: { probability: number }) => s + a.probability, 0);
+      assert.ok(Math.abs(sum - 1) < 1e-9);
+      assert.ok(
+        after.answers[1].probability <= 0.3 + 1e-9,
+        `the fill never pushed Green past its limit: ${after.answers[1].probability}`,
+      );
+      const mine = (await t.request({ method: 'GET', url: '/api/me/orders', headers: bob.auth })).json().data;
+      assert.equal(mine[0].answerId, green!.id);
+      assert.equal((await ledger(t, admin)).difference, 0);
     });
 
     test('a buy above the price fills at once up to its limit and rests the rest', async () => {

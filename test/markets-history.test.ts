@@ -58,7 +58,7 @@ for (const kind of databaseKinds()) {
         );
       }
       // The ledger stores the traded outcome's probability; the chart is YES's.
-      const yes = (outcome: string, p: number) => (outcome === 'YES' ? p : 1 - p);
+      const yes = (outcome: string | null, p: number) => (outcome === 'YES' ? p : 1 - p);
       ledger = rows.map((r) => ({
         before: yes(r.outcome, r.probabilityBefore),
         after: yes(r.outcome, r.probabilityAfter),
@@ -266,8 +266,8 @@ describe('the history query reads trades through an index (PostgreSQL EXPLAIN)',
     for (let i = 0; i < 5; i++) markets.push(await createMarket(t, creator));
     // 50 000 trades over 60 days, spread over the five markets.
     await sql`
-      insert into trades (market_id, user_id, outcome, side, amount, shares, probability_before, probability_after, created_at)
-      select (${sql.val(markets.map((m) => m.id))}::uuid[])[1 + i % 5], ${creator.id}, 'YES', 'buy', 100, 1000, 0.5, 0.51,
+      insert into trades (market_id, user_id, outcome, answer_index, side, amount, shares, probability_before, probability_after, created_at)
+      select (${sql.val(markets.map((m) => m.id))}::uuid[])[1 + i % 5], ${creator.id}, 'YES', 0, 'buy', 100, 1000, 0.5, 0.51,
              now() - make_interval(secs => i * 103.68)
       from generate_series(1, 50000) as i`.execute(t.database.db);
     await sql`analyze trades`.execute(t.database.db);

@@ -48,8 +48,7 @@ for (const kind of databaseKinds()) {
       );
       const yes = trades.filter((x) => x.outcome === 'YES').reduce((s, x) => s + x.shares, 0);
       const no = trades.filter((x) => x.outcome === 'NO').reduce((s, x) => s + x.shares, 0);
-      assert.equal(market.yesShares, yes);
-      assert.equal(market.noShares, no);
+      assert.deepEqual(market.shares, [yes, no]);
       for (const u of users) {
         const mine = trades.filter((x) => x.userId === u.id);
         assert.equal(await balanceOf(t, u.id), 100_000 - mine.reduce((s, x) => s + x.amount, 0));
@@ -119,7 +118,7 @@ for (const kind of databaseKinds()) {
         balance: await balanceOf(t, victim.id),
         market: await t.database.db
           .selectFrom('markets')
-          .select(['volume', 'yesShares', 'escrow', 'probability'])
+          .select(['volume', 'shares', 'escrow', 'probability'])
           .where('id', '=', m.id)
           .executeTakeFirstOrThrow(),
         positions: await t.database.db

@@ -303,6 +303,34 @@ for (const kind of databaseKinds()) {
       );
     });
 
+    test('a multiple-choice market’s line lists its answers with their probabilities, and its page too', async () => {
+      const m = await call<MarketRef & { answers: { id: string; text: string }[] }>(
+        'POST',
+        '/api/markets',
+        creator,
+        marketBody({ name: 'Who wins the sprint?', answers: ['Alpha', 'Bravo', 'Charlie'] }),
+      );
+      await call('POST', `/api/markets/${m.id}/trades`, trader, {
+        answerId: m.answers[1]!.id,
+        side: 'buy',
+        amount: 30,
+      });
+      await page.goto(`${origin}/`);
+      const line = page.locator(`#markets li[data-id="${m.id}"]`);
+      await line.waitFor({ timeout: LIVE_WITHIN_MS });
+      const answers = await line.locator('.answers li').allTextContents();
+      assert.equal(answers.length, 3);
+      // Most likely first: Bravo was bought.
+      assert.match(answers[0]!, /^Bravo \d+\.\d%$/);
+      assert.ok(
+        answers.every((a) => /^(Alpha|Bravo|Charlie) \d+\.\d%$/.test(a)),
+        answers.join(' | '),
+      );
+      await page.goto(`${origin}/#/m/${m.slug}`);
+      await page.waitForSelector('#answers .answers li', { timeout: LIVE_WITHIN_MS });
+      assert.equal(await page.locator('#answers .answers li').count(), 3);
+    });
+
     test('every request the page made stayed on the app’s origin, and nothing was refused or threw', () => {
       assert.ok(
         requested.some((url) => url.includes('/events')),

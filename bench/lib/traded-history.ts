@@ -38,12 +38,11 @@ export async function seedTradedHistory(
   return db.transaction().execute(async (trx) => {
     const market = await trx
       .selectFrom('markets')
-      .select(['yesShares', 'noShares', 'liquidity'])
+      .select(['shares', 'liquidity'])
       .where('id', '=', options.marketId)
       .forUpdate()
       .executeTakeFirstOrThrow();
-    if (market.yesShares !== 0 || market.noShares !== 0)
-      throw new Error('seedTradedHistory wants an untraded market');
+    if (market.shares.some((x) => x !== 0)) throw new Error('seedTradedHistory wants an untraded market');
     const book = { yesShares: 0, noShares: 0, liquidity: market.liquidity };
     const rows: {
       user: string;
@@ -61,7 +60,11 @@ export async function seedTradedHistory(
       const outcome: Outcome = next() < 1 - probability ? 'YES' : 'NO';
       const amount = 100 * (1 + Math.floor(next() * 20));
       const user = options.traderIds[Math.floor(next() * options.traderIds.length)]!;
-      const quote = quoteBuy(book, outcome, amount);
+      const quote = quoteBuy(
+        { shares: [book.yesShares, book.noShares], liquidity: book.liquidity },
+        outcome,
+        amount,
+      );
       if (quote.shares <= 0) continue;
       if (outcome === 'YES') book.yesShares += quote.shares;
       else book.noShares += quote.shares;
@@ -88,9 +91,9 @@ export async function seedTradedHistory(
       const batch = rows.slice(start, start + 5000);
       const column = <T>(get: (r: (typeof rows)[number]) => T) => batch.map(get);
       await sql`
-        insert into trades (market_id, user_id, outcome, side, amount, shares, probability_before,
+        insert into trades (market_id, user_id, outcome, answer_index, side, amount, shares, probability_before,
                             probability_after, created_at)
-        select ${options.marketId}::uuid, user_id, outcome, 'buy', amount, shares, probability_before,
+        select ${options.marketId}::uuid, user_id, outcome, case outcome when 'YES' then 0 else 1 end, 'buy', amount, shares, probability_before,
                probability_after, created_at
         from unnest(${column((r) => r.user)}::uuid[], ${column((r) => r.outcome)}::text[],
                     ${column((r) => r.amount)}::int8[], ${column((r) => r.shares)}::int8[],
@@ -101,8 +104,8 @@ export async function seedTradedHistory(
     }
     const held = [...positions.values()];
     await sql`
-      insert into positions (market_id, user_id, outcome, shares, cost_basis, net_spent, updated_at)
-      select ${options.marketId}::uuid, user_id, outcome, shares, cents, cents, ${options.to.toISOString()}::timestamptz
+      insert into positions (market_id, user_id, outcome, answer_index, shares, cost_basis, net_spent, updated_at)
+      select ${options.marketId}::uuid, user_id, outcome, case outcome when 'YES' then 0 else 1 end, shares, cents, cents, ${options.to.toISOString()}::timestamptz
       from unnest(${held.map((p) => p.user)}::uuid[], ${held.map((p) => p.outcome)}::text[],
                   ${held.map((p) => p.shares)}::int8[], ${held.map((p) => p.cents)}::int8[])
         as t(user_id, outcome, shares, cents)
@@ -115,7 +118,7 @@ export async function seedTradedHistory(
     // created_at is not writable through the typed schema; the market opened before its first trade.
     await sql`
       update markets
-      set yes_shares = ${book.yesShares}, no_shares = ${book.noShares}, probability = ${probability},
+      set shares = array[${book.yesShares}, ${book.noShares}]::int8[], probability = ${probability},
           volume = volume + ${volume}, escrow = escrow + ${volume},
           created_at = ${new Date(options.from.getTime() - 3_600_000).toISOString()}::timestamptz
       where id = ${options.marketId}

@@ -1058,6 +1058,11 @@ export interface components {
             id: string;
             name: string;
         };
+        AnswerInput: {
+            id: string;
+            text: string;
+            probability: number;
+        };
         MarketInput: {
             id: string;
             slug: string;
@@ -1083,16 +1088,25 @@ export interface components {
             yesShares: number;
             /** @description Outstanding NO shares */
             noShares: number;
+            /**
+             * @description `binary` (answers YES, NO) or `multiple`
+             * @enum {string}
+             */
+            type: "binary" | "multiple";
+            /** @description The answers in order, each with its price; the prices sum to 1 (a binary market's: YES, NO) */
+            answers: components["schemas"]["AnswerInput"][];
+            /** @description The winning answer once resolved */
+            resolvedAnswerId: string | null;
             creator?: components["schemas"]["CreatorInput"];
         };
         PriceBucketInput: {
             /** @description Start of the bucket (inclusive), ISO 8601 UTC */
             start: string;
-            /** @description YES probability at the start of the bucket */
+            /** @description The charted answer's probability at the start of the bucket (YES by default) */
             open: number;
             high: number;
             low: number;
-            /** @description YES probability at the end of the bucket */
+            /** @description The charted answer's probability at the end of the bucket */
             close: number;
             /** @description Money traded in the bucket, in units (2 decimals) */
             volume: number;
@@ -1118,8 +1132,10 @@ export interface components {
             id: string;
             marketId: string;
             userId: string;
-            /** @enum {string} */
-            outcome: "YES" | "NO";
+            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+            outcome: ("YES" | "NO") | null;
+            /** @description The traded answer */
+            answerId: string;
             /** @enum {string} */
             side: "buy" | "sell";
             /** @description Money paid (buy) or received (sell), in units */
@@ -1132,8 +1148,10 @@ export interface components {
         PositionInput: {
             marketId: string;
             userId: string;
-            /** @enum {string} */
-            outcome: "YES" | "NO";
+            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+            outcome: ("YES" | "NO") | null;
+            /** @description The answer held */
+            answerId: string;
             shares: number;
             /** @description Units paid for the shares still held */
             costBasis: number;
@@ -1144,8 +1162,10 @@ export interface components {
             updatedAt: string;
         };
         QuoteInput: {
-            /** @enum {string} */
-            outcome: "YES" | "NO";
+            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+            outcome: ("YES" | "NO") | null;
+            /** @description The traded answer */
+            answerId: string;
             /** @enum {string} */
             side: "buy" | "sell";
             /** @description Money the trade would pay (buy) or receive (sell), in units */
@@ -1158,8 +1178,10 @@ export interface components {
             probabilityBefore: number;
             /** @description The traded outcome's price after the trade */
             probabilityAfter: number;
-            /** @description The YES probability the market would show after */
+            /** @description The probability the market would show after (YES; a multiple-choice market's leading answer) */
             marketProbability: number;
+            /** @description Every answer with its price after the trade (they sum to 1) */
+            answers: components["schemas"]["AnswerInput"][];
             /** @description Your balance after the trade, in units */
             balanceAfter: number;
             /** @description What maxProbability/minProbability would say: passes=false means the trade would be refused (409) */
@@ -1307,6 +1329,11 @@ export interface components {
             id: string;
             name: string;
         };
+        Answer: {
+            id: string;
+            text: string;
+            probability: number;
+        };
         Market: {
             id: string;
             slug: string;
@@ -1332,16 +1359,25 @@ export interface components {
             yesShares: number;
             /** @description Outstanding NO shares */
             noShares: number;
+            /**
+             * @description `binary` (answers YES, NO) or `multiple`
+             * @enum {string}
+             */
+            type: "binary" | "multiple";
+            /** @description The answers in order, each with its price; the prices sum to 1 (a binary market's: YES, NO) */
+            answers: components["schemas"]["Answer"][];
+            /** @description The winning answer once resolved */
+            resolvedAnswerId: string | null;
             creator?: components["schemas"]["Creator"];
         };
         PriceBucket: {
             /** @description Start of the bucket (inclusive), ISO 8601 UTC */
             start: string;
-            /** @description YES probability at the start of the bucket */
+            /** @description The charted answer's probability at the start of the bucket (YES by default) */
             open: number;
             high: number;
             low: number;
-            /** @description YES probability at the end of the bucket */
+            /** @description The charted answer's probability at the end of the bucket */
             close: number;
             /** @description Money traded in the bucket, in units (2 decimals) */
             volume: number;
@@ -1367,8 +1403,10 @@ export interface components {
             id: string;
             marketId: string;
             userId: string;
-            /** @enum {string} */
-            outcome: "YES" | "NO";
+            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+            outcome: ("YES" | "NO") | null;
+            /** @description The traded answer */
+            answerId: string;
             /** @enum {string} */
             side: "buy" | "sell";
             /** @description Money paid (buy) or received (sell), in units */
@@ -1381,8 +1419,10 @@ export interface components {
         Position: {
             marketId: string;
             userId: string;
-            /** @enum {string} */
-            outcome: "YES" | "NO";
+            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+            outcome: ("YES" | "NO") | null;
+            /** @description The answer held */
+            answerId: string;
             shares: number;
             /** @description Units paid for the shares still held */
             costBasis: number;
@@ -1393,8 +1433,10 @@ export interface components {
             updatedAt: string;
         };
         Quote: {
-            /** @enum {string} */
-            outcome: "YES" | "NO";
+            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+            outcome: ("YES" | "NO") | null;
+            /** @description The traded answer */
+            answerId: string;
             /** @enum {string} */
             side: "buy" | "sell";
             /** @description Money the trade would pay (buy) or receive (sell), in units */
@@ -1407,8 +1449,10 @@ export interface components {
             probabilityBefore: number;
             /** @description The traded outcome's price after the trade */
             probabilityAfter: number;
-            /** @description The YES probability the market would show after */
+            /** @description The probability the market would show after (YES; a multiple-choice market's leading answer) */
             marketProbability: number;
+            /** @description Every answer with its price after the trade (they sum to 1) */
+            answers: components["schemas"]["Answer"][];
             /** @description Your balance after the trade, in units */
             balanceAfter: number;
             /** @description What maxProbability/minProbability would say: passes=false means the trade would be refused (409) */
@@ -3131,6 +3175,8 @@ export interface operations {
                 closesAfter?: string;
                 /** @description Close time strictly before this instant (ISO 8601 with offset) */
                 closesBefore?: string;
+                /** @description `binary` (YES/NO) or `multiple` (multiple-choice) markets only */
+                type?: "binary" | "multiple";
                 /** @description Order by this field */
                 sort?: "volume" | "createdAt" | "closesAt" | "probability" | "name";
                 /** @description Ascending or descending */
@@ -3194,6 +3240,15 @@ export interface operations {
                             yesShares?: number;
                             /** @description Outstanding NO shares */
                             noShares?: number;
+                            /**
+                             * @description `binary` (answers YES, NO) or `multiple`
+                             * @enum {string}
+                             */
+                            type?: "binary" | "multiple";
+                            /** @description The answers in order, each with its price; the prices sum to 1 (a binary market's: YES, NO) */
+                            answers?: components["schemas"]["Answer"][];
+                            /** @description The winning answer once resolved */
+                            resolvedAnswerId?: string | null;
                             creator?: components["schemas"]["Creator"];
                         }[];
                         meta: {
@@ -3297,7 +3352,9 @@ export interface operations {
                     slug?: string;
                     /** @description LMSR b in units (2 decimals, at least 0.01); the creator funds b·ln 2 (default from config) */
                     liquidity?: number;
-                    /** @description The creator's first trade, in the same transaction as the market */
+                    /** @description A multiple-choice market: 2–20 distinct answers (trimmed, case-insensitive); the creator funds b·ln N. Without it, a binary YES/NO market */
+                    answers?: string[];
+                    /** @description Binary markets: the creator's first trade, in the same transaction as the market */
                     initialPosition?: {
                         /** @enum {string} */
                         outcome: "YES" | "NO";
@@ -4189,6 +4246,8 @@ export interface operations {
                             to: string;
                             markets: {
                                 marketId: string;
+                                /** @description The charted answer: YES, or a multiple-choice market's leading answer */
+                                answerId: string;
                                 buckets: components["schemas"]["PriceBucket"][];
                             }[];
                         };
@@ -4291,6 +4350,8 @@ export interface operations {
                 from?: string;
                 /** @description ISO 8601; default: now. The bucket containing `to` is the last one */
                 to?: string;
+                /** @description The answer to chart (`answers[].id`). Default: a binary market's YES; a multiple-choice market's leading answer now */
+                answerId?: string;
             };
             header?: {
                 /**
@@ -4321,6 +4382,8 @@ export interface operations {
                         success: true;
                         data: {
                             marketId: string;
+                            /** @description The charted answer */
+                            answerId: string;
                             /** @enum {string} */
                             interval: "1m" | "5m" | "1h" | "1d";
                             /** @description Start of the first bucket */
@@ -5178,6 +5241,15 @@ export interface operations {
                             yesShares: number;
                             /** @description Outstanding NO shares */
                             noShares: number;
+                            /**
+                             * @description `binary` (answers YES, NO) or `multiple`
+                             * @enum {string}
+                             */
+                            type: "binary" | "multiple";
+                            /** @description The answers in order, each with its price; the prices sum to 1 (a binary market's: YES, NO) */
+                            answers: components["schemas"]["Answer"][];
+                            /** @description The winning answer once resolved */
+                            resolvedAnswerId: string | null;
                             creator?: components["schemas"]["Creator"];
                             /** @description Reciprocal-rank-fusion score: higher is better; comparable within one response */
                             score: number;
@@ -5601,8 +5673,10 @@ export interface operations {
                             id: string;
                             marketId: string;
                             userId: string;
-                            /** @enum {string} */
-                            outcome: "YES" | "NO";
+                            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+                            outcome: ("YES" | "NO") | null;
+                            /** @description The traded answer */
+                            answerId: string;
                             /** @enum {string} */
                             side: "buy" | "sell";
                             /** @description Money paid (buy) or received (sell), in units */
@@ -5713,8 +5787,16 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @enum {string} */
-                    outcome: "YES" | "NO";
+                    /**
+                     * @description Binary markets: YES or NO (the same as their answerId)
+                     * @enum {string}
+                     */
+                    outcome?: "YES" | "NO";
+                    /**
+                     * Format: uuid
+                     * @description One of the market's answers (`answers[].id`); any market
+                     */
+                    answerId?: string;
                     /** @enum {string} */
                     side: "buy" | "sell";
                     /** @description buy: money to spend (2 decimals, at least 0.01); sell: shares (6 decimals, at least 0.000001) */
@@ -5748,6 +5830,8 @@ export interface operations {
                                 noShares: number;
                                 status: string;
                                 version: number;
+                                /** @description Every answer with its price after the trade (they sum to 1) */
+                                answers: components["schemas"]["Answer"][];
                             };
                             /** @description Your balance after the trade, in units */
                             balance: number;
@@ -5953,8 +6037,16 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @enum {string} */
-                    outcome: "YES" | "NO";
+                    /**
+                     * @description Binary markets: YES or NO (the same as their answerId)
+                     * @enum {string}
+                     */
+                    outcome?: "YES" | "NO";
+                    /**
+                     * Format: uuid
+                     * @description One of the market's answers (`answers[].id`); any market
+                     */
+                    answerId?: string;
                     /** @enum {string} */
                     side: "buy" | "sell";
                     /** @description buy: money to spend (2 decimals, at least 0.01); sell: shares (6 decimals, at least 0.000001) */
@@ -6194,8 +6286,10 @@ export interface operations {
                         data: {
                             marketId: string;
                             userId: string;
-                            /** @enum {string} */
-                            outcome: "YES" | "NO";
+                            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+                            outcome: ("YES" | "NO") | null;
+                            /** @description The answer held */
+                            answerId: string;
                             shares: number;
                             /** @description Units paid for the shares still held */
                             costBasis: number;
@@ -6308,8 +6402,10 @@ export interface operations {
                             id: string;
                             marketId: string;
                             userId: string;
-                            /** @enum {string} */
-                            outcome: "YES" | "NO";
+                            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+                            outcome: ("YES" | "NO") | null;
+                            /** @description The traded answer */
+                            answerId: string;
                             /** @enum {string} */
                             side: "buy" | "sell";
                             /** @description Money paid (buy) or received (sell), in units */
@@ -6439,8 +6535,10 @@ export interface operations {
                         data: {
                             marketId: string;
                             userId: string;
-                            /** @enum {string} */
-                            outcome: "YES" | "NO";
+                            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+                            outcome: ("YES" | "NO") | null;
+                            /** @description The answer held */
+                            answerId: string;
                             shares: number;
                             /** @description Units paid for the shares still held */
                             costBasis: number;
@@ -6557,8 +6655,16 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @enum {string} */
-                    outcome: "YES" | "NO";
+                    /**
+                     * @description Binary markets: the winning outcome
+                     * @enum {string}
+                     */
+                    outcome?: "YES" | "NO";
+                    /**
+                     * Format: uuid
+                     * @description The winning answer (any market)
+                     */
+                    answerId?: string;
                 };
             };
         };

@@ -55,6 +55,7 @@ export function sampleBook(market: SampleMarket, users: number, now: Date): Samp
   const b = SAMPLE_LIQUIDITY / CENTS_PER_UNIT;
   const subsidyCents = ceilCents(subsidy(b));
   const book = { yesShares: 0, noShares: 0, liquidity: SAMPLE_LIQUIDITY };
+  const sharesOf = () => ({ shares: [book.yesShares, book.noShares], liquidity: book.liquidity });
   const spent = new Map<number, number>([[market.creator, subsidyCents]]);
   const credits = new Map<number, number>();
   const trades: SampleTrade[] = [];
@@ -70,7 +71,7 @@ export function sampleBook(market: SampleMarket, users: number, now: Date): Samp
   const end = Math.min(market.closesAt.getTime(), now.getTime());
 
   const buy = (user: number, outcome: Outcome, cents: number, at: number) => {
-    const quote = quoteBuy(book, outcome, cents);
+    const quote = quoteBuy(sharesOf(), outcome, cents);
     if (quote.shares <= 0) return;
     probability = quote.probability;
     if (outcome === 'YES') book.yesShares += quote.shares;

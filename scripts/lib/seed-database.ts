@@ -2,6 +2,7 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { DB } from '../../src/db/schema.ts';
 import { type SampleBook, type SampleTrade, sampleBook } from './sample-book.ts';
 import { type SampleMarket, sampleMarkets, sampleUsers } from './sample-markets.ts';
+import { insertTourDeFrance } from './seed-multiple-choice.ts';
 
 export interface SeedOptions {
   markets: number;
@@ -81,6 +82,12 @@ export async function seedSampleData(db: Kysely<DB>, options: SeedOptions): Prom
       if (batch.length === batchSize) await flush();
     }
     if (batch.length > 0) await flush();
+    // One multiple-choice market beside the binary sample, funded by the first sample user.
+    if (options.markets > 0 && userIds.length > 0) {
+      const paid = await insertTourDeFrance(trx, userIds[0]!);
+      // Not counted in `inserted` (the sample's own count); its search document is kept by trigger.
+      if (paid > 0) spent.set(0, (spent.get(0) ?? 0) + paid);
+    }
     await grant(trx, userIds, spent, credits);
     return { users: users.length, inserted, skipped: options.markets - inserted };
   });
@@ -101,10 +108,10 @@ async function insertBatch(
   const { rows } = await sql<{ id: string; slug: string }>`
     insert into markets (slug, name, description, category, tags, status, closes_at, creator_id,
                          probability, volume, outcome, resolved_at, created_at, updated_at,
-                         liquidity, yes_shares, no_shares, subsidy, escrow, close_announced_at)
+                         liquidity, shares, subsidy, escrow, close_announced_at)
     select slug, name, description, category, string_to_array(tags, ' '), status, closes_at, creator_id,
            probability, volume, outcome, resolved_at, created_at, updated_at,
-           liquidity, yes_shares, no_shares, subsidy, escrow,
+           liquidity, array[yes_shares, no_shares], subsidy, escrow,
            -- A sample market that closed in the past closed before the service watched: no market.closed for it.
            case when status = 'active' and closes_at <= now() then closes_at end
     from unnest(
@@ -124,6 +131,13 @@ async function insertBatch(
     on conflict (slug) do nothing
     returning id, slug
   `.execute(db);
+  // Every market has its answers: a binary one's are YES (0) and NO (1).
+  const ids = rows.map((r) => r.id);
+  if (ids.length > 0)
+    await sql`insert into market_answers (market_id, index, text)
+      select id, i, (array['YES', 'NO'])[i + 1] from unnest(${ids}::uuid[]) as id, generate_series(0, 1) as i`.execute(
+      db,
+    );
   return new Map(rows.map((r) => [r.slug, r.id]));
 }
 
@@ -133,9 +147,9 @@ async function insertTrades(db: Kysely<DB>, markets: { id: string; book: SampleB
   if (trades.length === 0) return;
   const column = <T>(get: (t: SampleTrade, marketId: string) => T) => trades.map(({ id, t }) => get(t, id));
   await sql`
-    insert into trades (market_id, user_id, outcome, side, amount, shares, probability_before,
+    insert into trades (market_id, user_id, outcome, answer_index, side, amount, shares, probability_before,
                         probability_after, created_at)
-    select market_id, user_id, outcome, 'buy', amount, shares, probability_before, probability_after, created_at
+    select market_id, user_id, outcome, case outcome when 'YES' then 0 else 1 end, 'buy', amount, shares, probability_before, probability_after, created_at
     from unnest(
       ${column((_, id) => id)}::uuid[], ${column((t) => userIds[t.user]!)}::uuid[],
       ${column((t) => t.outcome)}::text[], ${column((t) => t.amount)}::int8[], ${column((t) => t.shares)}::int8[],
@@ -144,8 +158,8 @@ async function insertTrades(db: Kysely<DB>, markets: { id: string; book: SampleB
     ) as t(market_id, user_id, outcome, amount, shares, probability_before, probability_after, created_at)
   `.execute(db);
   await sql`
-    insert into positions (market_id, user_id, outcome, shares, cost_basis, net_spent, payout, updated_at)
-    select market_id, user_id, outcome, shares, amount, amount, payout, updated_at
+    insert into positions (market_id, user_id, outcome, answer_index, shares, cost_basis, net_spent, payout, updated_at)
+    select market_id, user_id, outcome, case outcome when 'YES' then 0 else 1 end, shares, amount, amount, payout, updated_at
     from unnest(
       ${column((_, id) => id)}::uuid[], ${column((t) => userIds[t.user]!)}::uuid[],
       ${column((t) => t.outcome)}::text[], ${column((t) => t.shares)}::int8[], ${column((t) => t.amount)}::int8[],

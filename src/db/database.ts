@@ -59,10 +59,13 @@ export interface Database {
 // int8 as number (cents and counts stay far below 2^53); numeric as exact strings.
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
+// int8[] (a market's shares per answer) as numbers too, from the same text form in both drivers.
+const INT8_ARRAY_OID = 1016;
+const int8Array = (text: string): number[] => (text === '{}' ? [] : text.slice(1, -1).split(',').map(Number));
 
 /** PGlite options every embedded instance uses: our type parsers, and pgvector for semantic search. */
 export const PGLITE_OPTIONS = {
-  parsers: { [INT8_OID]: Number, [NUMERIC_OID]: String },
+  parsers: { [INT8_OID]: Number, [INT8_ARRAY_OID]: int8Array, [NUMERIC_OID]: String },
   extensions: { vector },
 };
 
@@ -166,7 +169,11 @@ function openPool(url: string, options: DatabaseOptions, extra: pg.PoolConfig = 
     statement_timeout: options.statementTimeoutMs ?? 10_000,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+        oid === INT8_OID
+          ? Number
+          : oid === INT8_ARRAY_OID
+            ? int8Array
+            : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
     ...extra,
   });

@@ -68,10 +68,13 @@ export interface MarketsTable {
   version: Generated<number>;
   /** LMSR b, in cents. */
   liquidity: Generated<number>;
-  /** Outstanding shares, in micro-shares. */
-  yesShares: Generated<number>;
-  noShares: Generated<number>;
-  /** Cents the creator put in at creation (b·ln 2, rounded up). */
+  /** 'binary' (answers YES, NO) or 'multiple' (016_market_answers.sql). */
+  type: Generated<MarketType>;
+  /** Outstanding micro-shares per answer index. */
+  shares: Generated<number[]>;
+  /** The winning answer's index once resolved (binary markets also keep `outcome`). */
+  resolvedAnswerIndex: number | null;
+  /** Cents the creator put in at creation (b·ln N, rounded up). */
   subsidy: Generated<number>;
   /** Cents the market maker holds. */
   escrow: Generated<number>;
@@ -81,23 +84,37 @@ export interface MarketsTable {
   closeDueAt: ColumnType<Date | null, never, never>;
 }
 
+/** A market's answers in order (016_market_answers.sql); written only by the markets repository. */
+export interface MarketAnswersTable {
+  id: Generated<string>;
+  marketId: string;
+  index: number;
+  text: string;
+}
+
 export interface TradesTable {
   id: Generated<string>;
   marketId: string;
   userId: string;
-  outcome: Outcome;
+  /** Binary markets only (null on multiple-choice trades); answerIndex is the truth. */
+  outcome: Outcome | null;
+  answerIndex: number;
   side: TradeSide;
   amount: number;
   shares: number;
   probabilityBefore: number;
   probabilityAfter: number;
+  /** Every answer's price after the trade, in answer order (null on trades older than 016). */
+  answerPrices: number[] | null;
   createdAt: ColumnType<Date, never, never>;
 }
 
 export interface PositionsTable {
   userId: string;
   marketId: string;
-  outcome: Outcome;
+  /** Binary markets only (null on multiple-choice positions); answerIndex is the truth. */
+  outcome: Outcome | null;
+  answerIndex: number;
   shares: number;
   costBasis: number;
   netSpent: number;
@@ -223,6 +240,7 @@ export interface SchemaMigrationsTable {
 export interface DB {
   users: UsersTable;
   markets: MarketsTable;
+  marketAnswers: MarketAnswersTable;
   trades: TradesTable;
   positions: PositionsTable;
   idempotencyKeys: IdempotencyKeysTable;
@@ -243,12 +261,15 @@ export interface DB {
 export type Role = 'admin' | 'moderator' | 'user';
 export type MarketStatus = 'active' | 'closed' | 'resolved' | 'cancelled';
 export type Outcome = 'YES' | 'NO';
+export type MarketType = 'binary' | 'multiple';
 export type TradeSide = 'buy' | 'sell';
 export type OrderStatus = 'open' | 'filled' | 'cancelled' | 'expired';
 export type OrderRow = Selectable<OrdersTable>;
 
 export type UserRow = Selectable<UsersTable>;
-export type MarketRow = Selectable<MarketsTable>;
+/** A market's row with its answers (id, text), in index order, read with it. */
+export type MarketRow = Selectable<MarketsTable> & { answers: AnswerRow[] };
+export type AnswerRow = Pick<Selectable<MarketAnswersTable>, 'id' | 'text'>;
 export type NewMarketRow = Insertable<MarketsTable>;
 export type MarketRowUpdate = Updateable<MarketsTable>;
 export type TradeRow = Selectable<TradesTable>;

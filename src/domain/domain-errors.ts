@@ -25,10 +25,28 @@ export const DOMAIN_ERROR_CODES = [
   'MARKET_SETTLED',
   'MARKET_NOT_EDITABLE',
   'MARKET_HAS_TRADES',
+  'UNKNOWN_ANSWER',
+  'WRONG_ANSWER_KIND',
   // Limit orders (limit-order.ts).
   'TOO_MANY_OPEN_ORDERS',
   'ORDER_NOT_OPEN',
 ] as const;
+
+/** An answerId that is not one of this market's answers. */
+export class UnknownAnswer extends DomainError {
+  readonly code = 'UNKNOWN_ANSWER';
+  constructor(answerId: string) {
+    super(`Answer ${answerId} is not an answer of this market`);
+  }
+}
+
+/** A binary `outcome` on a multiple-choice market (which names answers by answerId). */
+export class WrongAnswerKind extends DomainError {
+  readonly code = 'WRONG_ANSWER_KIND';
+  constructor() {
+    super('This is a multiple-choice market: name the answer with answerId, not outcome');
+  }
+}
 
 export class InsufficientBalance extends DomainError {
   readonly code = 'INSUFFICIENT_BALANCE';

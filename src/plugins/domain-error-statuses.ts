@@ -14,6 +14,8 @@ const STATUSES: Record<DomainErrorCode, { status: number; code: string }> = {
   MARKET_SETTLED: { status: 409, code: 'MARKET_SETTLED' },
   MARKET_NOT_EDITABLE: { status: 409, code: 'MARKET_NOT_EDITABLE' },
   MARKET_HAS_TRADES: { status: 409, code: 'MARKET_HAS_TRADES' },
+  UNKNOWN_ANSWER: { status: 400, code: 'UNKNOWN_ANSWER' },
+  WRONG_ANSWER_KIND: { status: 400, code: 'WRONG_ANSWER_KIND' },
   TOO_MANY_OPEN_ORDERS: { status: 422, code: 'TOO_MANY_OPEN_ORDERS' },
   ORDER_NOT_OPEN: { status: 409, code: 'ORDER_NOT_OPEN' },
 };

@@ -118,6 +118,25 @@
         el('span', { class: 'probability' }, percent(m.probability)),
         el('span', { class: 'volume' }, `${money(m.volume)} traded`),
       ),
+      m.type === 'multiple' ? answerList(m) : null,
+    );
+  }
+
+  /** A multiple-choice market's answers, each with its probability, most likely first. */
+  function answerList(m) {
+    const answers = [...(m.answers ?? [])].sort((a, b) => b.probability - a.probability);
+    return el(
+      'ul',
+      { class: 'answers' },
+      ...answers.map((a) =>
+        el(
+          'li',
+          { dataset: { answerId: a.id } },
+          el('span', {}, a.text),
+          ' ',
+          el('span', { class: 'muted' }, percent(a.probability)),
+        ),
+      ),
     );
   }
 
@@ -193,6 +212,8 @@
     const nodes = {
       name: el('h1', { id: 'market-name' }),
       probability: el('div', { class: 'probability', id: 'probability' }),
+      answers: el('div', { id: 'answers' }),
+      probabilityLabel: el('span', { class: 'muted' }, 'chance of YES'),
       facts: el('div', { class: 'facts', id: 'facts' }),
       description: el('p', { class: 'description' }),
       chart: el('div', { class: 'chart', id: 'chart', dataset: { points: '0' } }),
@@ -206,8 +227,13 @@
       nodes.name.textContent = m.name;
       nodes.probability.textContent = percent(m.probability);
       nodes.probability.dataset.probability = String(m.probability);
+      nodes.answers.replaceChildren(...(m.type === 'multiple' && m.answers ? [answerList(m)] : []));
+      nodes.probabilityLabel.textContent =
+        m.type === 'multiple' ? 'chance of the leading answer' : 'chance of YES';
       const facts = [
-        m.status === 'resolved' ? `resolved ${m.outcome}` : m.status,
+        m.status === 'resolved'
+          ? `resolved ${m.outcome ?? m.answers?.find((a) => a.id === m.resolvedAnswerId)?.text ?? ''}`
+          : m.status,
         `${money(m.volume)} traded`,
         `closes ${when(m.closesAt)}`,
         m.category,
@@ -226,15 +252,20 @@
       renderMarket(s.market);
     }
 
-    /** A trade's prices are the traded outcome's; the page shows YES throughout. */
-    const yes = (t, price) => (t.outcome === 'YES' ? price : 1 - price);
+    /**
+     * A trade's prices are the traded outcome's; a binary market's page shows YES throughout, a
+     * multiple-choice market's rows show the traded answer's own price.
+     */
+    const yes = (t, price) => (t.outcome === null || t.outcome === 'YES' ? price : 1 - price);
+    const tradedName = (t) =>
+      t.outcome ?? s.market?.answers?.find((a) => a.id === t.answerId)?.text ?? 'an answer';
 
     function tradeRow(t) {
       return el(
         'tr',
         { dataset: { id: t.id } },
         el('td', {}, when(t.createdAt)),
-        el('td', { class: t.outcome }, `${t.side} ${t.outcome}`),
+        el('td', { class: t.outcome ?? 'answer' }, `${t.side} ${tradedName(t)}`),
         el('td', { class: 'num' }, money(t.amount)),
         el(
           'td',
@@ -414,7 +445,8 @@
           'section',
           { class: 'market-head' },
           nodes.name,
-          el('div', {}, nodes.probability, el('span', { class: 'muted' }, 'chance of YES')),
+          el('div', {}, nodes.probability, nodes.probabilityLabel),
+          nodes.answers,
           nodes.facts,
         ),
         nodes.description,

@@ -183,8 +183,8 @@ export function createCachedMarketRepository(
       );
     },
 
-    async create(values, trx) {
-      const row = await base.create(values, trx);
+    async create(values, answers, trx) {
+      const row = await base.create(values, answers, trx);
       if (!trx) await invalidate(row.id);
       return row;
     },
@@ -215,6 +215,7 @@ function normaliseFilters(filters: MarketFilters) {
     filters.volumeMax ?? null,
     filters.closesAfter?.toISOString() ?? null,
     filters.closesBefore?.toISOString() ?? null,
+    filters.type ?? null,
   ];
 }
 

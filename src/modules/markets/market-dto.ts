@@ -1,4 +1,5 @@
 import type { MarketRow } from '../../db/schema.ts';
+import { answerProbabilities } from '../../domain/answers.ts';
 import { effectiveStatus, statusChangesAt } from '../../domain/market-status.ts';
 import { toShares, toUnits } from '../../domain/money.ts';
 import { MARKET_FIELDS, type MarketDto } from './markets.schemas.ts';
@@ -9,13 +10,29 @@ export function toMarketDto(row: Partial<MarketRow>, now?: number): Partial<Mark
 export function toMarketDto(row: Partial<MarketRow>, now = Date.now()): Partial<MarketDto> {
   const dto: Record<string, unknown> = {};
   for (const key of MARKET_FIELDS) {
-    const value = row[key];
+    const value = (row as Record<string, unknown>)[key];
     if (value !== undefined) dto[key] = value instanceof Date ? value.toISOString() : value;
   }
   if (row.volume !== undefined) dto.volume = toUnits(row.volume);
   if (row.liquidity !== undefined) dto.liquidity = toUnits(row.liquidity);
-  if (row.yesShares !== undefined) dto.yesShares = toShares(row.yesShares);
-  if (row.noShares !== undefined) dto.noShares = toShares(row.noShares);
+  if (row.shares !== undefined) {
+    // Binary markets only; a multiple-choice market's shares are per answer (0 here).
+    const binary = row.type !== 'multiple';
+    dto.yesShares = binary ? toShares(row.shares[0]!) : 0;
+    dto.noShares = binary ? toShares(row.shares[1]!) : 0;
+  }
+  if (row.answers !== undefined && row.shares !== undefined && row.type !== undefined) {
+    const probabilities = answerProbabilities({
+      type: row.type,
+      probability: row.probability!,
+      shares: row.shares,
+      liquidity: row.liquidity!,
+    });
+    dto.answers = row.answers.map((a, i) => ({ id: a.id, text: a.text, probability: probabilities[i]! }));
+  }
+  if (row.resolvedAnswerIndex !== undefined)
+    dto.resolvedAnswerId =
+      row.resolvedAnswerIndex === null ? null : (row.answers?.[row.resolvedAnswerIndex]?.id ?? null);
   if (row.status !== undefined && row.closesAt !== undefined)
     dto.status = effectiveStatus(row.status, row.closesAt, now);
   return dto;

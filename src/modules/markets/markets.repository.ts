@@ -1,6 +1,14 @@
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import { prepared } from '../../db/prepared-statements.ts';
-import type { DB, MarketRow, MarketRowUpdate, NewMarketRow, Outcome } from '../../db/schema.ts';
+import type {
+  AnswerRow,
+  DB,
+  MarketRow,
+  MarketRowUpdate,
+  MarketType,
+  NewMarketRow,
+  Outcome,
+} from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
 import { UUID_PATTERN } from '../../lib/slug.ts';
 import type { MarketField, SortField } from './markets.schemas.ts';
@@ -18,6 +26,8 @@ export interface MarketFilters {
   /** Close-time window: at or after `closesAfter`, strictly before `closesBefore`. */
   closesAfter?: Date | undefined;
   closesBefore?: Date | undefined;
+  /** 'binary' or 'multiple' (multiple-choice) markets only. */
+  type?: MarketType | undefined;
 }
 
 export interface MarketPage {
@@ -56,13 +66,37 @@ const MARKET_COLUMNS = Object.keys({
   updatedAt: true,
   version: true,
   liquidity: true,
-  yesShares: true,
-  noShares: true,
+  type: true,
+  shares: true,
+  resolvedAnswerIndex: true,
   subsidy: true,
   escrow: true,
   closeAnnouncedAt: true,
   closeDueAt: true,
-} satisfies Record<keyof MarketRow, true>) as (keyof MarketRow)[];
+} satisfies Record<Exclude<keyof MarketRow, 'answers'>, true>) as Exclude<keyof MarketRow, 'answers'>[];
+
+/**
+ * A market's answers (id, text) in index order, read with its row (a correlated subquery on
+ * `markets.id`, in selects and in RETURNING alike), so every MarketRow carries them.
+ */
+const answersColumn = sql<
+  AnswerRow[]
+>`coalesce((select json_agg(json_build_object('id', a.id, 'text', a.text) order by a.index) from market_answers a where a.market_id = markets.id), '[]'::json)`.as(
+  'answers',
+);
+
+/** The columns behind each API field a list may select (answers are priced from the book). */
+function columnsOf(fields: readonly MarketField[]) {
+  const columns = new Set<Exclude<keyof MarketRow, 'answers'>>();
+  for (const field of fields) {
+    if (field === 'answers')
+      for (const c of ['shares', 'liquidity', 'probability', 'type'] as const) columns.add(c);
+    else if (field === 'yesShares' || field === 'noShares') columns.add('shares').add('type');
+    else if (field === 'resolvedAnswerId') columns.add('resolvedAnswerIndex');
+    else columns.add(field);
+  }
+  return [...columns];
+}
 
 /**
  * Data access for markets: every query names its columns, every list is bounded and indexed. The
@@ -75,7 +109,9 @@ export function createMarketRepository(db: Kysely<DB>) {
    * whether another page follows.
    */
   function listQuery(page: MarketPage) {
-    let query = pageSource(page).select([...page.columns]);
+    let query = pageSource(page).select(columnsOf(page.columns));
+    if (page.columns.includes('answers') || page.columns.includes('resolvedAnswerId'))
+      query = query.select(answersColumn);
     if (page.after) {
       const value =
         page.sort === 'createdAt' || page.sort === 'closesAt' ? new Date(page.after.value) : page.after.value;
@@ -100,8 +136,9 @@ export function createMarketRepository(db: Kysely<DB>) {
     if (page.filters.status !== 'closed') return applyFilters(db.selectFrom('markets'), page.filters);
     const columns = [
       ...new Set([
-        ...page.columns,
+        ...columnsOf(page.columns),
         'id',
+        'type',
         page.sort,
         'category',
         'creatorId',
@@ -131,13 +168,14 @@ export function createMarketRepository(db: Kysely<DB>) {
   }
 
   function findByIdQuery(id: string, trx: Kysely<DB> = db) {
-    return trx.selectFrom('markets').select(MARKET_COLUMNS).where('id', '=', id);
+    return trx.selectFrom('markets').select(MARKET_COLUMNS).select(answersColumn).where('id', '=', id);
   }
 
   function dueClosesQuery(trx: Kysely<DB>, limit: number) {
     return trx
       .selectFrom('markets')
       .selectAll()
+      .select(answersColumn)
       .where('closeDueAt', '<=', sql<Date>`now()`)
       .orderBy('closeDueAt')
       .limit(limit)
@@ -184,18 +222,39 @@ export function createMarketRepository(db: Kysely<DB>) {
       const query = trx
         .selectFrom('markets')
         .selectAll()
+        .select(answersColumn)
         .where(byId ? 'id' : 'slug', '=', byId ? idOrSlug.toLowerCase() : idOrSlug);
       return (forDelete ? query.forUpdate() : query.forNoKeyUpdate()).executeTakeFirst();
     },
 
     async findBySlug(slug: string, trx: Kysely<DB> = db): Promise<MarketRow | undefined> {
-      const query = trx.selectFrom('markets').select(MARKET_COLUMNS).where('slug', '=', slug);
+      const query = trx
+        .selectFrom('markets')
+        .select(MARKET_COLUMNS)
+        .select(answersColumn)
+        .where('slug', '=', slug);
       const { rows } = await trx.executeQuery(prepared('markets_by_slug', query.compile()));
       return rows[0];
     },
 
-    create(values: NewMarketRow, trx: Kysely<DB> = db): Promise<MarketRow> {
-      return trx.insertInto('markets').values(values).returningAll().executeTakeFirstOrThrow();
+    /** The market row and its answers (in order; a binary market's are YES, NO), in the caller's transaction. */
+    async create(
+      values: Omit<NewMarketRow, 'shares'>,
+      answers: readonly string[],
+      trx: Kysely<DB> = db,
+    ): Promise<MarketRow> {
+      const row = await trx
+        .insertInto('markets')
+        .values({ ...values, shares: answers.map(() => 0) })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const inserted = await trx
+        .insertInto('marketAnswers')
+        .values(answers.map((text, index) => ({ marketId: row.id, index, text })))
+        .returning(['id', 'text', 'index'])
+        .execute();
+      inserted.sort((a, b) => a.index - b.index);
+      return { ...row, answers: inserted.map(({ id, text }) => ({ id, text })) };
     },
 
     /** Updates when the row still has `expectedVersion` (if given); undefined when it does not. */
@@ -218,7 +277,7 @@ export function createMarketRepository(db: Kysely<DB>) {
         })
         .where('id', '=', id);
       if (expectedVersion !== undefined) query = query.where('version', '=', expectedVersion);
-      return query.returningAll().executeTakeFirst();
+      return query.returningAll().returning(answersColumn).executeTakeFirst();
     },
 
     /**
@@ -252,13 +311,12 @@ export function createMarketRepository(db: Kysely<DB>) {
     applyTrade(
       trx: Trx,
       id: string,
-      book: { yesShares: number; noShares: number; probability: number; escrow: number; volumeDelta: number },
+      book: { shares: readonly number[]; probability: number; escrow: number; volumeDelta: number },
     ): Promise<MarketRow> {
       return trx
         .updateTable('markets')
         .set({
-          yesShares: book.yesShares,
-          noShares: book.noShares,
+          shares: [...book.shares],
           probability: book.probability,
           escrow: book.escrow,
           volume: sql<number>`volume + ${book.volumeDelta}`,
@@ -267,6 +325,7 @@ export function createMarketRepository(db: Kysely<DB>) {
         })
         .where('id', '=', id)
         .returningAll()
+        .returning(answersColumn)
         .executeTakeFirstOrThrow();
     },
 
@@ -277,6 +336,7 @@ export function createMarketRepository(db: Kysely<DB>) {
         .set({ subsidy: subsidyCents, escrow: subsidyCents })
         .where('id', '=', id)
         .returningAll()
+        .returning(answersColumn)
         .executeTakeFirstOrThrow();
     },
 
@@ -284,13 +344,14 @@ export function createMarketRepository(db: Kysely<DB>) {
     settle(
       trx: Trx,
       id: string,
-      result: { status: 'resolved' | 'cancelled'; outcome: Outcome | null },
+      result: { status: 'resolved' | 'cancelled'; outcome: Outcome | null; answerIndex: number | null },
     ): Promise<MarketRow> {
       return trx
         .updateTable('markets')
         .set({
           status: result.status,
           outcome: result.outcome,
+          resolvedAnswerIndex: result.answerIndex,
           resolvedAt: sql<Date>`now()`,
           escrow: 0,
           updatedAt: sql<Date>`now()`,
@@ -298,6 +359,7 @@ export function createMarketRepository(db: Kysely<DB>) {
         })
         .where('id', '=', id)
         .returningAll()
+        .returning(answersColumn)
         .executeTakeFirstOrThrow();
     },
 
@@ -324,6 +386,7 @@ export function applyFilters<O>(query: SelectQueryBuilder<DB, 'markets', O>, fil
     q = q.where('status', '=', filters.status);
   }
   if (filters.category) q = q.where('category', '=', filters.category);
+  if (filters.type) q = q.where('type', '=', filters.type);
   if (filters.creatorId) q = q.where('creatorId', '=', filters.creatorId);
   if (filters.tag) q = q.where('tags', '@>', sql<string[]>`array[${filters.tag}]::text[]`);
   if (filters.ids) q = q.where('id', 'in', [...filters.ids]);

@@ -24,7 +24,14 @@ export const MARKET_FIELDS = [
   'liquidity',
   'yesShares',
   'noShares',
+  'type',
+  'answers',
+  'resolvedAnswerId',
 ] as const;
+export const MARKET_TYPES = ['binary', 'multiple'] as const;
+/** How many answers a multiple-choice market has. */
+export const MIN_ANSWERS = 2;
+export const MAX_ANSWERS = 20;
 export type MarketField = (typeof MARKET_FIELDS)[number];
 export type SortField = (typeof SORT_FIELDS)[number];
 
@@ -69,17 +76,36 @@ const editable = {
   closesAt: futureDate,
 };
 
-export const createMarketBody = z.strictObject({
-  ...editable,
-  slug: slug.optional(),
-  liquidity: moneyCents(1_000_000)
-    .optional()
-    .describe('LMSR b in units (2 decimals, at least 0.01); the creator funds b·ln 2 (default from config)'),
-  initialPosition: z
-    .strictObject({ outcome: z.enum(['YES', 'NO']), amount: moneyCents(1_000_000_000) })
-    .optional()
-    .describe("The creator's first trade, in the same transaction as the market"),
-});
+export const createMarketBody = z
+  .strictObject({
+    ...editable,
+    slug: slug.optional(),
+    liquidity: moneyCents(1_000_000)
+      .optional()
+      .describe(
+        'LMSR b in units (2 decimals, at least 0.01); the creator funds b·ln 2 (default from config)',
+      ),
+    answers: z
+      .array(z.string().trim().min(1, 'an answer must not be blank').max(200))
+      .min(MIN_ANSWERS)
+      .max(MAX_ANSWERS)
+      .refine(
+        (a) => new Set(a.map((t) => t.toLowerCase())).size === a.length,
+        'answers must be distinct (ignoring case)',
+      )
+      .optional()
+      .describe(
+        `A multiple-choice market: ${MIN_ANSWERS}–${MAX_ANSWERS} distinct answers (trimmed, case-insensitive); the creator funds b·ln N. Without it, a binary YES/NO market`,
+      ),
+    initialPosition: z
+      .strictObject({ outcome: z.enum(['YES', 'NO']), amount: moneyCents(1_000_000_000) })
+      .optional()
+      .describe("Binary markets: the creator's first trade, in the same transaction as the market"),
+  })
+  .refine((b) => !(b.answers && b.initialPosition), {
+    path: ['initialPosition'],
+    message: 'initialPosition applies to binary markets; trade an answer after creating the market',
+  });
 export const replaceMarketBody = z.strictObject({ ...editable, slug: slug.optional() });
 export type ReplaceMarketInput = z.output<typeof replaceMarketBody>;
 export const patchMarketBody = z
@@ -210,6 +236,10 @@ export const listMarketsQuery = z
     closesBefore: instant
       .optional()
       .describe('Close time strictly before this instant (ISO 8601 with offset)'),
+    type: z
+      .enum(MARKET_TYPES)
+      .optional()
+      .describe('`binary` (YES/NO) or `multiple` (multiple-choice) markets only'),
     sort: z.enum(SORT_FIELDS).default('createdAt').describe('Order by this field'),
     order: z.enum(['asc', 'desc']).default('desc').describe('Ascending or descending'),
     limit: z.coerce.number().int().min(1).max(100).default(20).describe('Markets per page, 1–100'),
@@ -255,6 +285,10 @@ export type ListMarketsQuery = z.output<typeof listMarketsQuery>;
 
 export const creatorSchema = z.object({ id: z.string(), name: z.string() }).meta({ id: 'Creator' });
 
+export const answerSchema = z
+  .object({ id: z.string(), text: z.string(), probability: z.number() })
+  .meta({ id: 'Answer' });
+
 export const marketSchema = z
   .object({
     id: z.string(),
@@ -276,6 +310,13 @@ export const marketSchema = z
     liquidity: z.number().describe('LMSR b, in units'),
     yesShares: z.number().describe('Outstanding YES shares'),
     noShares: z.number().describe('Outstanding NO shares'),
+    type: z.enum(MARKET_TYPES).describe('`binary` (answers YES, NO) or `multiple`'),
+    answers: z
+      .array(answerSchema)
+      .describe(
+        "The answers in order, each with its price; the prices sum to 1 (a binary market's: YES, NO)",
+      ),
+    resolvedAnswerId: z.string().nullable().describe('The winning answer once resolved'),
     creator: creatorSchema.optional(),
   })
   .meta({ id: 'Market' });

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../db/errors.ts';
 import type { DB, MarketRow, Outcome } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
+import { BINARY_OUTCOMES } from '../../domain/binary-lmsr.ts';
 import { type CursorValueKind, decodeCursor, encodeCursor } from '../../lib/cursor.ts';
 import { deadlineIn } from '../../lib/deadline.ts';
 import { ApiError } from '../../lib/errors.ts';
@@ -116,7 +117,11 @@ export function createMarketsService({
                 closesAt: input.closesAt,
                 creatorId: user.id,
                 liquidity,
+                type: input.answers ? 'multiple' : 'binary',
+                // Every answer starts at 1/N; a binary market at 0.5 as always.
+                probability: input.answers ? 1 / input.answers.length : 0.5,
               },
+              input.answers ?? BINARY_OUTCOMES,
               trx,
             );
             const funded = await funding.fund(trx, market, user.id, initialPosition);
@@ -205,6 +210,7 @@ export function createMarketsService({
         volumeMax: query.volumeMax,
         closesAfter: query.closesAfter,
         closesBefore: query.closesBefore,
+        type: query.type,
       };
       const [page, total] = await Promise.all([
         markets.list({

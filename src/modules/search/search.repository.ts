@@ -128,7 +128,10 @@ export function createSearchRepository(
     return sql<MarketRow & { score: number }>`
       with ranked as (${ranked}),
       fused as (select id, sum(1.0 / (${RRF_K} + rank))::float8 as score from ranked group by id)
-      select m.*, f.score from fused f join markets m on m.id = f.id
+      select m.*, f.score,
+             coalesce((select json_agg(json_build_object('id', a.id, 'text', a.text) order by a.index)
+                         from market_answers a where a.market_id = m.id), '[]'::json) as answers
+        from fused f join markets m on m.id = f.id
       order by f.score desc, m.id limit ${params.limit}`;
   }
 

@@ -77,14 +77,14 @@ export function createLedgerRepository(db: Kysely<DB>) {
       trx: Trx,
       marketId: string,
       userId: string,
-      outcome: Outcome,
+      answerIndex: number,
     ): Promise<PositionRow | undefined> {
       return trx
         .selectFrom('positions')
         .selectAll()
         .where('marketId', '=', marketId)
         .where('userId', '=', userId)
-        .where('outcome', '=', outcome)
+        .where('answerIndex', '=', answerIndex)
         .executeTakeFirst();
     },
 
@@ -94,7 +94,7 @@ export function createLedgerRepository(db: Kysely<DB>) {
      */
     applyToPosition(
       trx: Trx,
-      key: { marketId: string; userId: string; outcome: Outcome },
+      key: { marketId: string; userId: string; answerIndex: number; outcome: Outcome | null },
       delta: { shares: number; costBasis: number; netSpent: number },
     ): Promise<PositionRow> {
       if (delta.shares < 0) {
@@ -108,7 +108,7 @@ export function createLedgerRepository(db: Kysely<DB>) {
           })
           .where('marketId', '=', key.marketId)
           .where('userId', '=', key.userId)
-          .where('outcome', '=', key.outcome)
+          .where('answerIndex', '=', key.answerIndex)
           .returningAll()
           .executeTakeFirstOrThrow();
       }
@@ -116,7 +116,7 @@ export function createLedgerRepository(db: Kysely<DB>) {
         .insertInto('positions')
         .values({ ...key, shares: delta.shares, costBasis: delta.costBasis, netSpent: delta.netSpent })
         .onConflict((oc) =>
-          oc.columns(['marketId', 'userId', 'outcome']).doUpdateSet({
+          oc.columns(['marketId', 'userId', 'answerIndex']).doUpdateSet({
             shares: sql<number>`positions.shares + ${delta.shares}`,
             costBasis: sql<number>`positions.cost_basis + ${delta.costBasis}`,
             netSpent: sql<number>`positions.net_spent + ${delta.netSpent}`,
@@ -146,13 +146,13 @@ export function createLedgerRepository(db: Kysely<DB>) {
         .execute();
     },
 
-    async setPayouts(trx: Trx, marketId: string, outcome: Outcome): Promise<void> {
+    async setPayouts(trx: Trx, marketId: string, answerIndex: number): Promise<void> {
       // Must match payoutCents(): whole cents per micro-share count, the fraction kept by the maker.
       await trx
         .updateTable('positions')
         .set({ payout: sql<number>`shares / 10000` })
         .where('marketId', '=', marketId)
-        .where('outcome', '=', outcome)
+        .where('answerIndex', '=', answerIndex)
         .execute();
     },
 

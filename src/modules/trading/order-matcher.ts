@@ -5,9 +5,8 @@ import { planTrade } from '../../domain/trade.ts';
 import type { EventRepository } from '../events/events.repository.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import type { LedgerRepository } from './ledger.repository.ts';
-import { outcomeOfAnswer } from './order-answers.ts';
 import type { OrdersRepository } from './orders.repository.ts';
-import { bookOf, writeBook } from './trade-execution.ts';
+import { bookOf, outcomeOf, writeBook } from './trade-execution.ts';
 import { marketBookDto, tradeDto } from './trading.dto.ts';
 
 export type OrderMatcher = ReturnType<typeof createOrderMatcher>;
@@ -40,19 +39,22 @@ export function createOrderMatcher({ ledger, markets, orders, events, maxFills }
       { outcome: order.answerIndex, side: order.side, quantity },
     );
     const { result, deltas } = planned;
-    const outcome = outcomeOfAnswer(order.answerIndex);
+    const { answerIndex } = order;
+    const outcome = outcomeOf(market, answerIndex);
     const trade = await ledger.insertTrade(trx, {
       marketId: market.id,
       userId: order.userId,
+      answerIndex,
       outcome,
       side: order.side,
       amount: result.cents,
       shares: result.shares,
       probabilityBefore: result.probabilityBefore,
       probabilityAfter: result.probabilityAfter,
+      answerPrices: result.pricesAfter,
     });
     const updated = await writeBook(markets, trx, market, planned);
-    const key = { marketId: market.id, userId: order.userId, outcome };
+    const key = { marketId: market.id, userId: order.userId, answerIndex, outcome };
     if (buy) {
       await ledger.applyToPosition(trx, key, deltas.position);
     } else {
@@ -69,7 +71,10 @@ export function createOrderMatcher({ ledger, markets, orders, events, maxFills }
     await events.append(trx, {
       type: 'trade.created',
       marketId: market.id,
-      payload: { trade: tradeDto(trade), market: marketBookDto(updated) },
+      payload: {
+        trade: tradeDto({ ...trade, answerId: market.answers[answerIndex]!.id }),
+        market: marketBookDto(updated),
+      },
     });
     return { market: updated, order: filled, trade };
   }

@@ -1,11 +1,21 @@
 import { type Kysely, sql } from 'kysely';
-import type { DB, OrderRow, OrderStatus, TradeSide } from '../../db/schema.ts';
+import type { DB, OrderRow, OrderStatus, Outcome, TradeSide } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
 import { LIMIT_SCALE } from '../../domain/limit-order.ts';
 
 export type OrdersRepository = ReturnType<typeof createOrdersRepository>;
 
 type After = { createdAt: Date; id: string } | undefined;
+
+/** An order's answer, read with it: the answer's id, and a binary market's YES|NO (its answers' text). */
+const answerColumns = [
+  sql<string>`(select a.id from market_answers a where a.market_id = orders.market_id and a.index = orders.answer_index)`.as(
+    'answerId',
+  ),
+  sql<Outcome | null>`(select case when m.type = 'binary' then a.text end from market_answers a join markets m on m.id = a.market_id where a.market_id = orders.market_id and a.index = orders.answer_index)`.as(
+    'outcome',
+  ),
+] as const;
 
 /**
  * Data access for limit orders: the only code that writes the orders table, and so the only writer
@@ -177,8 +187,8 @@ export function createOrdersRepository(db: Kysely<DB>) {
       status: OrderStatus | undefined,
       limit: number,
       after: After,
-    ): Promise<OrderRow[]> {
-      let q = db.selectFrom('orders').selectAll().where('userId', '=', userId);
+    ): Promise<(OrderRow & { answerId: string; outcome: Outcome | null })[]> {
+      let q = db.selectFrom('orders').selectAll().select(answerColumns).where('userId', '=', userId);
       if (status) q = q.where('status', '=', status);
       if (after)
         q = q.where((eb) => eb(eb.refTuple('createdAt', 'id'), '<', eb.tuple(after.createdAt, after.id)));

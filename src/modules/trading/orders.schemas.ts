@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { limitMilliOf } from '../../domain/limit-order.ts';
 import { CENTS_PER_UNIT, MICROS_PER_SHARE, parseFixed } from '../../domain/money.ts';
 import { ok, uuid } from '../../lib/http-schemas.ts';
-import { tradeSchema } from './trading.schemas.ts';
+import { answerChoiceOf, answerFields, oneAnswer, tradeSchema } from './trading.schemas.ts';
 
 const outcome = z.enum(['YES', 'NO']);
 const side = z.enum(['buy', 'sell']);
@@ -10,7 +10,7 @@ const status = z.enum(['open', 'filled', 'cancelled', 'expired']);
 
 export const placeOrderBody = z
   .strictObject({
-    outcome,
+    ...answerFields,
     side,
     amount: z
       .number()
@@ -28,6 +28,7 @@ export const placeOrderBody = z
       .describe('ISO 8601; the order expires then (its reservation returned) if not filled'),
   })
   .transform((body, ctx) => {
+    oneAnswer(body, ctx);
     const parsed = parseFixed(body.amount, body.side === 'buy' ? CENTS_PER_UNIT : MICROS_PER_SHARE);
     if ('message' in parsed) ctx.addIssue({ code: 'custom', path: ['amount'], message: parsed.message });
     const limitMilli = limitMilliOf(body.limitProbability);
@@ -37,7 +38,7 @@ export const placeOrderBody = z
     if (expiresAt && expiresAt.getTime() <= Date.now())
       ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be in the future' });
     if (!('units' in parsed) || limitMilli === undefined) return z.NEVER;
-    return { outcome: body.outcome, side: body.side, quantity: parsed.units, limitMilli, expiresAt };
+    return { ...answerChoiceOf(body), side: body.side, quantity: parsed.units, limitMilli, expiresAt };
   });
 
 export const orderIdParams = z.object({ id: uuid.describe('The order id') });
@@ -47,7 +48,8 @@ export const orderSchema = z
     id: z.string(),
     marketId: z.string(),
     userId: z.string(),
-    outcome,
+    outcome: outcome.nullable().describe('Binary markets: YES or NO; null on multiple-choice markets'),
+    answerId: z.string().describe('The answer the order trades'),
     side,
     limitProbability: z.number(),
     amount: z.number().describe('As placed: money (buy) or shares (sell)'),
@@ -95,7 +97,8 @@ export const orderbookResponse = ok(
       marketId: z.string(),
       levels: z.array(
         z.object({
-          outcome,
+          outcome: outcome.nullable().describe('Binary markets: YES or NO; null on multiple-choice markets'),
+          answerId: z.string(),
           side,
           limitProbability: z.number(),
           amount: z.number().describe('Resting size: money for buys, shares for sells'),

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { DB, MarketRow, OrderRow, OrderStatus, Outcome, TradeSide } from '../../db/schema.ts';
+import type { DB, MarketRow, OrderRow, OrderStatus, TradeSide } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
+import { type AnswerChoice, answerIndexIn } from '../../domain/answers.ts';
 import { InsufficientBalance, InsufficientShares } from '../../domain/domain-errors.ts';
 import { costBasisOf, fillableNow, OrderNotOpen, TooManyOpenOrders } from '../../domain/limit-order.ts';
 import { assertTradable } from '../../domain/market-status.ts';
@@ -12,23 +13,22 @@ import { UUID_PATTERN } from '../../lib/slug.ts';
 import type { AuthUser } from '../auth/permissions.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import type { LedgerRepository } from './ledger.repository.ts';
-import { orderDto, orderLevelDto } from './order.dto.ts';
-import { answerIndexOf, outcomeOfAnswer } from './order-answers.ts';
+import { orderAnswerIn, orderDto, orderLevelDto } from './order.dto.ts';
 import type { OrderMatcher } from './order-matcher.ts';
 import type { OrdersRepository } from './orders.repository.ts';
-import { bookOf } from './trade-execution.ts';
+import { bookOf, outcomeOf } from './trade-execution.ts';
 import { tradeDto } from './trading.dto.ts';
 
 export type OrdersService = ReturnType<typeof createOrdersService>;
 
-export interface PlaceOrderInput {
-  outcome: Outcome;
+/** The answer by a binary `outcome` or any market's `answerId` (resolved against the market here). */
+export type PlaceOrderInput = AnswerChoice & {
   side: TradeSide;
   /** buy: cents to spend; sell: micro-shares to sell (the schema converts from units). */
   quantity: number;
   limitMilli: number;
   expiresAt?: Date | undefined;
-}
+};
 
 interface Deps {
   db: Kysely<DB>;
@@ -65,27 +65,32 @@ export function createOrdersService({
   onMarketChanged,
 }: Deps) {
   /** What an open order holds back goes home: cents to the balance, shares (and their cost basis) to the position. */
-  async function returnReservation(trx: Trx, order: OrderRow) {
+  async function returnReservation(trx: Trx, market: MarketRow, order: OrderRow) {
     if (order.reserved === 0) return;
     if (order.side === 'buy') {
       await ledger.addToBalance(trx, order.userId, order.reserved);
     } else {
       await ledger.applyToPosition(
         trx,
-        { marketId: order.marketId, userId: order.userId, outcome: outcomeOfAnswer(order.answerIndex) },
+        {
+          marketId: order.marketId,
+          userId: order.userId,
+          answerIndex: order.answerIndex,
+          outcome: outcomeOf(market, order.answerIndex),
+        },
         { shares: order.reserved, costBasis: order.reservedCostBasis, netSpent: 0 },
       );
     }
   }
 
   /** Closes these open orders of a locked market, their reservations returned, owners locked in id order. */
-  async function closeAll(trx: Trx, open: OrderRow[], status: 'cancelled' | 'expired') {
+  async function closeAll(trx: Trx, market: MarketRow, open: OrderRow[], status: 'cancelled' | 'expired') {
     if (open.length === 0) return 0;
     await ledger.lockUsers(
       trx,
       open.map((o) => o.userId),
     );
-    for (const order of open) await returnReservation(trx, order);
+    for (const order of open) await returnReservation(trx, market, order);
     await orders.close(
       trx,
       open.map((o) => o.id),
@@ -94,12 +99,12 @@ export function createOrdersService({
     return open.length;
   }
 
-  async function marketIdOf(idOrSlug: string): Promise<string> {
+  async function marketOf(idOrSlug: string): Promise<MarketRow> {
     const market = UUID_PATTERN.test(idOrSlug)
       ? await markets.findById(idOrSlug.toLowerCase())
       : await markets.findBySlug(idOrSlug);
     if (!market) throw ApiError.notFound('Market');
-    return market.id;
+    return market;
   }
 
   async function placeOnce(trx: Trx, user: AuthUser, marketIdOrSlug: string, input: PlaceOrderInput) {
@@ -108,6 +113,8 @@ export function createOrdersService({
     const account = await ledger.lockUser(trx, user.id);
     if (!account) throw ApiError.unauthorized('The user of this token no longer exists');
     assertTradable(market);
+    const answerIndex = answerIndexIn(market, input);
+    const outcome = outcomeOf(market, answerIndex);
     if ((await orders.countOpen(trx, market.id, user.id)) >= maxOpenPerMarket)
       throw new TooManyOpenOrders(maxOpenPerMarket);
 
@@ -119,20 +126,20 @@ export function createOrdersService({
         throw InsufficientBalance.forTrade(input.quantity, account.balance);
       balance = await ledger.addToBalance(trx, user.id, -input.quantity);
     } else {
-      const position = await ledger.findPosition(trx, market.id, user.id, input.outcome);
+      const position = await ledger.findPosition(trx, market.id, user.id, answerIndex);
       if (!position || position.shares < input.quantity)
-        throw new InsufficientShares(position?.shares ?? 0, input.outcome);
+        throw new InsufficientShares(position?.shares ?? 0, market.answers[answerIndex]!.text);
       reservedCostBasis = costBasisOf(position, input.quantity);
       await ledger.applyToPosition(
         trx,
-        { marketId: market.id, userId: user.id, outcome: input.outcome },
+        { marketId: market.id, userId: user.id, answerIndex, outcome },
         { shares: -input.quantity, costBasis: -reservedCostBasis, netSpent: 0 },
       );
     }
     let order = await orders.insert(trx, {
       marketId: market.id,
       userId: user.id,
-      answerIndex: answerIndexOf(input.outcome),
+      answerIndex,
       side: input.side,
       limitMilli: input.limitMilli,
       amount: input.quantity,
@@ -147,12 +154,18 @@ export function createOrdersService({
     if (quantity > 0) {
       const filled = await matcher.fill(trx, market, order, quantity);
       order = filled.order;
-      trade = tradeDto(filled.trade);
+      trade = tradeDto({ ...filled.trade, answerId: market.answers[answerIndex]!.id });
       current = await matcher.matchAfterTrade(trx, filled.market);
       // A sale's proceeds arrived in the balance.
       if (order.side === 'sell') balance += filled.trade.amount;
     }
-    return { order: orderDto(order), trade, balance, marketId: current.id, changed: quantity > 0 };
+    return {
+      order: orderDto(order, orderAnswerIn(market, answerIndex)),
+      trade,
+      balance,
+      marketId: current.id,
+      changed: quantity > 0,
+    };
   }
 
   return {
@@ -171,18 +184,18 @@ export function createOrdersService({
       const cancelled = await inTransaction(
         db,
         async (trx) => {
-          await markets.findForUpdate(trx, found.marketId);
+          const market = (await markets.findForUpdate(trx, found.marketId))!;
           await ledger.lockUser(trx, user.id);
           const order = await orders.lock(trx, orderId);
           if (!order) throw ApiError.notFound('Order');
           if (order.status !== 'open') throw new OrderNotOpen(order.status);
-          await returnReservation(trx, order);
+          await returnReservation(trx, market, order);
           await orders.close(trx, [order.id], 'cancelled');
-          return (await orders.findById(order.id, trx))!;
+          return orderDto((await orders.findById(order.id, trx))!, orderAnswerIn(market, order.answerIndex));
         },
         { deadline: deadlineIn(deadlineMs, receivedAt) },
       );
-      return orderDto(cancelled);
+      return cancelled;
     },
 
     async myOrders(
@@ -200,7 +213,7 @@ export function createOrdersService({
       const page = hasMore ? rows.slice(0, query.limit) : rows;
       const last = page.at(-1);
       return {
-        data: page.map(orderDto),
+        data: page.map((o) => orderDto(o, o)),
         meta: {
           limit: query.limit,
           hasMore,
@@ -213,13 +226,14 @@ export function createOrdersService({
     },
 
     async orderbook(marketIdOrSlug: string) {
-      const marketId = await marketIdOf(marketIdOrSlug);
-      return { marketId, levels: (await orders.levels(marketId)).map(orderLevelDto) };
+      const market = await marketOf(marketIdOrSlug);
+      const levels = await orders.levels(market.id);
+      return { marketId: market.id, levels: levels.map((l) => orderLevelDto(market, l)) };
     },
 
     /** In a settlement's transaction, the market locked: every open order cancelled, reservations returned. */
     async cancelAllOpen(trx: Trx, market: MarketRow): Promise<number> {
-      return closeAll(trx, await orders.openInMarket(trx, market.id), 'cancelled');
+      return closeAll(trx, market, await orders.openInMarket(trx, market.id), 'cancelled');
     },
 
     /** The expiry schedule: each market with orders past their expiresAt, under its lock. */
@@ -227,8 +241,8 @@ export function createOrdersService({
       let expired = 0;
       for (const marketId of await orders.marketsWithDue(100)) {
         expired += await inTransaction(db, async (trx) => {
-          await markets.findForUpdate(trx, marketId);
-          return closeAll(trx, await orders.dueInMarket(trx, marketId), 'expired');
+          const market = (await markets.findForUpdate(trx, marketId))!;
+          return closeAll(trx, market, await orders.dueInMarket(trx, marketId), 'expired');
         });
       }
       return expired;

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { DB, MarketRow, Outcome } from '../../db/schema.ts';
+import type { DB, MarketRow } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
+import { type AnswerChoice, answerIndexIn } from '../../domain/answers.ts';
 import { MarketSettled } from '../../domain/domain-errors.ts';
 import { effectiveStatus, isSettled } from '../../domain/market-status.ts';
 import { type Credits, cancellationCredits, resolutionCredits } from '../../domain/settlement.ts';
@@ -12,6 +13,7 @@ import { announceCloses, closeIsDue } from '../markets/close-announcer.ts';
 import { toMarketDto } from '../markets/market-dto.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import type { LedgerRepository } from './ledger.repository.ts';
+import { outcomeOf } from './trade-execution.ts';
 
 export type SettlementService = ReturnType<typeof createSettlementService>;
 
@@ -44,8 +46,8 @@ export function createSettlementService({
     marketIdOrSlug: string,
     authorize: (market: MarketRow) => void,
     /** Who gets the escrow: the kernel's resolution or cancellation credits, from the market's positions. */
-    distribute: (trx: Trx, market: MarketRow) => Promise<Credits>,
-    result: { status: 'resolved' | 'cancelled'; outcome: Outcome | null },
+    distribute: (trx: Trx, market: MarketRow, winner: number | null) => Promise<Credits>,
+    result: { status: 'resolved' | 'cancelled'; answer: AnswerChoice | null },
     receivedAt: number | undefined,
   ) {
     const settled = await inTransaction(
@@ -58,11 +60,17 @@ export function createSettlementService({
         if (isSettled(market.status)) throw new MarketSettled(market.status);
         // Reservations home first: a resting sell's shares are back in its position before payouts.
         await limitOrders?.cancelAllOpen(trx, market);
-        const credits = await distribute(trx, market);
+        // The winning answer's index (400 when it is not this market's), or none for a cancellation.
+        const winner = result.answer ? answerIndexIn(market, result.answer) : null;
+        const credits = await distribute(trx, market, winner);
         await ledger.lockUsers(trx, [...credits.keys()]);
         await ledger.creditMany(trx, credits);
-        if (result.outcome) await ledger.setPayouts(trx, market.id, result.outcome);
-        const settled = await markets.settle(trx, market.id, result);
+        if (winner !== null) await ledger.setPayouts(trx, market.id, winner);
+        const settled = await markets.settle(trx, market.id, {
+          status: result.status,
+          outcome: winner === null ? null : outcomeOf(market, winner),
+          answerIndex: winner,
+        });
         // Settled after its close time but before the close sweep got to it: the close is told first.
         if (closeIsDue(market)) await announceCloses(trx, [market], { markets, events });
         await events.append(trx, {
@@ -81,7 +89,7 @@ export function createSettlementService({
   return {
     /** Each winning share pays 1 unit; what escrow is left returns to the creator. */
     /** receivedAt (here and in cancel): when the request arrived, the start of its deadline (default: now). */
-    resolve(user: AuthUser, marketIdOrSlug: string, outcome: Outcome, receivedAt?: number) {
+    resolve(user: AuthUser, marketIdOrSlug: string, answer: AnswerChoice, receivedAt?: number) {
       return settle(
         marketIdOrSlug,
         (market) => {
@@ -92,9 +100,13 @@ export function createSettlementService({
             throw ApiError.forbidden('The creator may resolve only once the market has closed');
           }
         },
-        async (trx, market) =>
-          resolutionCredits(market, await ledger.marketPositions(trx, market.id), outcome),
-        { status: 'resolved', outcome },
+        async (trx, market, winner) =>
+          resolutionCredits(
+            market,
+            (await ledger.marketPositions(trx, market.id)).map((p) => ({ ...p, outcome: p.answerIndex })),
+            winner!,
+          ),
+        { status: 'resolved', answer },
         receivedAt,
       );
     },
@@ -109,7 +121,7 @@ export function createSettlementService({
           }
         },
         async (trx, market) => cancellationCredits(market, await ledger.marketPositions(trx, market.id)),
-        { status: 'cancelled', outcome: null },
+        { status: 'cancelled', answer: null },
         receivedAt,
       );
     },

@@ -1,6 +1,7 @@
 import type { MarketRow, Outcome, PositionRow, TradeRow, TradeSide } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
-import { BINARY_OUTCOMES, outcomeIndex } from '../../domain/binary-lmsr.ts';
+import { headlineProbability } from '../../domain/answers.ts';
+import { BINARY_OUTCOMES } from '../../domain/binary-lmsr.ts';
 import {
   type Book,
   executeTrade as executeInBook,
@@ -13,15 +14,17 @@ import type { MarketRepository } from '../markets/markets.repository.ts';
 import type { LedgerRepository } from './ledger.repository.ts';
 
 /**
- * The binary market's rows as the kernel's book (src/domain/trade.ts), and a trade executed
- * against them: the kernel decides, this writes what it decided.
+ * A market's rows as the kernel's book (src/domain/trade.ts), and a trade executed against them:
+ * the kernel decides, this writes what it decided. Binary and multiple-choice markets alike: an
+ * order names the answer by index (a binary market's YES is 0, NO is 1).
  */
 export interface Order {
-  outcome: Outcome;
+  /** Index of the traded answer (answerIndexOf turns a binary outcome into it). */
+  answerIndex: number;
   side: TradeSide;
   /** buy: cents to spend; sell: micro-shares to sell. */
   quantity: number;
-  /** Slippage guard on the traded outcome's price after the trade. */
+  /** Slippage guard on the traded answer's price after the trade. */
   maxProbability?: number | undefined;
   minProbability?: number | undefined;
 }
@@ -33,29 +36,43 @@ export interface Execution {
   balance: number;
 }
 
-type BookColumns = Pick<MarketRow, 'yesShares' | 'noShares' | 'liquidity'>;
+type BookColumns = Pick<MarketRow, 'shares' | 'liquidity'> & Partial<Pick<MarketRow, 'answers' | 'type'>>;
 
-/** A binary market's book: YES is outcome 0, NO outcome 1. */
+/** A binary outcome as its answer index: YES is 0, NO is 1. */
+export const answerIndexOf = (outcome: Outcome): number => (outcome === 'YES' ? 0 : 1);
+
+/** The binary outcome of an answer index on a binary market; null on a multiple-choice one. */
+export const outcomeOf = (market: Pick<MarketRow, 'type'>, answerIndex: number): Outcome | null =>
+  market.type === 'multiple' ? null : BINARY_OUTCOMES[answerIndex]!;
+
+/** A market's book: its shares per answer, its b, and the answers' names for messages. */
 export const bookOf = (market: BookColumns): Book => ({
-  outcomes: BINARY_OUTCOMES,
-  shares: [market.yesShares, market.noShares],
+  outcomes:
+    market.type === 'multiple' && market.answers ? market.answers.map((a) => a.text) : BINARY_OUTCOMES,
+  shares: market.shares,
   liquidity: market.liquidity,
 });
 
-const kernelOrder = (order: Order): TradeOrder => ({ ...order, outcome: outcomeIndex(order.outcome) });
+const kernelOrder = ({ answerIndex, ...order }: Order): TradeOrder => ({ ...order, outcome: answerIndex });
 
 /**
- * What `cents` buy of `outcome` from this book: the shares (micro), the outcome's price before and
- * after, and the YES probability the market then shows. The sample-data seed and the bench price
- * their buys with it.
+ * What `cents` buy of a binary market's `outcome`: the shares (micro), the outcome's price before
+ * and after, and the YES probability the market then shows. The sample-data seed and the bench
+ * price their buys with it.
  */
 export function quoteBuy(market: BookColumns, outcome: Outcome, cents: number) {
-  const quote = quoteBuyInBook(bookOf(market), outcomeIndex(outcome), cents);
+  return quoteBuyAnswer(market, answerIndexOf(outcome), cents);
+}
+
+/** quoteBuy by answer index (any market); `probability` is answer 0's price after. */
+export function quoteBuyAnswer(market: BookColumns, answerIndex: number, cents: number) {
+  const quote = quoteBuyInBook(bookOf(market), answerIndex, cents);
   return {
     shares: quote.shares,
     before: quote.before,
     after: quote.after,
     probability: quote.pricesAfter[0]!,
+    pricesAfter: quote.pricesAfter,
   };
 }
 
@@ -76,9 +93,8 @@ export function writeBook(
   { result, deltas }: PlannedTrade,
 ): Promise<MarketRow> {
   return markets.applyTrade(trx, market.id, {
-    yesShares: market.yesShares + (deltas.outcome === 0 ? deltas.shares : 0),
-    noShares: market.noShares + (deltas.outcome === 1 ? deltas.shares : 0),
-    probability: result.pricesAfter[0]!,
+    shares: market.shares.map((s, j) => (j === deltas.outcome ? s + deltas.shares : s)),
+    probability: headlineProbability(market.type, result.pricesAfter),
     escrow: market.escrow + deltas.escrow,
     volumeDelta: deltas.volume,
   });
@@ -98,27 +114,30 @@ export async function executeTrade(
 ): Promise<Execution> {
   const { ledger, markets } = repos;
   const position =
-    order.side === 'sell' ? await ledger.findPosition(trx, market.id, user.id, order.outcome) : undefined;
+    order.side === 'sell' ? await ledger.findPosition(trx, market.id, user.id, order.answerIndex) : undefined;
   const { result, deltas } = executeInBook(
     bookOf(market),
     { balance: user.balance, position },
     kernelOrder(order),
   );
+  const outcome = outcomeOf(market, order.answerIndex);
   const trade = await ledger.insertTrade(trx, {
     marketId: market.id,
     userId: user.id,
-    outcome: order.outcome,
+    outcome,
+    answerIndex: order.answerIndex,
     side: order.side,
     amount: result.cents,
     shares: result.shares,
     probabilityBefore: result.probabilityBefore,
     probabilityAfter: result.probabilityAfter,
+    answerPrices: result.pricesAfter,
   });
   const updated = await writeBook(markets, trx, market, { result, deltas });
   const balance = await ledger.addToBalance(trx, user.id, -deltas.escrow);
   const newPosition = await ledger.applyToPosition(
     trx,
-    { marketId: market.id, userId: user.id, outcome: order.outcome },
+    { marketId: market.id, userId: user.id, answerIndex: order.answerIndex, outcome },
     deltas.position,
   );
   return { trade, position: newPosition, market: updated, balance };

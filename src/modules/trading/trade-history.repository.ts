@@ -14,6 +14,14 @@ export interface MarketSummaryRow {
 
 type After = { createdAt: Date; id: string } | undefined;
 
+/** The id of a trade's or position's answer (its market's answer at its index), read with the row. */
+const answerIdOf = (table: 'trades' | 'positions') =>
+  sql<string>`(select a.id from market_answers a where a.market_id = ${sql.ref(`${table}.marketId`)} and a.index = ${sql.ref(`${table}.answerIndex`)})`.as(
+    'answerId',
+  );
+
+export type WithAnswerId<T> = T & { answerId: string };
+
 /** A bound on one answer; a user with more open positions than this pages through trades instead. */
 const MAX_POSITIONS = 500;
 
@@ -21,8 +29,12 @@ const MAX_POSITIONS = 500;
 /** `read`: where a market's public trade list is read (a replica when there are any). */
 export function createTradeHistoryRepository(db: Kysely<DB>, read: Kysely<DB> = db) {
   return {
-    async marketTrades(marketId: string, limit: number, after: After): Promise<TradeRow[]> {
-      let q = read.selectFrom('trades').selectAll().where('marketId', '=', marketId);
+    async marketTrades(marketId: string, limit: number, after: After): Promise<WithAnswerId<TradeRow>[]> {
+      let q = read
+        .selectFrom('trades')
+        .selectAll()
+        .select(answerIdOf('trades'))
+        .where('marketId', '=', marketId);
       if (after)
         q = q.where((eb) => eb(eb.refTuple('createdAt', 'id'), '<', eb.tuple(after.createdAt, after.id)));
       return q
@@ -32,10 +44,11 @@ export function createTradeHistoryRepository(db: Kysely<DB>, read: Kysely<DB> = 
         .execute();
     },
 
-    marketPositions(marketId: string, limit: number, offset: number): Promise<PositionRow[]> {
+    marketPositions(marketId: string, limit: number, offset: number): Promise<WithAnswerId<PositionRow>[]> {
       return db
         .selectFrom('positions')
         .selectAll()
+        .select(answerIdOf('positions'))
         .where('marketId', '=', marketId)
         .where('shares', '>', 0)
         .orderBy('shares', 'desc')
@@ -45,10 +58,14 @@ export function createTradeHistoryRepository(db: Kysely<DB>, read: Kysely<DB> = 
         .execute();
     },
 
-    userPositions(userId: string, withMarket: boolean): Promise<(PositionRow & Partial<MarketSummaryRow>)[]> {
+    userPositions(
+      userId: string,
+      withMarket: boolean,
+    ): Promise<(WithAnswerId<PositionRow> & Partial<MarketSummaryRow>)[]> {
       const q = db
         .selectFrom('positions')
         .selectAll('positions')
+        .select(answerIdOf('positions'))
         .where('positions.userId', '=', userId)
         .where((eb) => eb.or([eb('positions.shares', '>', 0), eb('positions.payout', '>', 0)]))
         .orderBy('positions.updatedAt', 'desc')
@@ -57,7 +74,7 @@ export function createTradeHistoryRepository(db: Kysely<DB>, read: Kysely<DB> = 
       return q
         .innerJoin('markets', 'markets.id', 'positions.marketId')
         .select(marketColumns)
-        .execute() as Promise<(PositionRow & MarketSummaryRow)[]>;
+        .execute() as Promise<(WithAnswerId<PositionRow> & MarketSummaryRow)[]>;
     },
 
     async userTrades(
@@ -65,8 +82,12 @@ export function createTradeHistoryRepository(db: Kysely<DB>, read: Kysely<DB> = 
       limit: number,
       after: After,
       withMarket: boolean,
-    ): Promise<(TradeRow & Partial<MarketSummaryRow>)[]> {
-      let q = db.selectFrom('trades').selectAll('trades').where('trades.userId', '=', userId);
+    ): Promise<(WithAnswerId<TradeRow> & Partial<MarketSummaryRow>)[]> {
+      let q = db
+        .selectFrom('trades')
+        .selectAll('trades')
+        .select(answerIdOf('trades'))
+        .where('trades.userId', '=', userId);
       if (after) {
         q = q.where((eb) =>
           eb(eb.refTuple('trades.createdAt', 'trades.id'), '<', eb.tuple(after.createdAt, after.id)),
@@ -80,7 +101,7 @@ export function createTradeHistoryRepository(db: Kysely<DB>, read: Kysely<DB> = 
         return q
           .innerJoin('markets', 'markets.id', 'trades.marketId')
           .select(marketColumns)
-          .execute() as Promise<(TradeRow & MarketSummaryRow)[]>;
+          .execute() as Promise<(WithAnswerId<TradeRow> & MarketSummaryRow)[]>;
       }
       return q.execute();
     },

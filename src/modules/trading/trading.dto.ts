@@ -1,15 +1,17 @@
 import type { MarketRow, PositionRow, TradeRow } from '../../db/schema.ts';
+import { headlineProbability } from '../../domain/answers.ts';
 import { toShares, toUnits } from '../../domain/money.ts';
 import type { PlannedTrade } from '../../domain/trade.ts';
-import type { Execution } from './trade-execution.ts';
-import type { TradeInput } from './trading.service.ts';
+import { toMarketDto } from '../markets/market-dto.ts';
+import { type Execution, type Order, outcomeOf } from './trade-execution.ts';
 
 /** API shapes of the money tables: money in units, shares in shares, dates in ISO 8601. */
-export const tradeDto = (t: TradeRow) => ({
+export const tradeDto = (t: TradeRow & { answerId: string }) => ({
   id: t.id,
   marketId: t.marketId,
   userId: t.userId,
   outcome: t.outcome,
+  answerId: t.answerId,
   side: t.side,
   amount: toUnits(t.amount),
   shares: toShares(t.shares),
@@ -18,10 +20,11 @@ export const tradeDto = (t: TradeRow) => ({
   createdAt: t.createdAt.toISOString(),
 });
 
-export const positionDto = (p: PositionRow) => ({
+export const positionDto = (p: PositionRow & { answerId: string }) => ({
   marketId: p.marketId,
   userId: p.userId,
   outcome: p.outcome,
+  answerId: p.answerId,
   shares: toShares(p.shares),
   costBasis: toUnits(p.costBasis),
   netSpent: toUnits(p.netSpent),
@@ -29,22 +32,29 @@ export const positionDto = (p: PositionRow) => ({
   updatedAt: p.updatedAt.toISOString(),
 });
 
-export const marketBookDto = (m: MarketRow) => ({
-  id: m.id,
-  probability: m.probability,
-  volume: toUnits(m.volume),
-  liquidity: toUnits(m.liquidity),
-  yesShares: toShares(m.yesShares),
-  noShares: toShares(m.noShares),
-  status: m.status,
-  version: m.version,
-});
+/** The book after a trade; `answers` carry every answer's price (they sum to 1). */
+export const marketBookDto = (m: MarketRow) => {
+  const { yesShares, noShares, answers } = toMarketDto(m);
+  return {
+    id: m.id,
+    probability: m.probability,
+    volume: toUnits(m.volume),
+    liquidity: toUnits(m.liquidity),
+    yesShares,
+    noShares,
+    status: m.status,
+    version: m.version,
+    answers,
+  };
+};
+
+const answerIdAt = (market: MarketRow, index: number) => market.answers[index]!.id;
 
 export type TradeResult = ReturnType<typeof toResult>;
 
 export const toResult = (e: Execution) => ({
-  trade: tradeDto(e.trade),
-  position: positionDto(e.position),
+  trade: tradeDto({ ...e.trade, answerId: answerIdAt(e.market, e.trade.answerIndex) }),
+  position: positionDto({ ...e.position, answerId: answerIdAt(e.market, e.position.answerIndex) }),
   market: marketBookDto(e.market),
   balance: toUnits(e.balance),
 });
@@ -53,18 +63,21 @@ export type QuoteResult = ReturnType<typeof toQuote>;
 
 /** A plan in the trade's units: `amount`, `shares` and the probabilities are what the trade would record. */
 export const toQuote = (
-  input: Pick<TradeInput, 'outcome' | 'side'>,
+  market: MarketRow,
+  input: Pick<Order, 'answerIndex' | 'side'>,
   { result, deltas }: PlannedTrade,
   balance: number,
 ) => ({
-  outcome: input.outcome,
+  outcome: outcomeOf(market, input.answerIndex),
+  answerId: answerIdAt(market, input.answerIndex),
   side: input.side,
   amount: toUnits(result.cents),
   shares: toShares(result.shares),
   averagePrice: toUnits(result.cents) / toShares(result.shares),
   probabilityBefore: result.probabilityBefore,
   probabilityAfter: result.probabilityAfter,
-  marketProbability: result.pricesAfter[0]!,
+  marketProbability: headlineProbability(market.type, result.pricesAfter),
+  answers: market.answers.map((a, i) => ({ id: a.id, text: a.text, probability: result.pricesAfter[i]! })),
   balanceAfter: toUnits(balance - deltas.escrow),
   guard: result.slippage
     ? { passes: false as const, code: 'SLIPPAGE' as const, message: result.slippage }

@@ -6,6 +6,7 @@ import { marketIdParams, marketResponse } from '../markets/markets.schemas.ts';
 import type { PortfolioService } from './portfolio.service.ts';
 import type { SettlementService } from './settlement.service.ts';
 import {
+  answerChoiceOf,
   historyQuery,
   idempotencyHeaders,
   ledgerResponse,
@@ -49,11 +50,11 @@ export function tradingRoutes(
         },
       },
       async (request, reply) => {
-        const { outcome, side, quantity, maxProbability, minProbability } = request.body;
+        const { side, quantity, maxProbability, minProbability } = request.body;
         const result = await trading.trade(
           request.user!,
           request.params.id,
-          { outcome, side, quantity, maxProbability, minProbability },
+          { ...answerChoiceOf(request.body), side, quantity, maxProbability, minProbability },
           {
             idempotencyKey: request.headers['idempotency-key'],
             abandoned: () => request.raw.socket?.destroyed === true,
@@ -81,11 +82,11 @@ export function tradingRoutes(
         },
       },
       async (request, reply) => {
-        const { outcome, side, quantity, maxProbability, minProbability } = request.body;
+        const { side, quantity, maxProbability, minProbability } = request.body;
         const data = await trading.quote(
           request.user!,
           request.params.id,
-          { outcome, side, quantity, maxProbability, minProbability },
+          { ...answerChoiceOf(request.body), side, quantity, maxProbability, minProbability },
           { receivedAt: receivedAt(reply) },
         );
         return { success: true as const, data };
@@ -180,7 +181,7 @@ export function tradingRoutes(
         data: await settlement.resolve(
           request.user!,
           request.params.id,
-          request.body.outcome,
+          answerChoiceOf(request.body),
           receivedAt(reply),
         ),
       }),

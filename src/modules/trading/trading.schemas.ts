@@ -1,13 +1,38 @@
 import { z } from 'zod';
 import { CENTS_PER_UNIT, MICROS_PER_SHARE, parseFixed } from '../../domain/money.ts';
 import { ok } from '../../lib/http-schemas.ts';
+import { answerSchema } from '../markets/markets.schemas.ts';
 
 const outcome = z.enum(['YES', 'NO']);
 const probability = z.number().gt(0).lt(1);
 
+const answerId = z.uuid().describe("One of the market's answers (`answers[].id`); any market");
+
+/** How a body names its answer: `outcome` (binary markets) or `answerId` (any market). */
+export const answerFields = {
+  outcome: outcome.optional().describe('Binary markets: YES or NO (the same as their answerId)'),
+  answerId: answerId.optional(),
+};
+
+/** Exactly one of `outcome` (binary markets) and `answerId` (any market) names the answer. */
+export function oneAnswer(body: { outcome?: unknown; answerId?: unknown }, ctx: z.RefinementCtx) {
+  if ((body.outcome === undefined) === (body.answerId === undefined))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['answerId'],
+      message: 'name the answer with exactly one of outcome (binary markets) and answerId',
+    });
+}
+
+/** The answer a parsed body names, as the services take it. */
+export const answerChoiceOf = (body: {
+  outcome?: 'YES' | 'NO' | undefined;
+  answerId?: string | undefined;
+}) => (body.answerId !== undefined ? { answerId: body.answerId } : { outcome: body.outcome! });
+
 export const tradeBody = z
   .strictObject({
-    outcome,
+    ...answerFields,
     side: z.enum(['buy', 'sell']),
     amount: z
       .number()
@@ -25,6 +50,7 @@ export const tradeBody = z
   })
   // The amount as the ledger counts it: buy in cents, sell in micro-shares.
   .transform((body, ctx) => {
+    oneAnswer(body, ctx);
     const parsed = parseFixed(body.amount, body.side === 'buy' ? CENTS_PER_UNIT : MICROS_PER_SHARE);
     if ('message' in parsed) ctx.addIssue({ code: 'custom', path: ['amount'], message: parsed.message });
     if (body.side === 'buy' && body.minProbability !== undefined) {
@@ -58,7 +84,8 @@ export const tradeSchema = z
     id: z.string(),
     marketId: z.string(),
     userId: z.string(),
-    outcome,
+    outcome: outcome.nullable().describe('Binary markets: YES or NO; null on multiple-choice markets'),
+    answerId: z.string().describe('The traded answer'),
     side: z.enum(['buy', 'sell']),
     amount: z.number().describe('Money paid (buy) or received (sell), in units'),
     shares: z.number(),
@@ -72,7 +99,8 @@ export const positionSchema = z
   .object({
     marketId: z.string(),
     userId: z.string(),
-    outcome,
+    outcome: outcome.nullable().describe('Binary markets: YES or NO; null on multiple-choice markets'),
+    answerId: z.string().describe('The answer held'),
     shares: z.number(),
     costBasis: z.number().describe('Units paid for the shares still held'),
     netSpent: z.number().describe('Units paid minus units received over all trades'),
@@ -103,6 +131,7 @@ export const tradeResultResponse = ok(
       noShares: z.number(),
       status: z.string(),
       version: z.number(),
+      answers: z.array(answerSchema).describe('Every answer with its price after the trade (they sum to 1)'),
     }),
     balance: z.number().describe('Your balance after the trade, in units'),
   }),
@@ -111,14 +140,20 @@ export const tradeResultResponse = ok(
 export const quoteResponse = ok(
   z
     .object({
-      outcome,
+      outcome: outcome.nullable().describe('Binary markets: YES or NO; null on multiple-choice markets'),
+      answerId: z.string().describe('The traded answer'),
       side: z.enum(['buy', 'sell']),
       amount: z.number().describe('Money the trade would pay (buy) or receive (sell), in units'),
       shares: z.number().describe('Shares it would buy or sell'),
       averagePrice: z.number().describe('amount / shares, in units per share'),
       probabilityBefore: z.number().describe("The traded outcome's price now"),
       probabilityAfter: z.number().describe("The traded outcome's price after the trade"),
-      marketProbability: z.number().describe('The YES probability the market would show after'),
+      marketProbability: z
+        .number()
+        .describe(
+          "The probability the market would show after (YES; a multiple-choice market's leading answer)",
+        ),
+      answers: z.array(answerSchema).describe('Every answer with its price after the trade (they sum to 1)'),
       balanceAfter: z.number().describe('Your balance after the trade, in units'),
       guard: z
         .object({
@@ -159,7 +194,12 @@ export const positionsQuery = z.strictObject({
 
 export const positionListResponse = ok(z.array(positionSchema.extend({ market: marketSummary.optional() })));
 
-export const resolveBody = z.strictObject({ outcome });
+export const resolveBody = z
+  .strictObject({
+    outcome: outcome.optional().describe('Binary markets: the winning outcome'),
+    answerId: answerId.optional().describe('The winning answer (any market)'),
+  })
+  .superRefine(oneAnswer);
 
 export const ledgerResponse = ok(
   z.object({

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { DB, MarketRow, Outcome, TradeSide } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
-import { BINARY_OUTCOMES } from '../../domain/binary-lmsr.ts';
+import { type AnswerChoice, answerIndexIn } from '../../domain/answers.ts';
 import { MarketHasTrades } from '../../domain/domain-errors.ts';
 import { assertTradable } from '../../domain/market-status.ts';
 import { assertCanFund, subsidyCents } from '../../domain/settlement.ts';
@@ -15,17 +15,23 @@ import type { EventRepository } from '../events/events.repository.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import { idempotencyRepository } from './idempotency.repository.ts';
 import type { LedgerRepository } from './ledger.repository.ts';
-import { executeTrade, planOrder } from './trade-execution.ts';
+import { answerIndexOf, executeTrade, type Order, planOrder } from './trade-execution.ts';
 import { type QuoteResult, type TradeResult, toQuote, toResult } from './trading.dto.ts';
 
-export interface TradeInput {
-  outcome: Outcome;
+/** The answer by a binary `outcome` or any market's `answerId` (resolved against the market in the service). */
+export type TradeInput = AnswerChoice & {
   side: TradeSide;
   /** buy: cents to spend; sell: micro-shares to sell (the routes convert from units). */
   quantity: number;
   maxProbability?: number | undefined;
   minProbability?: number | undefined;
-}
+};
+
+/** The kernel's order for this market: the named answer as its index (400 when it is not the market's). */
+const orderFor = (market: MarketRow, { outcome: _o, answerId: _a, ...rest }: TradeInput): Order => ({
+  ...rest,
+  answerIndex: answerIndexIn(market, { outcome: _o, answerId: _a } as AnswerChoice),
+});
 
 export type TradingService = ReturnType<typeof createTradingService>;
 
@@ -89,7 +95,8 @@ export function createTradingService({
       if (claim.kind === 'replay') return { body: claim.response as TradeResult, replayed: true };
     }
     assertTradable(market);
-    const execution = await executeTrade({ ledger, markets }, trx, market, account, input);
+    const order = orderFor(market, input);
+    const execution = await executeTrade({ ledger, markets }, trx, market, account, order);
     const body = toResult(execution);
     if (idempotencyKey) await idempotencyRepository.complete(trx, user.id, idempotencyKey, 201, body);
     // Public: the trade and the book after it; the trader's position and balance stay theirs.
@@ -110,9 +117,17 @@ export function createTradingService({
     const account = await ledger.findUser(trx, user.id);
     if (!account) throw ApiError.unauthorized('The user of this token no longer exists');
     assertTradable(market);
+    const order = orderFor(market, input);
     const position =
-      input.side === 'sell' ? await ledger.findPosition(trx, market.id, user.id, input.outcome) : undefined;
-    return toQuote(input, planOrder(market, { balance: account.balance, position }, input), account.balance);
+      order.side === 'sell'
+        ? await ledger.findPosition(trx, market.id, user.id, order.answerIndex)
+        : undefined;
+    return toQuote(
+      market,
+      order,
+      planOrder(market, { balance: account.balance, position }, order),
+      account.balance,
+    );
   }
 
   return {
@@ -173,7 +188,7 @@ export function createTradingService({
     },
 
     /**
-     * Inside the creation transaction: the creator funds the maker's worst case b·ln 2 into the
+     * Inside the creation transaction: the creator funds the maker's worst case b·ln N into the
      * market's escrow and, optionally, opens a position, all or nothing.
      */
     async fund(
@@ -184,13 +199,13 @@ export function createTradingService({
     ): Promise<MarketRow> {
       const creator = await ledger.lockUser(trx, creatorId);
       if (!creator) throw ApiError.unauthorized('The user of this token no longer exists');
-      const subsidy = subsidyCents(market.liquidity, BINARY_OUTCOMES.length);
+      const subsidy = subsidyCents(market.liquidity, market.answers.length);
       assertCanFund(subsidy, initialPosition?.amount, creator.balance);
       const balance = await ledger.addToBalance(trx, creatorId, -subsidy);
       let funded = await markets.fund(trx, market.id, subsidy);
       if (initialPosition) {
         const order = {
-          outcome: initialPosition.outcome,
+          answerIndex: answerIndexOf(initialPosition.outcome),
           side: 'buy' as const,
           quantity: initialPosition.amount,
         };

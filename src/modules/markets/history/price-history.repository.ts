@@ -22,6 +22,13 @@ export interface BucketRange {
   intervalMs: number;
 }
 
+/** The answer a chart follows: its index, and for a multiple-choice market how many answers it has. */
+export interface ChartedAnswer {
+  index: number;
+  multiple: boolean;
+  count: number;
+}
+
 /** The probability of a market nobody has traded: LMSR with no shares outstanding. */
 const INITIAL_PROBABILITY = 0.5;
 
@@ -36,15 +43,22 @@ export function createPriceHistoryRepository(db: Kysely<DB>) {
    * before the range (no trade in range), or else 0.5 (the market was never traded by then).
    * Buckets are aligned to the Unix epoch in UTC (date_bin's origin), as the service computes.
    */
-  function bucketsQuery(marketId: string, { first, last, intervalMs }: BucketRange) {
+  function bucketsQuery(marketId: string, { first, last, intervalMs }: BucketRange, answer?: ChartedAnswer) {
     const step = sql`make_interval(secs => ${intervalMs / 1000})`;
     const end = new Date(last.getTime() + intervalMs);
+    if (answer?.multiple) return multipleBucketsQuery(marketId, { first, last, intervalMs }, answer);
+    // A binary market's NO is the complement of its YES.
+    const flip = answer?.index === 1;
+    const yes = (column: 'probability_before' | 'probability_after') =>
+      flip
+        ? sql`case when outcome = 'YES' then 1 - ${sql.ref(column)} else ${sql.ref(column)} end`
+        : sql`case when outcome = 'YES' then ${sql.ref(column)} else 1 - ${sql.ref(column)} end`;
     return sql<BucketRow>`
         with ranged as (
           select date_bin(${step}, created_at, timestamptz '1970-01-01 00:00:00+00') as bucket,
                  created_at, id, amount,
-                 case when outcome = 'YES' then probability_before else 1 - probability_before end as yes_before,
-                 case when outcome = 'YES' then probability_after else 1 - probability_after end as yes_after
+                 ${yes('probability_before')} as yes_before,
+                 ${yes('probability_after')} as yes_after
           from trades
           where market_id = ${marketId} and created_at >= ${first} and created_at < ${end}
         ),
@@ -61,7 +75,7 @@ export function createPriceHistoryRepository(db: Kysely<DB>) {
         before_range as (
           select coalesce(
             (select yes_before from ranged order by created_at, id limit 1),
-            (select case when outcome = 'YES' then probability_after else 1 - probability_after end
+            (select ${yes('probability_after')}
                from trades
                where market_id = ${marketId} and created_at < ${first}
                order by created_at desc, id desc limit 1),
@@ -86,12 +100,74 @@ export function createPriceHistoryRepository(db: Kysely<DB>) {
         from carried order by start`;
   }
 
+  /**
+   * One answer of a multiple-choice market: its price after each trade is answer_prices[i], and
+   * before a trade it is the price after the market's previous trade (1/N before the first), so the
+   * window runs over the market's trades up to the range's end (trades_market_created_idx).
+   */
+  function multipleBucketsQuery(
+    marketId: string,
+    { first, last, intervalMs }: BucketRange,
+    answer: ChartedAnswer,
+  ) {
+    const step = sql`make_interval(secs => ${intervalMs / 1000})`;
+    const end = new Date(last.getTime() + intervalMs);
+    const at = answer.index + 1;
+    const initial = 1 / answer.count;
+    return sql<BucketRow>`
+        with priced as (
+          select created_at, id, amount, answer_prices[${at}::int] as yes_after,
+                 coalesce(lag(answer_prices[${at}::int]) over (order by created_at, id),
+                          ${initial}::double precision) as yes_before
+          from trades
+          where market_id = ${marketId} and created_at < ${end}
+        ),
+        ranged as (
+          select date_bin(${step}, created_at, timestamptz '1970-01-01 00:00:00+00') as bucket,
+                 created_at, id, amount, yes_before, yes_after
+          from priced where created_at >= ${first}
+        ),
+        traded as (
+          select bucket,
+                 (array_agg(yes_before order by created_at, id))[1] as open,
+                 max(greatest(yes_before, yes_after)) as high,
+                 min(least(yes_before, yes_after)) as low,
+                 (array_agg(yes_after order by created_at desc, id desc))[1] as close,
+                 sum(amount)::bigint as volume,
+                 count(*)::int as trades
+          from ranged group by bucket
+        ),
+        before_range as (
+          select coalesce(
+            (select yes_before from ranged order by created_at, id limit 1),
+            (select yes_after from priced where created_at < ${first} order by created_at desc, id desc limit 1),
+            ${initial}::double precision
+          ) as price
+        ),
+        series as (
+          select s.start, t.open, t.high, t.low, t.close, t.volume, t.trades,
+                 count(t.close) over (order by s.start) as run
+          from generate_series(${first}::timestamptz, ${last}::timestamptz, ${step}) as s(start)
+          left join traded t on t.bucket = s.start
+        ),
+        carried as (
+          select series.*, coalesce(max(close) over (partition by run), before_range.price) as carry
+          from series cross join before_range
+        )
+        select start,
+               coalesce(open, carry) as open, coalesce(high, carry) as high,
+               coalesce(low, carry) as low, coalesce(close, carry) as close,
+               coalesce(volume, 0)::bigint as volume, coalesce(trades, 0) as trades
+        from carried order by start`;
+  }
+
   return {
     /** The SQL of `buckets`, unexecuted: the EXPLAIN test checks the exact query. */
     bucketsQuery,
 
-    async buckets(marketId: string, range: BucketRange): Promise<BucketRow[]> {
-      const { rows } = await bucketsQuery(marketId, range).execute(db);
+    /** `answer`: which answer to chart (default: a binary market's YES). */
+    async buckets(marketId: string, range: BucketRange, answer?: ChartedAnswer): Promise<BucketRow[]> {
+      const { rows } = await bucketsQuery(marketId, range, answer).execute(db);
       return rows.map((r) => ({ ...r, volume: Number(r.volume), start: new Date(r.start) }));
     },
   };

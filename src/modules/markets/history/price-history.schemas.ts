@@ -22,16 +22,22 @@ export const priceHistoryQuery = z.strictObject({
     .describe('Bucket width; buckets are aligned to UTC (midnight for 1d)'),
   from: instant.optional().describe(`ISO 8601; default: ${DEFAULT_BUCKETS} buckets before \`to\``),
   to: instant.optional().describe('ISO 8601; default: now. The bucket containing `to` is the last one'),
+  answerId: z
+    .uuid()
+    .optional()
+    .describe(
+      "The answer to chart (`answers[].id`). Default: a binary market's YES; a multiple-choice market's leading answer now",
+    ),
 });
 export type PriceHistoryQuery = z.output<typeof priceHistoryQuery>;
 
 export const bucketSchema = z
   .object({
     start: z.string().describe('Start of the bucket (inclusive), ISO 8601 UTC'),
-    open: z.number().describe('YES probability at the start of the bucket'),
+    open: z.number().describe("The charted answer's probability at the start of the bucket (YES by default)"),
     high: z.number(),
     low: z.number(),
-    close: z.number().describe('YES probability at the end of the bucket'),
+    close: z.number().describe("The charted answer's probability at the end of the bucket"),
     volume: z.number().describe('Money traded in the bucket, in units (2 decimals)'),
     trades: z.number().int(),
   })
@@ -41,6 +47,7 @@ export type BucketDto = z.infer<typeof bucketSchema>;
 export const priceHistoryResponse = ok(
   z.object({
     marketId: z.string(),
+    answerId: z.string().describe('The charted answer'),
     interval: z.enum(Object.keys(INTERVALS) as [Interval, ...Interval[]]),
     from: z.string().describe('Start of the first bucket'),
     to: z.string().describe('End of the last bucket (exclusive)'),
@@ -52,7 +59,7 @@ export type PriceHistoryDto = z.infer<typeof priceHistoryResponse>['data'];
 /** Markets one batch request may ask for. */
 export const MAX_BATCH_MARKETS = 20;
 
-export const batchPriceHistoryQuery = priceHistoryQuery.extend({
+export const batchPriceHistoryQuery = priceHistoryQuery.omit({ answerId: true }).extend({
   markets: marketListQuery(MAX_BATCH_MARKETS).describe(
     `Comma-separated market ids or slugs, at most ${MAX_BATCH_MARKETS}`,
   ),
@@ -63,7 +70,15 @@ export const batchPriceHistoryResponse = ok(
     interval: z.enum(Object.keys(INTERVALS) as [Interval, ...Interval[]]),
     from: z.string(),
     to: z.string(),
-    markets: z.array(z.object({ marketId: z.string(), buckets: z.array(bucketSchema) })),
+    markets: z.array(
+      z.object({
+        marketId: z.string(),
+        answerId: z
+          .string()
+          .describe("The charted answer: YES, or a multiple-choice market's leading answer"),
+        buckets: z.array(bucketSchema),
+      }),
+    ),
   }),
 );
 export type BatchPriceHistoryDto = z.infer<typeof batchPriceHistoryResponse>['data'];

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
+import { answerIndexIn } from '../../../domain/answers.ts';
 import { toUnits } from '../../../domain/money.ts';
 import { ApiError } from '../../../lib/errors.ts';
+import type { MarketDto } from '../markets.schemas.ts';
 import type { MarketsService } from '../markets.service.ts';
-import type { PriceHistoryRepository } from './price-history.repository.ts';
+import type { ChartedAnswer, PriceHistoryRepository } from './price-history.repository.ts';
 import {
   type BatchPriceHistoryDto,
   type BucketDto,
@@ -52,8 +54,29 @@ export function createPriceHistoryService({ history, markets, settleMs }: Deps) 
     return { first: new Date(first), last: new Date(last), intervalMs: step };
   }
 
-  async function bucketsOf(marketId: string, range: ReturnType<typeof rangeOf>): Promise<BucketDto[]> {
-    const rows = await history.buckets(marketId, range);
+  /**
+   * The answer a chart follows: the one asked for (400 UNKNOWN_ANSWER when it is not this
+   * market's), else a binary market's YES, else a multiple-choice market's leading answer now.
+   */
+  function chartedAnswer(market: Pick<MarketDto, 'type' | 'answers'>, answerId: string | undefined) {
+    const multiple = market.type === 'multiple';
+    let index = 0;
+    if (answerId !== undefined)
+      index = answerIndexIn({ type: 'binary', answers: market.answers }, { answerId });
+    else if (multiple)
+      index = market.answers.reduce(
+        (best, a, i, all) => (a.probability > all[best]!.probability ? i : best),
+        0,
+      );
+    return { id: market.answers[index]!.id, answer: { index, multiple, count: market.answers.length } };
+  }
+
+  async function bucketsOf(
+    marketId: string,
+    range: ReturnType<typeof rangeOf>,
+    answer: ChartedAnswer,
+  ): Promise<BucketDto[]> {
+    const rows = await history.buckets(marketId, range, answer);
     return rows.map((r) => ({
       start: r.start.toISOString(),
       open: r.open,
@@ -75,12 +98,14 @@ export function createPriceHistoryService({ history, markets, settleMs }: Deps) 
     async get(idOrSlug: string, query: PriceHistoryQuery, now: Date): Promise<PriceHistory<PriceHistoryDto>> {
       const range = rangeOf(query, now);
       const { market } = await markets.get(idOrSlug);
+      const charted = chartedAnswer(market, query.answerId);
       const body: PriceHistoryDto = {
         marketId: market.id,
+        answerId: charted.id,
         interval: query.interval,
         from: range.first.toISOString(),
         to: new Date(range.last.getTime() + range.intervalMs).toISOString(),
-        buckets: await bucketsOf(market.id, range),
+        buckets: await bucketsOf(market.id, range, charted.answer),
       };
       return versioned(body, range, now);
     },
@@ -97,8 +122,14 @@ export function createPriceHistoryService({ history, markets, settleMs }: Deps) 
       if (unknown.length > 0) throw ApiError.notFound(`Market ${unknown.join(', ')}`);
       const result: BatchPriceHistoryDto['markets'] = [];
       // One after another: a batch holds one pooled connection at a time, like a single request.
-      for (const marketId of found as string[])
-        result.push({ marketId, buckets: await bucketsOf(marketId, range) });
+      for (const marketId of found as string[]) {
+        const charted = chartedAnswer((await markets.get(marketId)).market, undefined);
+        result.push({
+          marketId,
+          answerId: charted.id,
+          buckets: await bucketsOf(marketId, range, charted.answer),
+        });
+      }
       const body: BatchPriceHistoryDto = {
         interval: query.interval,
         from: range.first.toISOString(),
