@@ -302,6 +302,26 @@ for (const kind of databaseKinds()) {
       await assertLedgerZero();
     });
 
+    test('a binary market resolves by answerId too: its outcome and resolvedAnswerId agree', async () => {
+      const creator = await t.user();
+      const m = await createMarket(t, creator, { initialPosition: { outcome: 'NO', amount: 5 } });
+      const res = await t.request({
+        method: 'POST',
+        url: `/api/markets/${m.id}/resolve`,
+        headers: admin.auth,
+        payload: { answerId: m.answers[1].id },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.json().data.outcome, 'NO');
+      assert.equal(res.json().data.resolvedAnswerId, m.answers[1].id);
+      const positions = await t.request({ method: 'GET', url: '/api/me/positions', headers: creator.auth });
+      const held = positions.json().data.find((p: { marketId: string }) => p.marketId === m.id);
+      assert.equal(held.outcome, 'NO');
+      assert.equal(held.answerId, m.answers[1].id);
+      assert.equal(held.payout, Math.floor(held.shares * 100) / 100);
+      await assertLedgerZero();
+    });
+
     test('history is per answer: ?answerId= picks one, the default is the leading answer', async () => {
       const m = await createMarket(t, alice, { answers: ['North', 'South', 'East'], liquidity: 30 });
       const [north, south, east] = m.answers as Answer[];

@@ -19,7 +19,19 @@ for (const kind of databaseKinds()) {
     test('a market read by id or slug is the whole row, in a transaction or not', async () => {
       const markets = createMarketRepository(t.database.db);
       const expected = await t.database.db.selectFrom('markets').selectAll().orderBy('id').execute();
-      for (const row of expected) {
+      // The row and its answers (a binary market's: YES, NO), read with it.
+      const withAnswers = async (row: (typeof expected)[number]) => ({
+        ...row,
+        answers: await t.database.db
+          .selectFrom('marketAnswers')
+          .select(['id', 'text'])
+          .where('marketId', '=', row.id)
+          .orderBy('index')
+          .execute(),
+      });
+      for (const plain of expected) {
+        const row = await withAnswers(plain);
+        assert.ok(row.answers.length >= 2);
         assert.deepEqual(await markets.findById(row.id), row);
         assert.deepEqual(await markets.findBySlug(row.slug), row);
         await inTransaction(t.database.db, async (trx) => {

@@ -95,8 +95,13 @@ for (const kind of databaseKinds()) {
                     (select count(*)::int from users) as users
              from markets`.execute(database.db);
           const s = stats.rows[0]!;
-          assert.equal(s.markets, 400);
+          // The 400 sample markets and the multiple-choice Tour de France market beside them.
+          assert.equal(s.markets, 401);
           assert.equal(s.users, 40);
+          const tour = await sql<{ type: string; answers: number }>`select m.type,
+                 (select count(*)::int from market_answers a where a.market_id = m.id) as answers
+            from markets m where m.name = 'Who wins the 2027 Tour de France?'`.execute(database.db);
+          assert.deepEqual(tour.rows, [{ type: 'multiple', answers: 8 }]);
           assert.ok(s.categories >= 8, `${s.categories} categories`);
           assert.ok(s.tags >= 40, `${s.tags} tags`);
           assert.ok(s.creators >= 10, `${s.creators} creators`);

@@ -133,7 +133,8 @@ export async function assertBooksBalance(query: Query, traders: LoadUser[], ackn
   const { granted, balances, escrow } = totals[0] as Record<string, string>;
   assert.equal(Number(granted) - Number(balances) - Number(escrow), 0, 'ledger difference');
 
-  const { rows: books } = await query(`select m.id, m.volume::text, m.yes_shares::text, m.no_shares::text,
+  const { rows: books } =
+    await query(`select m.id, m.volume::text, m.shares[1]::text as yes_shares, m.shares[2]::text as no_shares,
       m.escrow::text, m.subsidy::text,
       coalesce(sum(t.amount), 0)::text as spent,
       coalesce(sum(t.shares) filter (where t.outcome = 'YES'), 0)::text as yes,

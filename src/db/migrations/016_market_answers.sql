@@ -19,6 +19,7 @@ ALTER TABLE markets DROP COLUMN yes_shares;
 ALTER TABLE markets DROP COLUMN no_shares;
 -- The winning answer once resolved (binary markets keep `outcome` beside it).
 ALTER TABLE markets ADD COLUMN resolved_answer_index smallint;
+UPDATE markets SET resolved_answer_index = CASE outcome WHEN 'YES' THEN 0 ELSE 1 END WHERE outcome IS NOT NULL;
 CREATE INDEX markets_type_created_at_idx ON markets (type, created_at, id);
 
 -- Trades and positions name the answer by index; `outcome` stays for binary rows (null otherwise).

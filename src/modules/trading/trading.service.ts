@@ -28,9 +28,9 @@ export type TradeInput = AnswerChoice & {
 };
 
 /** The kernel's order for this market: the named answer as its index (400 when it is not the market's). */
-const orderFor = (market: MarketRow, { outcome: _o, answerId: _a, ...rest }: TradeInput): Order => ({
+const orderFor = (market: MarketRow, { outcome, answerId, ...rest }: TradeInput): Order => ({
   ...rest,
-  answerIndex: answerIndexIn(market, { outcome: _o, answerId: _a } as AnswerChoice),
+  answerIndex: answerIndexIn(market, { outcome, answerId } as AnswerChoice),
 });
 
 export type TradingService = ReturnType<typeof createTradingService>;
