@@ -1195,8 +1195,10 @@ export interface components {
             id: string;
             marketId: string;
             userId: string;
-            /** @enum {string} */
-            outcome: "YES" | "NO";
+            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+            outcome: ("YES" | "NO") | null;
+            /** @description The answer the order trades */
+            answerId: string;
             /** @enum {string} */
             side: "buy" | "sell";
             limitProbability: number;
@@ -1218,8 +1220,9 @@ export interface components {
         OrderBookInput: {
             marketId: string;
             levels: {
-                /** @enum {string} */
-                outcome: "YES" | "NO";
+                /** @description Binary markets: YES or NO; null on multiple-choice markets */
+                outcome: ("YES" | "NO") | null;
+                answerId: string;
                 /** @enum {string} */
                 side: "buy" | "sell";
                 limitProbability: number;
@@ -1466,8 +1469,10 @@ export interface components {
             id: string;
             marketId: string;
             userId: string;
-            /** @enum {string} */
-            outcome: "YES" | "NO";
+            /** @description Binary markets: YES or NO; null on multiple-choice markets */
+            outcome: ("YES" | "NO") | null;
+            /** @description The answer the order trades */
+            answerId: string;
             /** @enum {string} */
             side: "buy" | "sell";
             limitProbability: number;
@@ -1489,8 +1494,9 @@ export interface components {
         OrderBook: {
             marketId: string;
             levels: {
-                /** @enum {string} */
-                outcome: "YES" | "NO";
+                /** @description Binary markets: YES or NO; null on multiple-choice markets */
+                outcome: ("YES" | "NO") | null;
+                answerId: string;
                 /** @enum {string} */
                 side: "buy" | "sell";
                 limitProbability: number;
@@ -7071,8 +7077,16 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @enum {string} */
-                    outcome: "YES" | "NO";
+                    /**
+                     * @description Binary markets: YES or NO (the same as their answerId)
+                     * @enum {string}
+                     */
+                    outcome?: "YES" | "NO";
+                    /**
+                     * Format: uuid
+                     * @description One of the market's answers (`answers[].id`); any market
+                     */
+                    answerId?: string;
                     /** @enum {string} */
                     side: "buy" | "sell";
                     /** @description buy: money to spend (2 decimals); sell: shares to sell (6 decimals) */
