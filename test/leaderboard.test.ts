@@ -93,6 +93,75 @@ for (const kind of databaseKinds()) {
       assert.equal((await ledger(t, admin)).difference, 0);
     });
 
+    test('a multiple-choice holding is its answer, valued at its sale, open orders kept in net worth, and resolving realises payout minus spend', async () => {
+      const creator = await t.user();
+      const alice = await t.user();
+      const m = await createMarket(t, creator, { answers: ['A', 'B', 'C'], liquidity: 100 });
+      const [a, b, c] = m.answers as { id: string }[];
+      const bought = await trade(t, alice, m.id, { answerId: b!.id, side: 'buy', amount: 30 });
+      assert.equal(bought.statusCode, 201, bought.body);
+      await trade(t, await t.user(), m.id, { answerId: a!.id, side: 'buy', amount: 10 });
+      const portfolio = (await get('/api/me/portfolio', alice)).json().data;
+      assert.equal(portfolio.positions.length, 1);
+      const [position] = portfolio.positions;
+      assert.equal(position.answerId, b!.id);
+      assert.equal(position.outcome, null);
+      assert.equal(position.valuation, 'sale');
+      assert.equal(position.costBasis, 30);
+      assert.equal(portfolio.reserved, 0);
+      assert.equal(portfolio.netWorth, portfolio.balance + portfolio.positionsValue);
+
+      // Resting orders move money and shares out of reach, not out of the portfolio.
+      const order = (body: Record<string, unknown>) =>
+        t.request({ method: 'POST', url: `/api/markets/${m.id}/orders`, headers: alice.auth, payload: body });
+      const buyOrder = await order({ answerId: c!.id, side: 'buy', amount: 5, limitProbability: 0.01 });
+      assert.equal(buyOrder.statusCode, 201, buyOrder.body);
+      const sellOrder = await order({ answerId: b!.id, side: 'sell', amount: 1, limitProbability: 0.99 });
+      assert.equal(sellOrder.statusCode, 201, sellOrder.body);
+      const resting = (await get('/api/me/portfolio', alice)).json().data;
+      assert.equal(resting.reserved, 5);
+      assert.equal(resting.balance, portfolio.balance - 5);
+      assert.equal(resting.positions[0].shares, position.shares);
+      assert.equal(resting.positions[0].reservedShares, 1);
+      assert.equal(resting.positions[0].value, position.value);
+      assert.equal(resting.netWorth, portfolio.netWorth);
+      assert.equal(resting.profit, portfolio.profit);
+      for (const placed of [buyOrder, sellOrder]) {
+        const res = await t.request({
+          method: 'DELETE',
+          url: `/api/me/orders/${placed.json().data.order.id}`,
+          headers: alice.auth,
+        });
+        assert.equal(res.statusCode, 200, res.body);
+      }
+
+      const sell = await trade(t, alice, m.id, { answerId: b!.id, side: 'sell', amount: position.shares });
+      assert.equal(sell.statusCode, 201, sell.body);
+      assert.equal(sell.json().data.trade.amount, position.value);
+      const soldCents = Math.round(position.value * 100);
+
+      const again = await trade(t, alice, m.id, { answerId: b!.id, side: 'buy', amount: 20 });
+      assert.equal(again.statusCode, 201, again.body);
+      const payout = Math.floor(again.json().data.trade.shares * 100);
+      const res = await t.request({
+        method: 'POST',
+        url: `/api/markets/${m.id}/resolve`,
+        headers: admin.auth,
+        payload: { answerId: b!.id },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const won = (await get('/api/me/portfolio', alice)).json().data;
+      assert.equal(won.positions.length, 1);
+      assert.equal(won.positions[0].answerId, b!.id);
+      assert.equal(won.positions[0].valuation, 'settled');
+      assert.equal(won.positions[0].value, payout / 100);
+      // Spent 30 + 20, got the sale back and 1 unit per winning share.
+      assert.equal(Math.round(won.realisedProfit * 100), soldCents - 3000 + payout - 2000);
+      assert.equal(won.unrealisedProfit, 0);
+      assert.equal(won.positionsValue, 0);
+      assert.equal((await ledger(t, admin)).difference, 0);
+    });
+
     test('history serves the snapshots the job takes, one per user per day', async () => {
       const user = await t.user();
       const m = await createMarket(t, await t.user(), { liquidity: 100 });

@@ -31,19 +31,25 @@ export const leaderboardSection: BenchSection = {
       label: 'leaderboard',
     });
     const markets = (
-      await context.db.selectFrom('markets').select('id').where('status', '=', 'active').limit(500).execute()
+      await context.db
+        .selectFrom('markets')
+        .select('id')
+        .where('status', '=', 'active')
+        .where('type', '=', 'binary')
+        .limit(500)
+        .execute()
     ).map((m) => m.id);
     if (markets.length === 0) throw new Error('the leaderboard section needs seeded markets');
     context.log(`inserting ${trades} trades and ${TRADERS * POSITIONS_PER_TRADER} positions in SQL`);
     const inserted = performance.now();
-    await sql`insert into trades (market_id, user_id, outcome, side, amount, shares, probability_before, probability_after, created_at)
+    await sql`insert into trades (market_id, user_id, outcome, answer_index, side, amount, shares, probability_before, probability_after, created_at)
       select (${markets}::uuid[])[1 + i % ${markets.length}], (${users.traderIds}::uuid[])[1 + (i * 7919) % ${TRADERS}],
-        case when i % 2 = 0 then 'YES' else 'NO' end, 'buy', 100 + i % 5000, 1000000 + i % 3000000, 0.5, 0.5,
+        case when i % 2 = 0 then 'YES' else 'NO' end, i % 2, 'buy', 100 + i % 5000, 1000000 + i % 3000000, 0.5, 0.5,
         now() - (i % 40) * interval '1 day' - (i % 86400) * interval '1 second'
       from generate_series(1, ${trades}) as i`.execute(context.db);
-    await sql`insert into positions (user_id, market_id, outcome, shares, cost_basis, net_spent)
+    await sql`insert into positions (user_id, market_id, outcome, answer_index, shares, cost_basis, net_spent)
       select (${users.traderIds}::uuid[])[1 + u], (${markets}::uuid[])[1 + (u * 31 + k) % ${markets.length}],
-        'YES', 5000000 + k * 100000, 300 + k * 10, 300 + k * 10
+        'YES', 0, 5000000 + k * 100000, 300 + k * 10, 300 + k * 10
       from generate_series(0, ${TRADERS - 1}) as u, generate_series(0, ${POSITIONS_PER_TRADER - 1}) as k
       on conflict do nothing`.execute(context.db);
     const insertSeconds = (performance.now() - inserted) / 1000;

@@ -7667,9 +7667,11 @@ export interface operations {
                         success: true;
                         data: {
                             balance: number;
-                            /** @description What selling every open position now would return */
+                            /** @description Money your open limit buy orders hold back from the balance */
+                            reserved: number;
+                            /** @description What selling every open position now would return (shares in open sell orders included) */
                             positionsValue: number;
-                            /** @description balance + positionsValue */
+                            /** @description balance + reserved + positionsValue */
                             netWorth: number;
                             realisedProfit: number;
                             unrealisedProfit: number;
@@ -7683,9 +7685,14 @@ export interface operations {
                                     probability: number;
                                     outcome: ("YES" | "NO") | null;
                                 };
-                                /** @enum {string} */
-                                outcome: "YES" | "NO";
+                                /** @description The held answer's id (`answers[].id`; a binary market's YES or NO too) */
+                                answerId: string;
+                                /** @description YES or NO on a binary market; null on a multiple-choice one */
+                                outcome: ("YES" | "NO") | null;
+                                /** @description Shares held, including those your open sell orders hold back (valued like the rest) */
                                 shares: number;
+                                /** @description Of `shares`, those held back by your open sell orders */
+                                reservedShares: number;
                                 costBasis: number;
                                 netSpent: number;
                                 /**
@@ -7784,6 +7791,7 @@ export interface operations {
                             day: string;
                             balance: number;
                             positionsValue: number;
+                            /** @description balance + open buy orders' reserved money + positionsValue */
                             netWorth: number;
                             /** @description Trading profit of all time at that moment */
                             profit: number;

@@ -22,8 +22,12 @@ const portfolioPosition = z.object({
     probability: z.number(),
     outcome: outcome.nullable(),
   }),
-  outcome,
-  shares: z.number(),
+  answerId: z.string().describe("The held answer's id (`answers[].id`; a binary market's YES or NO too)"),
+  outcome: outcome.nullable().describe('YES or NO on a binary market; null on a multiple-choice one'),
+  shares: z
+    .number()
+    .describe('Shares held, including those your open sell orders hold back (valued like the rest)'),
+  reservedShares: z.number().describe('Of `shares`, those held back by your open sell orders'),
   costBasis: z.number(),
   netSpent: z.number(),
   valuation: z
@@ -38,8 +42,11 @@ const portfolioPosition = z.object({
 export const portfolioResponse = ok(
   z.object({
     balance: z.number(),
-    positionsValue: z.number().describe('What selling every open position now would return'),
-    netWorth: z.number().describe('balance + positionsValue'),
+    reserved: z.number().describe('Money your open limit buy orders hold back from the balance'),
+    positionsValue: z
+      .number()
+      .describe('What selling every open position now would return (shares in open sell orders included)'),
+    netWorth: z.number().describe('balance + reserved + positionsValue'),
     realisedProfit: z.number(),
     unrealisedProfit: z.number(),
     profit: z.number(),
@@ -55,7 +62,7 @@ export const historyResponse = ok(
       day: z.string().describe('UTC day of the snapshot (YYYY-MM-DD)'),
       balance: z.number(),
       positionsValue: z.number(),
-      netWorth: z.number(),
+      netWorth: z.number().describe("balance + open buy orders' reserved money + positionsValue"),
       profit: z.number().describe('Trading profit of all time at that moment'),
     }),
   ),

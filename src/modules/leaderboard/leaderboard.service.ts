@@ -57,25 +57,34 @@ export function createLeaderboardService({
   now = () => new Date(),
 }: Deps) {
   async function valueAll() {
-    const [rows, balances] = await Promise.all([holdings.allHoldings(db), holdings.balances(db)]);
+    const [rows, balances, reservations] = await Promise.all([
+      holdings.allHoldings(db),
+      holdings.balances(db),
+      holdings.reservations(db),
+    ]);
     const byUser = new Map<string, ReturnType<typeof valued>[]>();
     for (const row of rows) {
       const list = byUser.get(row.userId) ?? [];
       list.push(valued(row));
       byUser.set(row.userId, list);
     }
-    return { byUser, balances };
+    return { byUser, balances, reservations };
   }
 
   return {
     async portfolio(userId: string) {
-      const [rows, balance] = await Promise.all([holdings.userHoldings(userId), holdings.balanceOf(userId)]);
+      const [rows, balance, reserved] = await Promise.all([
+        holdings.userHoldings(userId),
+        holdings.balanceOf(userId),
+        holdings.reservedOf(userId),
+      ]);
       const positions = rows.map(valued);
       const sums = totals(positions);
       return {
         balance: toUnits(balance),
+        reserved: toUnits(reserved),
         positionsValue: toUnits(sums.positionsValue),
-        netWorth: toUnits(balance + sums.positionsValue),
+        netWorth: toUnits(balance + reserved + sums.positionsValue),
         realisedProfit: toUnits(sums.realised),
         unrealisedProfit: toUnits(sums.unrealised),
         profit: toUnits(sums.profit),
@@ -88,8 +97,10 @@ export function createLeaderboardService({
             probability: row.marketProbability,
             outcome: row.marketOutcome,
           },
+          answerId: row.answerId,
           outcome: row.outcome,
           shares: toShares(row.shares),
+          reservedShares: toShares(row.reservedShares),
           costBasis: toUnits(row.costBasis),
           netSpent: toUnits(row.netSpent),
           valuation: settlementOf(row).state === 'open' ? ('sale' as const) : ('settled' as const),
@@ -148,14 +159,14 @@ export function createLeaderboardService({
 
     /** PORTFOLIO_SNAPSHOT_CRON: every user's balance, positions value and profit, as today's row. */
     async snapshot(): Promise<number> {
-      const { byUser, balances } = await valueAll();
+      const { byUser, balances, reservations } = await valueAll();
       const rows: SnapshotRow[] = [...balances].map(([userId, balance]) => {
         const sums = totals(byUser.get(userId) ?? []);
         return {
           userId,
           balance,
           positionsValue: sums.positionsValue,
-          netWorth: balance + sums.positionsValue,
+          netWorth: balance + (reservations.get(userId) ?? 0) + sums.positionsValue,
           profit: sums.profit,
         };
       });
