@@ -1,5 +1,5 @@
 import { DomainError } from './domain-errors.ts';
-import { price } from './lmsr.ts';
+import { cost as lmsrCost, price } from './lmsr.ts';
 import { CENTS_PER_UNIT, type Cents, MICROS_PER_SHARE, type Micros } from './money.ts';
 import { type Book, quoteBuy, sharesBought } from './trade.ts';
 
@@ -90,7 +90,7 @@ export function fillableNow(book: Omit<Book, 'outcomes'>, order: RestingOrder): 
     if (target <= q[i]!) return 0;
     // The money that brings answer i to `target` shares: C(q') − C(q).
     const qAfter = q.map((qj, j) => (j === i ? target : qj));
-    const cost = lse(qAfter, b) - lse(q, b);
+    const cost = lmsrCost(qAfter, b) - lmsrCost(q, b);
     let cents: Cents = Math.min(order.remaining, Math.floor(cost * CENTS_PER_UNIT));
     while (cents > 0 && quoteBuy(book, i, cents).after > limit) cents -= 1;
     return cents > 0 && sharesBought(book, i, cents) > 0 ? cents : 0;
@@ -100,13 +100,6 @@ export function fillableNow(book: Omit<Book, 'outcomes'>, order: RestingOrder): 
   while (micros > 0 && priceAfterSale(book, i, micros) < limit) micros -= 1;
   return micros;
 }
-
-const lse = (q: readonly number[], b: number) => {
-  const top = Math.max(...q);
-  let sum = 0;
-  for (const qi of q) sum += Math.exp((qi - top) / b);
-  return top + b * Math.log(sum);
-};
 
 function priceAfterSale(book: Omit<Book, 'outcomes'>, i: number, micros: Micros) {
   const q = floatShares(book).map((qj, j) => (j === i ? qj - micros / MICROS_PER_SHARE : qj));
