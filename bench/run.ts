@@ -13,6 +13,7 @@ import { markdownTable } from './lib/markdown-table.ts';
 import { type RunningServer, startServer } from './lib/processes.ts';
 import type { BenchFigure, BenchSection } from './lib/section.ts';
 import { createThrowawayDatabase } from './lib/throwaway-database.ts';
+import { answersOrdersSection } from './sections/answers-orders.ts';
 import { cacheSection } from './sections/cache.ts';
 import { dbPathsSection } from './sections/db-paths.ts';
 import { leaderboardSection } from './sections/leaderboard.ts';
@@ -26,7 +27,7 @@ import { tradingSection } from './sections/trading.ts';
 /**
  * `npm run bench -- [--markets 100000] [--duration 10] [--warmup 2] [--connections 50] [--rate 200]
  *   [--search-markets 100000] [--leaderboard-trades 100000]
- *   [--sections markets-read,cache,db-paths,trading,search,live,mixed,scale,leaderboard] [--json file]`
+ *   [--sections markets-read,cache,db-paths,trading,search,live,mixed,scale,leaderboard,answers-orders] [--json file]`
  * Creates a throwaway PostgreSQL database on BENCH_DATABASE_URL's server (default: the local
  * one), seeds it, starts the app in its own process and runs each section against it. Progress
  * goes to stderr; the report, in Markdown, to stdout; with --json, every section's figures (and the
@@ -42,6 +43,7 @@ const SECTIONS: Record<string, BenchSection> = {
   mixed: mixedSection,
   scale: scaleSection,
   leaderboard: leaderboardSection,
+  'answers-orders': answersOrdersSection,
 };
 const SECTION_NAMES = Object.keys(SECTIONS);
 

@@ -54,11 +54,19 @@ export async function createBenchUsers(
   };
 }
 
-/** Creates `count` active markets through the API (so subsidy and escrow are the app's own). */
+/**
+ * Creates `count` active markets through the API (so subsidy and escrow are the app's own):
+ * binary, or multiple-choice with `answers`.
+ */
 export async function createBenchMarkets(
   url: string,
   adminAuth: string,
-  { count, label, liquidity = 1000 }: { count: number; label: string; liquidity?: number },
+  {
+    count,
+    label,
+    liquidity = 1000,
+    answers,
+  }: { count: number; label: string; liquidity?: number; answers?: string[] },
 ): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
@@ -70,6 +78,7 @@ export async function createBenchMarkets(
         category: 'bench',
         closesAt: new Date(Date.now() + 7 * 86_400_000).toISOString(),
         liquidity,
+        ...(answers && { answers }),
       }),
     });
     if (res.status !== 201) throw new Error(`create market answered ${res.status}: ${await res.text()}`);

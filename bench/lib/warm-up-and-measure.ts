@@ -5,7 +5,7 @@ import type { BenchContext } from './section.ts';
 export async function warmUpAndMeasure(
   context: BenchContext,
   label: string,
-  options: Pick<LoadOptions, 'url' | 'paths' | 'overallRate'>,
+  options: Pick<LoadOptions, 'url' | 'paths' | 'overallRate' | 'request'>,
 ): Promise<LoadResult> {
   const base = { ...options, connections: context.connections };
   if (context.warmupSeconds > 0) await runLoad({ ...base, durationSeconds: context.warmupSeconds });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { LoadResult } from '../lib/load.ts';
 import { markdownTable } from '../lib/markdown-table.ts';
+import { medianRun } from '../lib/median-run.ts';
 import { type RunningServer, startServer } from '../lib/processes.ts';
 import type { BenchSection } from '../lib/section.ts';
 import { warmUpAndMeasure } from '../lib/warm-up-and-measure.ts';
@@ -79,7 +80,7 @@ export const cacheSection: BenchSection = {
           );
         }
       }
-      const ceilings = bareRuns.map(median);
+      const ceilings = bareRuns.map((runs) => medianRun(runs, (r) => r.reqPerSec));
       const row = (label: string, cache: string, r: LoadResult, index: number) => [
         label,
         cache,
@@ -94,12 +95,21 @@ export const cacheSection: BenchSection = {
         rows.push(row(`bare node:http (same bytes as ${target.label})`, '—', ceilings[index]!, index));
       }
       for (const [index, target] of targets.entries()) {
-        rows.push(row(target.label, 'memory', median(memoryRuns[index]!), index));
+        rows.push(
+          row(
+            target.label,
+            'memory',
+            medianRun(memoryRuns[index]!, (r) => r.reqPerSec),
+            index,
+          ),
+        );
       }
       const shares = memoryRuns[0]!.map((run, i) =>
         Math.round((run.reqPerSec / bareRuns[0]![i]!.reqPerSec) * 100),
       );
-      const share = Math.round((median(memoryRuns[0]!).reqPerSec / ceilings[0]!.reqPerSec) * 100);
+      const share = Math.round(
+        (medianRun(memoryRuns[0]!, (r) => r.reqPerSec).reqPerSec / ceilings[0]!.reqPerSec) * 100,
+      );
       const failed = memoryRuns[0]!.reduce((sum, run) => sum + run.errors, 0);
       const verdict =
         failed > 0 ? `not measured: ${failed} requests failed` : share >= 50 ? 'met' : 'not met';
@@ -160,12 +170,6 @@ async function fill(app: RunningServer, paths: readonly string[], cache: string)
     await response.arrayBuffer();
     if (!response.ok) throw new Error(`GET ${path} answered ${response.status} (${cache})`);
   }
-}
-
-/** The run with the median req/s (the upper one of an even count). */
-function median(runs: readonly LoadResult[]): LoadResult {
-  const sorted = [...runs].sort((a, b) => a.reqPerSec - b.reqPerSec);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 async function redisAnswers(): Promise<boolean> {

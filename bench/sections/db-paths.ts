@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import type { LoadResult } from '../lib/load.ts';
 import { markdownTable } from '../lib/markdown-table.ts';
+import { medianRun } from '../lib/median-run.ts';
 import { initTpcb, type PgbenchResult, runPgbench, runTpcb } from '../lib/pgbench.ts';
 import { type RunningServer, startServer } from '../lib/processes.ts';
 import { createRouteSql } from '../lib/route-sql.ts';
@@ -128,10 +129,10 @@ export const dbPathsSection: BenchSection = {
       }
 
       return report(context, routes, {
-        bare: median(bareRuns, (r) => r.reqPerSec),
+        bare: medianRun(bareRuns, (r) => r.reqPerSec),
         http: httpRuns,
         pgbench: routes.map((route, index) => pgbenchRuns[route.variant?.sameSqlAs ?? index]!),
-        tpcb: tpcb.map(({ scale }, index) => ({ scale, result: median(tpcbRuns[index]!, (r) => r.tps) })),
+        tpcb: tpcb.map(({ scale }, index) => ({ scale, result: medianRun(tpcbRuns[index]!, (r) => r.tps) })),
       });
     } finally {
       await Promise.all(servers.map((server) => server.stop()));
@@ -236,8 +237,8 @@ function report(
     errors: runs.bare.errors,
   });
   for (const [index, route] of routes.entries()) {
-    const http = median(runs.http[index]!, (r) => r.reqPerSec);
-    const pg = median(runs.pgbench[index]!, (r) => r.tps);
+    const http = medianRun(runs.http[index]!, (r) => r.reqPerSec);
+    const pg = medianRun(runs.pgbench[index]!, (r) => r.tps);
     const shares = runs.http[index]!.map((r, i) => r.reqPerSec / runs.pgbench[index]![i]!.tps);
     const share = http.reqPerSec / pg.tps;
     const figure: BenchFigure = {
@@ -314,12 +315,6 @@ function report(
     ...notes,
   ].join('\n');
   return { markdown, figures };
-}
-
-/** The run with the median figure (the upper one of an even count). */
-function median<T>(runs: readonly T[], figure: (run: T) => number): T {
-  const sorted = [...runs].sort((a, b) => figure(a) - figure(b));
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 function round(share: number): number {
