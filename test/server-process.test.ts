@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createTestDatabase, type TestDatabase } from './helpers/databases.ts';
+import { eventually } from './helpers/eventually.ts';
 import { marketBody } from './helpers/factories.ts';
 import { type Env, killServers, run, serverEnv, startServer } from './helpers/server-process.ts';
 
@@ -120,7 +121,12 @@ describe('the server process on PGlite: scripts beside it, graceful stop, restar
     const inFlight = postInTwoParts(first.url, token, marketBody({ slug: 'made-during-shutdown' }));
     await sleep(300);
     const stopping = first.stop('SIGTERM');
-    await sleep(300);
+    // Once it says it no longer accepts (a fixed sleep lost the race on a loaded CI machine: 200).
+    await eventually(
+      async () => /drained: no longer accepting/.test(first.out.stdout),
+      10_000,
+      'the server stops accepting after SIGTERM',
+    );
     const late = await fetch(`${first.url}/healthz`).then(
       (res) => res.status,
       () => 'refused',
