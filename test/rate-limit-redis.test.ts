@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { eventually } from './helpers/eventually.ts';
 import { type Cluster, startInstances } from './helpers/instances.ts';
 import {
   deleteKeys,
@@ -20,7 +21,18 @@ describe('rate limiting with Redis shared by two instances', { skip: skipWithout
       REDIS_URL: TEST_REDIS_URL!,
       REDIS_KEY_PREFIX: prefix,
       RATE_LIMIT_PER_MINUTE: '6',
+      // Counted in Redis even on a loaded machine: a command slower than the default 500 ms would
+      // open the circuit and count that request in the instance's memory instead.
+      REDIS_COMMAND_TIMEOUT_MS: '5000',
     });
+    // Both connected to Redis before counting: until then a request is counted in memory.
+    for (const instance of cluster.instances) {
+      await eventually(
+        async () => (await instance.app.inject({ method: 'GET', url: '/readyz' })).json().status === 'ok',
+        15_000,
+        'the instance is ready with Redis',
+      );
+    }
   });
   after(async () => {
     await cluster.close();
