@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { DB } from '../../../db/schema.ts';
 
 export type PriceHistoryRepository = ReturnType<typeof createPriceHistoryRepository>;
@@ -32,6 +32,39 @@ export interface ChartedAnswer {
 /** The probability of a market nobody has traded: LMSR with no shares outstanding. */
 const INITIAL_PROBABILITY = 0.5;
 
+/**
+ * The buckets from the `ranged` trades (bucket, created_at, id, amount, yes_before, yes_after) and
+ * the `before_range` price: OHLC per traded bucket, every bucket of the range, empty ones flat at
+ * the previous close. Shared by the binary and the multiple-choice query.
+ */
+const bucketsFromRanged = (first: Date, last: Date, step: RawBuilder<unknown>) => sql`
+        traded as (
+          select bucket,
+                 (array_agg(yes_before order by created_at, id))[1] as open,
+                 max(greatest(yes_before, yes_after)) as high,
+                 min(least(yes_before, yes_after)) as low,
+                 (array_agg(yes_after order by created_at desc, id desc))[1] as close,
+                 sum(amount)::bigint as volume,
+                 count(*)::int as trades
+          from ranged group by bucket
+        ),
+        series as (
+          select s.start, t.open, t.high, t.low, t.close, t.volume, t.trades,
+                 -- Each traded bucket opens a group; the empty buckets after it carry its close.
+                 count(t.close) over (order by s.start) as run
+          from generate_series(${first}::timestamptz, ${last}::timestamptz, ${step}) as s(start)
+          left join traded t on t.bucket = s.start
+        ),
+        carried as (
+          select series.*, coalesce(max(close) over (partition by run), before_range.price) as carry
+          from series cross join before_range
+        )
+        select start,
+               coalesce(open, carry) as open, coalesce(high, carry) as high,
+               coalesce(low, carry) as low, coalesce(close, carry) as close,
+               coalesce(volume, 0)::bigint as volume, coalesce(trades, 0) as trades
+        from carried order by start`;
+
 /** Read side of the trade ledger for charts: OHLC buckets of the YES probability. */
 export function createPriceHistoryRepository(db: Kysely<DB>) {
   /**
@@ -62,16 +95,6 @@ export function createPriceHistoryRepository(db: Kysely<DB>) {
           from trades
           where market_id = ${marketId} and created_at >= ${first} and created_at < ${end}
         ),
-        traded as (
-          select bucket,
-                 (array_agg(yes_before order by created_at, id))[1] as open,
-                 max(greatest(yes_before, yes_after)) as high,
-                 min(least(yes_before, yes_after)) as low,
-                 (array_agg(yes_after order by created_at desc, id desc))[1] as close,
-                 sum(amount)::bigint as volume,
-                 count(*)::int as trades
-          from ranged group by bucket
-        ),
         before_range as (
           select coalesce(
             (select yes_before from ranged order by created_at, id limit 1),
@@ -82,22 +105,7 @@ export function createPriceHistoryRepository(db: Kysely<DB>) {
             ${INITIAL_PROBABILITY}::double precision
           ) as price
         ),
-        series as (
-          select s.start, t.open, t.high, t.low, t.close, t.volume, t.trades,
-                 -- Each traded bucket opens a group; the empty buckets after it carry its close.
-                 count(t.close) over (order by s.start) as run
-          from generate_series(${first}::timestamptz, ${last}::timestamptz, ${step}) as s(start)
-          left join traded t on t.bucket = s.start
-        ),
-        carried as (
-          select series.*, coalesce(max(close) over (partition by run), before_range.price) as carry
-          from series cross join before_range
-        )
-        select start,
-               coalesce(open, carry) as open, coalesce(high, carry) as high,
-               coalesce(low, carry) as low, coalesce(close, carry) as close,
-               coalesce(volume, 0)::bigint as volume, coalesce(trades, 0) as trades
-        from carried order by start`;
+        ${bucketsFromRanged(first, last, step)}`;
   }
 
   /**
@@ -127,16 +135,6 @@ export function createPriceHistoryRepository(db: Kysely<DB>) {
                  created_at, id, amount, yes_before, yes_after
           from priced where created_at >= ${first}
         ),
-        traded as (
-          select bucket,
-                 (array_agg(yes_before order by created_at, id))[1] as open,
-                 max(greatest(yes_before, yes_after)) as high,
-                 min(least(yes_before, yes_after)) as low,
-                 (array_agg(yes_after order by created_at desc, id desc))[1] as close,
-                 sum(amount)::bigint as volume,
-                 count(*)::int as trades
-          from ranged group by bucket
-        ),
         before_range as (
           select coalesce(
             (select yes_before from ranged order by created_at, id limit 1),
@@ -144,21 +142,7 @@ export function createPriceHistoryRepository(db: Kysely<DB>) {
             ${initial}::double precision
           ) as price
         ),
-        series as (
-          select s.start, t.open, t.high, t.low, t.close, t.volume, t.trades,
-                 count(t.close) over (order by s.start) as run
-          from generate_series(${first}::timestamptz, ${last}::timestamptz, ${step}) as s(start)
-          left join traded t on t.bucket = s.start
-        ),
-        carried as (
-          select series.*, coalesce(max(close) over (partition by run), before_range.price) as carry
-          from series cross join before_range
-        )
-        select start,
-               coalesce(open, carry) as open, coalesce(high, carry) as high,
-               coalesce(low, carry) as low, coalesce(close, carry) as close,
-               coalesce(volume, 0)::bigint as volume, coalesce(trades, 0) as trades
-        from carried order by start`;
+        ${bucketsFromRanged(first, last, step)}`;
   }
 
   return {
