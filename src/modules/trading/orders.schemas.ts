@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { limitMilliOf } from '../../domain/limit-order.ts';
-import { CENTS_PER_UNIT, MICROS_PER_SHARE, parseFixed } from '../../domain/money.ts';
 import { ok, uuid } from '../../lib/http-schemas.ts';
-import { answerChoiceOf, answerFields, oneAnswer, tradeSchema } from './trading.schemas.ts';
+import { answerAndQuantity, answerChoiceOf, answerFields, tradeSchema } from './trading.schemas.ts';
 
 const outcome = z.enum(['YES', 'NO']);
 const side = z.enum(['buy', 'sell']);
@@ -28,9 +27,7 @@ export const placeOrderBody = z
       .describe('ISO 8601; the order expires then (its reservation returned) if not filled'),
   })
   .transform((body, ctx) => {
-    oneAnswer(body, ctx);
-    const parsed = parseFixed(body.amount, body.side === 'buy' ? CENTS_PER_UNIT : MICROS_PER_SHARE);
-    if ('message' in parsed) ctx.addIssue({ code: 'custom', path: ['amount'], message: parsed.message });
+    const parsed = answerAndQuantity(body, ctx);
     const limitMilli = limitMilliOf(body.limitProbability);
     if (limitMilli === undefined)
       ctx.addIssue({ code: 'custom', path: ['limitProbability'], message: 'at most 3 decimals' });

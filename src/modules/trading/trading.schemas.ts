@@ -24,6 +24,20 @@ export function oneAnswer(body: { outcome?: unknown; answerId?: unknown }, ctx: 
     });
 }
 
+/**
+ * The checks a trade and an order body share: exactly one answer, and the amount as the ledger
+ * counts it (buy in cents, sell in micro-shares; an issue on `amount` when it is off that grid).
+ */
+export function answerAndQuantity(
+  body: { outcome?: unknown; answerId?: unknown; side: 'buy' | 'sell'; amount: number },
+  ctx: z.RefinementCtx,
+) {
+  oneAnswer(body, ctx);
+  const parsed = parseFixed(body.amount, body.side === 'buy' ? CENTS_PER_UNIT : MICROS_PER_SHARE);
+  if ('message' in parsed) ctx.addIssue({ code: 'custom', path: ['amount'], message: parsed.message });
+  return parsed;
+}
+
 /** The answer a parsed body names, as the services take it. */
 export const answerChoiceOf = (body: {
   outcome?: 'YES' | 'NO' | undefined;
@@ -50,9 +64,7 @@ export const tradeBody = z
   })
   // The amount as the ledger counts it: buy in cents, sell in micro-shares.
   .transform((body, ctx) => {
-    oneAnswer(body, ctx);
-    const parsed = parseFixed(body.amount, body.side === 'buy' ? CENTS_PER_UNIT : MICROS_PER_SHARE);
-    if ('message' in parsed) ctx.addIssue({ code: 'custom', path: ['amount'], message: parsed.message });
+    const parsed = answerAndQuantity(body, ctx);
     if (body.side === 'buy' && body.minProbability !== undefined) {
       ctx.addIssue({
         code: 'custom',
