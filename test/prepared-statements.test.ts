@@ -4,7 +4,10 @@ import { sql } from 'kysely';
 import { seedSampleData } from '../scripts/lib/seed-database.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { inTransaction } from '../src/db/transaction.ts';
+import { createEventRepository } from '../src/modules/events/events.repository.ts';
 import { createMarketRepository } from '../src/modules/markets/markets.repository.ts';
+import { createLedgerRepository } from '../src/modules/trading/ledger.repository.ts';
+import { createTradingService } from '../src/modules/trading/trading.service.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from './helpers/databases.ts';
 
 for (const kind of databaseKinds()) {
@@ -95,6 +98,57 @@ describe('prepared lookups on PostgreSQL', {
         await sql`alter table markets drop column added_by_a_later_release`.execute(t.database.db);
       }
     } finally {
+      await database.close();
+    }
+  });
+
+  test("a trade's statements are prepared by their text, and still run after a migration adds columns to the tables they read", async () => {
+    const database = await openDatabase({ url: t.url!, poolSize: 1 });
+    const added = ['markets', 'trades', 'positions', 'users'];
+    try {
+      const { db } = database;
+      const trading = createTradingService({
+        db,
+        ledger: createLedgerRepository(db),
+        markets: createMarketRepository(db),
+        events: createEventRepository(db),
+        deadlineMs: 10_000,
+      });
+      const trader = await db
+        .selectFrom('users')
+        .select(['id', 'email', 'role'])
+        .where('balance', '>', 10_000)
+        .executeTakeFirstOrThrow();
+      const buy = () => trading.trade(trader, id, { outcome: 'YES', side: 'buy', quantity: 100 });
+      const sell = (shares: number) =>
+        trading.trade(trader, id, { outcome: 'YES', side: 'sell', quantity: shares });
+      const first = await buy();
+      await sell(Math.floor((first.body.position.shares * 1e6) / 2));
+      const { rows } = await sql<{ statement: string }>`
+        select statement from pg_prepared_statements where name like 'every\_%'`.execute(db);
+      const statements = rows.map((r) => r.statement);
+      // The locks, the ledger line, the book, the balance, the position (buy and sell) and the event.
+      for (const table of ['"markets"', '"users"', '"trades"', '"positions"', 'events'])
+        assert.ok(
+          statements.some((s) => s.includes(table)),
+          `no prepared statement names ${table}: ${statements.join(' | ')}`,
+        );
+      assert.ok(statements.length >= 7, statements.join(' | '));
+
+      for (const table of added)
+        await sql`alter table ${sql.table(table)} add column added_by_a_later_release integer`.execute(
+          t.database.db,
+        );
+      // On the same connection, whose statements were prepared before the columns existed.
+      const again = await buy();
+      assert.equal(again.replayed, false);
+      const sold = await sell(Math.floor((again.body.position.shares * 1e6) / 2));
+      assert.ok(sold.body.position.shares > 0);
+    } finally {
+      for (const table of added)
+        await sql`alter table ${sql.table(table)} drop column if exists added_by_a_later_release`.execute(
+          t.database.db,
+        );
       await database.close();
     }
   });

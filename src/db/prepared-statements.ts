@@ -1,7 +1,15 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { CompiledQuery } from 'kysely';
 import pg from 'pg';
 
 const STATEMENT = Symbol('prepared statement name');
+
+/** Set while `preparingEvery` runs its work. */
+const everyStatement = new AsyncLocalStorage<true>();
+/** Statement names by SQL text, for the statements `preparingEvery` prepares (one name, one text). */
+const namesByText = new Map<string, string>();
+/** Past this many texts, further ones go unnamed (each connection keeps every statement it prepared). */
+const MAX_NAMED_TEXTS = 500;
 
 type NamedParameters = readonly unknown[] & { [STATEMENT]?: string };
 
@@ -22,6 +30,34 @@ export function prepared<R>(name: string, query: CompiledQuery<R>): CompiledQuer
 }
 
 /**
+ * Runs `work` with every parameterised statement it sends prepared, each under a name of its
+ * own SQL text. For work made of key lookups and key writes only, as a trade's transaction is
+ * (lock by id, insert, update by id, upsert by key): their generic plans are the keys' indexes,
+ * and preparing them spares PostgreSQL parsing and planning each again (every index of
+ * markets is weighed for a trade's update of its row).
+ */
+export function preparingEvery<T>(work: () => Promise<T>): Promise<T> {
+  return everyStatement.run(true, work);
+}
+
+/**
+ * A statement whose result is `*` (select *, returning *) stays unnamed: a column that a migration
+ * adds while the service runs would change its result type, which PostgreSQL refuses for a
+ * prepared statement ("cached plan must not change result type"), failing it on every connection
+ * that had prepared it.
+ */
+const READS_EVERY_COLUMN = /(^|[\s,.])\*(?=[\s,]|$)/;
+
+function nameOfText(text: string): string | undefined {
+  let name = namesByText.get(text);
+  if (name === undefined && namesByText.size < MAX_NAMED_TEXTS && !READS_EVERY_COLUMN.test(text)) {
+    name = `every_${namesByText.size + 1}`;
+    namesByText.set(text, name);
+  }
+  return name;
+}
+
+/**
  * The pool's client: a query whose parameters `prepared` named runs as that prepared statement.
  * Kysely hands the compiled query's parameter array to `client.query(sql, parameters)` as it is,
  * which is how the name gets here without Kysely knowing of it. With `enabled` false (a
@@ -33,8 +69,11 @@ export function preparingClient(enabled: boolean): typeof pg.Client {
   return class PreparingClient extends pg.Client {
     // biome-ignore lint/suspicious/noExplicitAny: pg's query() has a dozen overloads; this forwards them all.
     override query(config: any, values?: any, callback?: any): any {
-      const name = Array.isArray(values) ? (values as NamedParameters)[STATEMENT] : undefined;
-      if (typeof config === 'string' && name !== undefined)
+      if (typeof config !== 'string' || !Array.isArray(values)) return super.query(config, values, callback);
+      const name =
+        (values as NamedParameters)[STATEMENT] ??
+        (values.length > 0 && everyStatement.getStore() ? nameOfText(config) : undefined);
+      if (name !== undefined)
         return super.query({ name, text: config, values: values as unknown[] }, callback);
       return super.query(config, values, callback);
     }

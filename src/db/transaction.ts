@@ -3,6 +3,7 @@ import { type Kysely, type KyselyPlugin, sql, type Transaction } from 'kysely';
 import { type Deadline, deadlineExceeded, startBy } from '../lib/deadline.ts';
 import { backoffDelay } from '../lib/retry.ts';
 import { isRetryableTransactionError, pgErrorCode } from './errors.ts';
+import { preparingEvery } from './prepared-statements.ts';
 import type { DB } from './schema.ts';
 
 export type Trx = Transaction<DB>;
@@ -16,6 +17,8 @@ export interface TransactionOptions {
    * so whoever was answered 503 (or gave up at the deadline) never finds the work done later.
    */
   deadline?: Deadline | undefined;
+  /** Every statement of the work as a named prepared statement: key lookups and key writes only (preparingEvery). */
+  prepared?: boolean;
 }
 
 /** First retry after 5–10 ms, doubling: four retries stay under ~150 ms together. */
@@ -32,8 +35,9 @@ const REARM_SLACK_MS = 50;
 export async function inTransaction<T>(
   db: Kysely<DB>,
   work: (trx: Trx) => Promise<T>,
-  { attempts = 5, deadline }: TransactionOptions = {},
+  { attempts = 5, deadline, prepared = false }: TransactionOptions = {},
 ): Promise<T> {
+  if (prepared) return preparingEvery(() => inTransaction(db, work, { attempts, deadline }));
   for (let attempt = 0; ; attempt++) {
     try {
       if (!deadline) return await db.transaction().execute(work);

@@ -1,4 +1,5 @@
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
+import { allColumns } from '../../db/columns.ts';
 import { prepared } from '../../db/prepared-statements.ts';
 import type {
   AnswerRow,
@@ -48,7 +49,7 @@ export type MarketRepository = ReturnType<typeof createMarketRepository>;
  * column ("cached plan must not change result type"), which a rolling deploy does while the old
  * instances still serve.
  */
-const MARKET_COLUMNS = Object.keys({
+const MARKET_COLUMNS = allColumns<Omit<MarketRow, 'answers'>>({
   id: true,
   slug: true,
   name: true,
@@ -73,7 +74,7 @@ const MARKET_COLUMNS = Object.keys({
   escrow: true,
   closeAnnouncedAt: true,
   closeDueAt: true,
-} satisfies Record<Exclude<keyof MarketRow, 'answers'>, true>) as Exclude<keyof MarketRow, 'answers'>[];
+});
 
 /**
  * A market's answers (id, text) in index order, read with its row (a correlated subquery on
@@ -221,7 +222,7 @@ export function createMarketRepository(db: Kysely<DB>) {
       const byId = UUID_PATTERN.test(idOrSlug);
       const query = trx
         .selectFrom('markets')
-        .selectAll()
+        .select(MARKET_COLUMNS)
         .select(answersColumn)
         .where(byId ? 'id' : 'slug', '=', byId ? idOrSlug.toLowerCase() : idOrSlug);
       return (forDelete ? query.forUpdate() : query.forNoKeyUpdate()).executeTakeFirst();
@@ -324,7 +325,7 @@ export function createMarketRepository(db: Kysely<DB>) {
           version: sql<number>`version + 1`,
         })
         .where('id', '=', id)
-        .returningAll()
+        .returning(MARKET_COLUMNS)
         .returning(answersColumn)
         .executeTakeFirstOrThrow();
     },

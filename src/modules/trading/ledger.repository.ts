@@ -1,8 +1,36 @@
 import { type Kysely, sql } from 'kysely';
+import { allColumns } from '../../db/columns.ts';
 import type { DB, Outcome, PositionRow, TradeRow } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
 
 export type LedgerRepository = ReturnType<typeof createLedgerRepository>;
+
+/** Named, not `*`: a trade's statements are prepared (columns.ts). */
+const TRADE_COLUMNS = allColumns<TradeRow>({
+  id: true,
+  marketId: true,
+  userId: true,
+  outcome: true,
+  answerIndex: true,
+  side: true,
+  amount: true,
+  shares: true,
+  probabilityBefore: true,
+  probabilityAfter: true,
+  answerPrices: true,
+  createdAt: true,
+});
+const POSITION_COLUMNS = allColumns<PositionRow>({
+  userId: true,
+  marketId: true,
+  outcome: true,
+  answerIndex: true,
+  shares: true,
+  costBasis: true,
+  netSpent: true,
+  payout: true,
+  updatedAt: true,
+});
 
 /**
  * Data access for money: row locks, balances, ledger lines (trades), positions and payouts. The
@@ -70,7 +98,7 @@ export function createLedgerRepository(db: Kysely<DB>) {
     },
 
     insertTrade(trx: Trx, trade: Omit<TradeRow, 'id' | 'createdAt'>): Promise<TradeRow> {
-      return trx.insertInto('trades').values(trade).returningAll().executeTakeFirstOrThrow();
+      return trx.insertInto('trades').values(trade).returning(TRADE_COLUMNS).executeTakeFirstOrThrow();
     },
 
     findPosition(
@@ -81,7 +109,7 @@ export function createLedgerRepository(db: Kysely<DB>) {
     ): Promise<PositionRow | undefined> {
       return trx
         .selectFrom('positions')
-        .selectAll()
+        .select(POSITION_COLUMNS)
         .where('marketId', '=', marketId)
         .where('userId', '=', userId)
         .where('answerIndex', '=', answerIndex)
@@ -109,7 +137,7 @@ export function createLedgerRepository(db: Kysely<DB>) {
           .where('marketId', '=', key.marketId)
           .where('userId', '=', key.userId)
           .where('answerIndex', '=', key.answerIndex)
-          .returningAll()
+          .returning(POSITION_COLUMNS)
           .executeTakeFirstOrThrow();
       }
       return trx
@@ -123,7 +151,7 @@ export function createLedgerRepository(db: Kysely<DB>) {
             updatedAt: sql<Date>`now()`,
           }),
         )
-        .returningAll()
+        .returning(POSITION_COLUMNS)
         .executeTakeFirstOrThrow();
     },
 

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { allColumns } from '../../db/columns.ts';
 import type { DB, OrderRow, OrderStatus, Outcome, TradeSide } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
 import { LIMIT_SCALE } from '../../domain/limit-order.ts';
@@ -6,6 +7,26 @@ import { LIMIT_SCALE } from '../../domain/limit-order.ts';
 export type OrdersRepository = ReturnType<typeof createOrdersRepository>;
 
 type After = { createdAt: Date; id: string } | undefined;
+
+/** Named, not `*`: statements of trades and order placements are prepared (columns.ts). */
+const ORDER_COLUMNS = allColumns<OrderRow>({
+  id: true,
+  marketId: true,
+  userId: true,
+  answerIndex: true,
+  side: true,
+  limitMilli: true,
+  amount: true,
+  remaining: true,
+  reserved: true,
+  reservedCostBasis: true,
+  filledShares: true,
+  filledAmount: true,
+  status: true,
+  expiresAt: true,
+  createdAt: true,
+  updatedAt: true,
+});
 
 /** An order's answer, read with it: the answer's id, and a binary market's YES|NO (its answers' text). */
 const answerColumns = [
@@ -43,16 +64,21 @@ export function createOrdersRepository(db: Kysely<DB>) {
       return trx
         .insertInto('orders')
         .values({ ...order, remaining: order.amount, reserved: order.amount })
-        .returningAll()
+        .returning(ORDER_COLUMNS)
         .executeTakeFirstOrThrow();
     },
 
     findById(id: string, trx: Kysely<DB> = db): Promise<OrderRow | undefined> {
-      return trx.selectFrom('orders').selectAll().where('id', '=', id).executeTakeFirst();
+      return trx.selectFrom('orders').select(ORDER_COLUMNS).where('id', '=', id).executeTakeFirst();
     },
 
     lock(trx: Trx, id: string): Promise<OrderRow | undefined> {
-      return trx.selectFrom('orders').selectAll().where('id', '=', id).forNoKeyUpdate().executeTakeFirst();
+      return trx
+        .selectFrom('orders')
+        .select(ORDER_COLUMNS)
+        .where('id', '=', id)
+        .forNoKeyUpdate()
+        .executeTakeFirst();
     },
 
     async countOpen(trx: Trx, marketId: string, userId: string): Promise<number> {
@@ -74,7 +100,7 @@ export function createOrdersRepository(db: Kysely<DB>) {
     crossed(trx: Trx, marketId: string, prices: readonly number[], limit: number): Promise<OrderRow[]> {
       return trx
         .selectFrom('orders')
-        .selectAll()
+        .select(ORDER_COLUMNS)
         .where('marketId', '=', marketId)
         .where('status', '=', 'open')
         .where((eb) =>
@@ -124,7 +150,7 @@ export function createOrdersRepository(db: Kysely<DB>) {
         })
         .where('id', '=', id)
         .where('status', '=', 'open')
-        .returningAll()
+        .returning(ORDER_COLUMNS)
         .executeTakeFirstOrThrow();
     },
 
@@ -147,7 +173,7 @@ export function createOrdersRepository(db: Kysely<DB>) {
     openInMarket(trx: Trx, marketId: string): Promise<OrderRow[]> {
       return trx
         .selectFrom('orders')
-        .selectAll()
+        .select(ORDER_COLUMNS)
         .where('marketId', '=', marketId)
         .where('status', '=', 'open')
         .orderBy('id')
@@ -159,7 +185,7 @@ export function createOrdersRepository(db: Kysely<DB>) {
     dueInMarket(trx: Trx, marketId: string): Promise<OrderRow[]> {
       return trx
         .selectFrom('orders')
-        .selectAll()
+        .select(ORDER_COLUMNS)
         .where('marketId', '=', marketId)
         .where('status', '=', 'open')
         .where('expiresAt', '<=', sql<Date>`clock_timestamp()`)

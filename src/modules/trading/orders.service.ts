@@ -172,6 +172,7 @@ export function createOrdersService({
     async place(user: AuthUser, marketIdOrSlug: string, input: PlaceOrderInput, receivedAt?: number) {
       const result = await inTransaction(db, (trx) => placeOnce(trx, user, marketIdOrSlug, input), {
         deadline: deadlineIn(deadlineMs, receivedAt),
+        prepared: true,
       });
       if (result.changed) await onMarketChanged?.(result.marketId);
       return { order: result.order, trade: result.trade, balance: toUnits(result.balance) };

@@ -144,6 +144,7 @@ export function createTradingService({
       const marketId = await queueKey(marketIdOrSlug);
       return inTransaction(db, (trx) => quoteOnce(trx, user, marketId, input), {
         deadline: deadlineIn(deadlineMs, receivedAt),
+        prepared: true,
       });
     },
 
@@ -180,7 +181,7 @@ export function createTradingService({
           begin();
           if (abandoned())
             throw new ApiError(499, 'CLIENT_CLOSED_REQUEST', 'The client left before the trade ran');
-          return inTransaction(db, work, { deadline });
+          return inTransaction(db, work, { deadline, prepared: true });
         }),
       );
       if (!outcome.replayed) await onMarketChanged?.(outcome.body.market.id);
