@@ -228,6 +228,44 @@ export function createMarketRepository(db: Kysely<DB>) {
       return (forDelete ? query.forUpdate() : query.forNoKeyUpdate()).executeTakeFirst();
     },
 
+    /**
+     * findForUpdate by id and, in the same round trip, the trader's row locked after it (the lock
+     * order: market, then user): its balance, null when the user is gone. The market is locked in
+     * a materialized CTE and the user in the outer query's projection over it, which runs only
+     * on a market row the CTE has locked, so the trader's row is never locked first or alone.
+     */
+    async lockForTrade(
+      trx: Trx,
+      id: string,
+      traderId: string,
+    ): Promise<{ market: MarketRow; traderBalance: number | null } | undefined> {
+      const row = await trx
+        .with(
+          (cte) => cte('locked').materialized(),
+          (qb) =>
+            qb
+              .selectFrom('markets')
+              .select(MARKET_COLUMNS)
+              .select(answersColumn)
+              .where('id', '=', id)
+              .forNoKeyUpdate(),
+        )
+        .selectFrom('locked')
+        .select([...MARKET_COLUMNS, 'answers'])
+        .select((eb) =>
+          eb
+            .selectFrom('users')
+            .select('balance')
+            .where('users.id', '=', traderId)
+            .forNoKeyUpdate()
+            .as('traderBalance'),
+        )
+        .executeTakeFirst();
+      if (!row) return undefined;
+      const { traderBalance, ...market } = row;
+      return { market, traderBalance: traderBalance ?? null };
+    },
+
     async findBySlug(slug: string, trx: Kysely<DB> = db): Promise<MarketRow | undefined> {
       const query = trx
         .selectFrom('markets')

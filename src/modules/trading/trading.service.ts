@@ -38,7 +38,7 @@ export type TradingService = ReturnType<typeof createTradingService>;
 interface Deps {
   db: Kysely<DB>;
   ledger: LedgerRepository;
-  markets: Pick<MarketRepository, 'findForUpdate' | 'findBySlug' | 'findById' | 'applyTrade' | 'fund'>;
+  markets: Pick<MarketRepository, 'lockForTrade' | 'findBySlug' | 'findById' | 'applyTrade' | 'fund'>;
   /** WRITE_DEADLINE_MS: a trade not done by then (queue wait included) answers 503 and never commits. */
   deadlineMs: number;
   events: Pick<EventRepository, 'append'>;
@@ -79,10 +79,11 @@ export function createTradingService({
     idempotencyKey: string | undefined,
     requestHash: string,
   ): Promise<{ body: TradeResult; replayed: boolean }> {
-    const market = await markets.findForUpdate(trx, marketId);
-    if (!market) throw ApiError.notFound('Market');
-    const account = await ledger.lockUser(trx, user.id);
-    if (!account) throw ApiError.unauthorized('The user of this token no longer exists');
+    const locked = await markets.lockForTrade(trx, marketId, user.id);
+    if (!locked) throw ApiError.notFound('Market');
+    const { market, traderBalance } = locked;
+    if (traderBalance === null) throw ApiError.unauthorized('The user of this token no longer exists');
+    const account = { id: user.id, balance: traderBalance };
     if (idempotencyKey) {
       const claim = await idempotencyRepository.claim(trx, user.id, idempotencyKey, requestHash);
       if (claim.kind === 'mismatch') {
