@@ -49,7 +49,8 @@ export const envSchema = z.object({
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(10_000),
   DATABASE_CONNECT_TIMEOUT_MS: int(100, 60_000).default(3_000),
   /**
-   * Market lookups by id and slug as named prepared statements (planned once per connection).
+   * Market lookups by id and slug, and every statement of a trade, quote or order placement, as
+   * named prepared statements (planned once per connection).
    * false behind a pooler in transaction mode that does not track them (PgBouncer before 1.21).
    */
   DATABASE_PREPARED_STATEMENTS: bool.default(true),
