@@ -5,6 +5,21 @@ import type { Trx } from '../../db/transaction.ts';
 
 export type LedgerRepository = ReturnType<typeof createLedgerRepository>;
 
+/** What recordTrade's statement answers: the values PostgreSQL assigned or summed. */
+export interface RecordedTrade {
+  tradeId: string;
+  tradeCreatedAt: Date;
+  marketVolume: number;
+  marketUpdatedAt: Date;
+  marketVersion: number;
+  balance: number;
+  positionShares: number;
+  positionCostBasis: number;
+  positionNetSpent: number;
+  positionPayout: number;
+  positionUpdatedAt: Date;
+}
+
 /** Named, not `*`: a trade's statements are prepared (columns.ts). */
 const TRADE_COLUMNS = allColumns<TradeRow>({
   id: true,
@@ -99,6 +114,63 @@ export function createLedgerRepository(db: Kysely<DB>) {
 
     insertTrade(trx: Trx, trade: Omit<TradeRow, 'id' | 'createdAt'>): Promise<TradeRow> {
       return trx.insertInto('trades').values(trade).returning(TRADE_COLUMNS).executeTakeFirstOrThrow();
+    },
+
+    /**
+     * A trade's four writes in one statement (one round trip): its ledger line, the market's book,
+     * the trader's balance and position. The caller holds the market and trader rows' locks and
+     * computed every value from them (the kernel); the statement answers what only PostgreSQL
+     * assigns or adds up: the line's id and time, the book's volume, version and time, the balance
+     * and the position after. Each CTE writes another table, so none sees another's change (one
+     * snapshot), and none needs to. A sell only updates its position, which the kernel checked it
+     * holds (an upsert would check the insert's row, negative shares, against the constraint).
+     */
+    async recordTrade(
+      trx: Trx,
+      line: Omit<TradeRow, 'id' | 'createdAt'>,
+      book: { shares: readonly number[]; probability: number; escrow: number; volumeDelta: number },
+      balanceDelta: number,
+      delta: { shares: number; costBasis: number; netSpent: number },
+    ): Promise<RecordedTrade> {
+      const key = sql`${line.marketId}::uuid, ${line.userId}::uuid, ${line.answerIndex}::int`;
+      const position =
+        delta.shares < 0
+          ? sql`update positions set shares = shares + ${delta.shares}, cost_basis = cost_basis + ${delta.costBasis},
+                net_spent = net_spent + ${delta.netSpent}, updated_at = now()
+              where (market_id, user_id, answer_index) = (${key})
+              returning shares, cost_basis, net_spent, payout, updated_at`
+          : sql`insert into positions (market_id, user_id, answer_index, outcome, shares, cost_basis, net_spent)
+              values (${key}, ${line.outcome}, ${delta.shares}, ${delta.costBasis}, ${delta.netSpent})
+              on conflict (market_id, user_id, answer_index) do update set
+                shares = positions.shares + excluded.shares, cost_basis = positions.cost_basis + excluded.cost_basis,
+                net_spent = positions.net_spent + excluded.net_spent, updated_at = now()
+              returning shares, cost_basis, net_spent, payout, updated_at`;
+      const { rows } = await sql<RecordedTrade>`
+        with line as (
+          insert into trades (market_id, user_id, outcome, answer_index, side, amount, shares,
+                              probability_before, probability_after, answer_prices)
+          values (${line.marketId}, ${line.userId}, ${line.outcome}, ${line.answerIndex}, ${line.side},
+                  ${line.amount}, ${line.shares}, ${line.probabilityBefore}, ${line.probabilityAfter},
+                  ${line.answerPrices}::float8[])
+          returning id, created_at
+        ), book as (
+          update markets set shares = ${[...book.shares]}::bigint[], probability = ${book.probability},
+            escrow = ${book.escrow}, volume = volume + ${book.volumeDelta}, updated_at = now(), version = version + 1
+          where id = ${line.marketId}
+          returning volume, updated_at, version
+        ), account as (
+          update users set balance = balance + ${balanceDelta} where id = ${line.userId} returning balance
+        ), position as (${position})
+        select line.id as trade_id, line.created_at as trade_created_at,
+               book.volume as market_volume, book.updated_at as market_updated_at, book.version as market_version,
+               account.balance,
+               position.shares as position_shares, position.cost_basis as position_cost_basis,
+               position.net_spent as position_net_spent, position.payout as position_payout,
+               position.updated_at as position_updated_at
+        from line, book, account, position`.execute(trx);
+      const row = rows[0];
+      if (!row) throw new Error(`recordTrade wrote no row for market ${line.marketId}`);
+      return row;
     },
 
     findPosition(

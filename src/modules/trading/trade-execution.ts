@@ -85,34 +85,40 @@ export function planOrder(
   return planTrade(bookOf(market), holder, kernelOrder(order));
 }
 
-/** A trade's deltas written to the market row (the book, its price, escrow, volume). Limit-order fills use it too. */
-export function writeBook(
-  markets: Pick<MarketRepository, 'applyTrade'>,
-  trx: Trx,
-  market: MarketRow,
-  { result, deltas }: PlannedTrade,
-): Promise<MarketRow> {
-  return markets.applyTrade(trx, market.id, {
+/** A trade's deltas as the market row's new book: shares, headline price, escrow, and the volume it adds. */
+export function bookAfter(market: MarketRow, { result, deltas }: PlannedTrade) {
+  return {
     shares: market.shares.map((s, j) => (j === deltas.outcome ? s + deltas.shares : s)),
     probability: headlineProbability(market.type, result.pricesAfter),
     escrow: market.escrow + deltas.escrow,
     volumeDelta: deltas.volume,
-  });
+  };
+}
+
+/** A trade's deltas written to the market row (the book, its price, escrow, volume). Limit-order fills use it. */
+export function writeBook(
+  markets: Pick<MarketRepository, 'applyTrade'>,
+  trx: Trx,
+  market: MarketRow,
+  planned: PlannedTrade,
+): Promise<MarketRow> {
+  return markets.applyTrade(trx, market.id, bookAfter(market, planned));
 }
 
 /**
  * One trade against the LMSR market maker, inside the caller's transaction, with the market and
  * the user's row already locked by it. The kernel prices it (and refuses it, slippage included,
- * before anything is written); then the ledger line, the book, the balance and the position.
+ * before anything is written); then the ledger line, the book, the balance and the position, in
+ * one statement (ledger.recordTrade). The rows after it are the locked rows with the kernel's
+ * deltas and what the statement answered.
  */
 export async function executeTrade(
-  repos: { ledger: LedgerRepository; markets: Pick<MarketRepository, 'applyTrade'> },
+  ledger: Pick<LedgerRepository, 'findPosition' | 'recordTrade'>,
   trx: Trx,
   market: MarketRow,
   user: { id: string; balance: number },
   order: Order,
 ): Promise<Execution> {
-  const { ledger, markets } = repos;
   const position =
     order.side === 'sell' ? await ledger.findPosition(trx, market.id, user.id, order.answerIndex) : undefined;
   const { result, deltas } = executeInBook(
@@ -121,7 +127,7 @@ export async function executeTrade(
     kernelOrder(order),
   );
   const outcome = outcomeOf(market, order.answerIndex);
-  const trade = await ledger.insertTrade(trx, {
+  const line = {
     marketId: market.id,
     userId: user.id,
     outcome,
@@ -132,13 +138,31 @@ export async function executeTrade(
     probabilityBefore: result.probabilityBefore,
     probabilityAfter: result.probabilityAfter,
     answerPrices: result.pricesAfter,
-  });
-  const updated = await writeBook(markets, trx, market, { result, deltas });
-  const balance = await ledger.addToBalance(trx, user.id, -deltas.escrow);
-  const newPosition = await ledger.applyToPosition(
-    trx,
-    { marketId: market.id, userId: user.id, answerIndex: order.answerIndex, outcome },
-    deltas.position,
-  );
-  return { trade, position: newPosition, market: updated, balance };
+  };
+  const book = bookAfter(market, { result, deltas });
+  const written = await ledger.recordTrade(trx, line, book, -deltas.escrow, deltas.position);
+  return {
+    trade: { ...line, id: written.tradeId, createdAt: written.tradeCreatedAt },
+    market: {
+      ...market,
+      shares: book.shares,
+      probability: book.probability,
+      escrow: book.escrow,
+      volume: written.marketVolume,
+      updatedAt: written.marketUpdatedAt,
+      version: written.marketVersion,
+    },
+    balance: written.balance,
+    position: {
+      marketId: market.id,
+      userId: user.id,
+      outcome,
+      answerIndex: order.answerIndex,
+      shares: written.positionShares,
+      costBasis: written.positionCostBasis,
+      netSpent: written.positionNetSpent,
+      payout: written.positionPayout,
+      updatedAt: written.positionUpdatedAt,
+    },
+  };
 }

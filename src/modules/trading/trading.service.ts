@@ -38,7 +38,7 @@ export type TradingService = ReturnType<typeof createTradingService>;
 interface Deps {
   db: Kysely<DB>;
   ledger: LedgerRepository;
-  markets: Pick<MarketRepository, 'lockForTrade' | 'findBySlug' | 'findById' | 'applyTrade' | 'fund'>;
+  markets: Pick<MarketRepository, 'lockForTrade' | 'findBySlug' | 'findById' | 'fund'>;
   /** WRITE_DEADLINE_MS: a trade not done by then (queue wait included) answers 503 and never commits. */
   deadlineMs: number;
   events: Pick<EventRepository, 'append'>;
@@ -97,7 +97,7 @@ export function createTradingService({
     }
     assertTradable(market);
     const order = orderFor(market, input);
-    const execution = await executeTrade({ ledger, markets }, trx, market, account, order);
+    const execution = await executeTrade(ledger, trx, market, account, order);
     const body = toResult(execution);
     if (idempotencyKey) await idempotencyRepository.complete(trx, user.id, idempotencyKey, 201, body);
     // Public: the trade and the book after it; the trader's position and balance stay theirs.
@@ -211,8 +211,7 @@ export function createTradingService({
           side: 'buy' as const,
           quantity: initialPosition.amount,
         };
-        funded = (await executeTrade({ ledger, markets }, trx, funded, { id: creatorId, balance }, order))
-          .market;
+        funded = (await executeTrade(ledger, trx, funded, { id: creatorId, balance }, order)).market;
       }
       return funded;
     },
