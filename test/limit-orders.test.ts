@@ -287,6 +287,41 @@ for (const kind of databaseKinds()) {
       assert.equal(page2.json().meta.hasMore, false);
     });
 
+    test('an order that commits while a trade waits for the market fills if that trade crosses it', {
+      skip: kind === 'pglite' ? 'PGlite runs one transaction at a time' : false,
+    }, async () => {
+      const m = await createMarket(t, admin);
+      const bob = await t.user();
+      const carol = await t.user();
+      let taker: ReturnType<typeof trade> | undefined;
+      // An order placement, written by hand to hold the market's lock while the trade arrives:
+      // the trade's lock waits for it, and only then may the trade look for resting orders.
+      await t.database.db.transaction().execute(async (trx) => {
+        await sql`select id from markets where id = ${m.id} for no key update`.execute(trx);
+        await sql`update users set balance = balance - 500 where id = ${bob.id}`.execute(trx);
+        await sql`insert into orders (market_id, user_id, answer_index, side, limit_milli, amount, remaining, reserved)
+                  values (${m.id}, ${bob.id}, 0, 'buy', 450, 500, 500, 500)`.execute(trx);
+        taker = trade(t, carol, m.id, { outcome: 'NO', side: 'buy', amount: 30 });
+        for (let waited = 0; ; waited += 10) {
+          const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'`.execute(t.database.db);
+          if (rows[0]!.n > 0) break;
+          assert.ok(waited < 5000, 'the trade never waited for the market lock');
+          await sleep(10);
+        }
+      });
+      const res = await taker!;
+      assert.equal(res.statusCode, 201, res.body);
+      const order = await t.database.db
+        .selectFrom('orders')
+        .selectAll()
+        .where('userId', '=', bob.id)
+        .executeTakeFirstOrThrow();
+      assert.equal(order.status, 'filled');
+      assert.equal((await tradesOf(bob.id, m.id)).length, 1);
+      assert.equal((await ledger(t, admin)).difference, 0);
+    });
+
     test('two trades crossing the same resting order at once fill it once', async () => {
       const m = await createMarket(t, admin);
       const bob = await t.user();

@@ -18,6 +18,8 @@ export interface RecordedTrade {
   positionNetSpent: number;
   positionPayout: number;
   positionUpdatedAt: Date;
+  /** Whether the market has open limit orders (that the trade's new prices may have crossed). */
+  restingOrders: boolean;
 }
 
 /** Named, not `*`: a trade's statements are prepared (columns.ts). */
@@ -121,7 +123,9 @@ export function createLedgerRepository(db: Kysely<DB>) {
      * the trader's balance and position. The caller holds the market and trader rows' locks and
      * computed every value from them (the kernel); the statement answers what only PostgreSQL
      * assigns or adds up: the line's id and time, the book's volume, version and time, the balance
-     * and the position after. Each CTE writes another table, so none sees another's change (one
+     * and the position after, and whether any limit order rests on the market (the statement
+     * starts after the caller locked the market, and every order placement takes that lock, so
+     * its snapshot holds every open order). Each CTE writes another table, so none sees another's change (one
      * snapshot), and none needs to. A sell only updates its position, which the kernel checked it
      * holds (an upsert would check the insert's row, negative shares, against the constraint).
      */
@@ -166,7 +170,9 @@ export function createLedgerRepository(db: Kysely<DB>) {
                account.balance,
                position.shares as position_shares, position.cost_basis as position_cost_basis,
                position.net_spent as position_net_spent, position.payout as position_payout,
-               position.updated_at as position_updated_at
+               position.updated_at as position_updated_at,
+               exists (select from orders where orders.market_id = ${line.marketId} and orders.status = 'open')
+                 as resting_orders
         from line, book, account, position`.execute(trx);
       const row = rows[0];
       if (!row) throw new Error(`recordTrade wrote no row for market ${line.marketId}`);

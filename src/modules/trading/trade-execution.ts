@@ -34,6 +34,8 @@ export interface Execution {
   position: PositionRow;
   market: MarketRow;
   balance: number;
+  /** Whether limit orders rest on the market (only then can the trade have crossed one). */
+  restingOrders: boolean;
 }
 
 type BookColumns = Pick<MarketRow, 'shares' | 'liquidity'> & Partial<Pick<MarketRow, 'answers' | 'type'>>;
@@ -153,6 +155,7 @@ export async function executeTrade(
       version: written.marketVersion,
     },
     balance: written.balance,
+    restingOrders: written.restingOrders,
     position: {
       marketId: market.id,
       userId: user.id,

@@ -107,7 +107,7 @@ export function createTradingService({
       payload: { trade: body.trade, market: body.market },
     });
     // Resting limit orders this trade's price crossed fill now, under the same market lock.
-    await limitOrders?.matchAfterTrade(trx, execution.market);
+    if (execution.restingOrders) await limitOrders?.matchAfterTrade(trx, execution.market);
     return { body, replayed: false };
   }
 
