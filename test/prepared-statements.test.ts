@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { seedSampleData } from '../scripts/lib/seed-database.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { inTransaction } from '../src/db/transaction.ts';
+import { deadlineIn } from '../src/lib/deadline.ts';
 import { createEventRepository } from '../src/modules/events/events.repository.ts';
 import { createMarketRepository } from '../src/modules/markets/markets.repository.ts';
 import { createLedgerRepository } from '../src/modules/trading/ledger.repository.ts';
@@ -151,6 +152,28 @@ describe('prepared lookups on PostgreSQL', {
         await sql`alter table ${sql.table(table)} drop column if exists added_by_a_later_release`.execute(
           t.database.db,
         );
+      await database.close();
+    }
+  });
+
+  test('a transaction with a deadline starts with its statement_timeout, sent with its BEGIN', async () => {
+    const database = await openDatabase({ url: t.url!, poolSize: 1 });
+    try {
+      const before = database.stats.queries;
+      const { statementTimeout } = await inTransaction(
+        database.db,
+        async (trx) =>
+          (await sql<{ statementTimeout: string }>`show statement_timeout`.execute(trx)).rows[0]!,
+        { deadline: deadlineIn(3000) },
+      );
+      // What is left of 3 s: PostgreSQL shows it in ms, or in s when it is whole seconds.
+      const ms = statementTimeout.endsWith('ms')
+        ? Number(statementTimeout.slice(0, -2))
+        : Number(statementTimeout.slice(0, -1)) * 1000;
+      assert.ok(ms > 2000 && ms <= 3000, statementTimeout);
+      // BEGIN (with the timeout), the SHOW, COMMIT: no statement of its own for the timeout.
+      assert.equal(database.stats.queries - before, 3);
+    } finally {
       await database.close();
     }
   });

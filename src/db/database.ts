@@ -3,7 +3,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import { CamelCasePlugin, Kysely, type LogEvent, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { preparingClient } from './prepared-statements.ts';
+import { poolClient } from './pool-client.ts';
 import { createReplicaSet, type ReplicaStatus } from './read-replicas.ts';
 import type { DB } from './schema.ts';
 
@@ -162,7 +162,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
 function openPool(url: string, options: DatabaseOptions, extra: pg.PoolConfig = {}): pg.Pool {
   const pool = new pg.Pool({
-    Client: preparingClient(options.preparedStatements ?? true),
+    Client: poolClient(options.preparedStatements ?? true),
     connectionString: url,
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 3000,

@@ -1,6 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { CompiledQuery } from 'kysely';
-import pg from 'pg';
 
 const STATEMENT = Symbol('prepared statement name');
 
@@ -58,24 +57,14 @@ function nameOfText(text: string): string | undefined {
 }
 
 /**
- * The pool's client: a query whose parameters `prepared` named runs as that prepared statement.
- * Kysely hands the compiled query's parameter array to `client.query(sql, parameters)` as it is,
- * which is how the name gets here without Kysely knowing of it. With `enabled` false (a
- * connection pooler in transaction mode, where a prepared statement can land on another server
- * connection) every statement is sent unnamed.
+ * The name `text` runs under, if any: the one `prepared` gave its parameters, or, inside
+ * `preparingEvery`, one of its own text. Kysely hands the compiled query's parameter array to
+ * `client.query(sql, parameters)` as it is, which is how the name gets to the pool's client
+ * (pool-client.ts) without Kysely knowing of it.
  */
-export function preparingClient(enabled: boolean): typeof pg.Client {
-  if (!enabled) return pg.Client;
-  return class PreparingClient extends pg.Client {
-    // biome-ignore lint/suspicious/noExplicitAny: pg's query() has a dozen overloads; this forwards them all.
-    override query(config: any, values?: any, callback?: any): any {
-      if (typeof config !== 'string' || !Array.isArray(values)) return super.query(config, values, callback);
-      const name =
-        (values as NamedParameters)[STATEMENT] ??
-        (values.length > 0 && everyStatement.getStore() ? nameOfText(config) : undefined);
-      if (name !== undefined)
-        return super.query({ name, text: config, values: values as unknown[] }, callback);
-      return super.query(config, values, callback);
-    }
-  };
+export function statementName(text: string, values: readonly unknown[]): string | undefined {
+  return (
+    (values as NamedParameters)[STATEMENT] ??
+    (values.length > 0 && everyStatement.getStore() ? nameOfText(text) : undefined)
+  );
 }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Kysely, type KyselyPlugin, sql, type Transaction } from 'kysely';
 import { type Deadline, deadlineExceeded, startBy } from '../lib/deadline.ts';
 import { backoffDelay } from '../lib/retry.ts';
+import { type BeginSettings, beginSettings } from './begin-settings.ts';
 import { isRetryableTransactionError, pgErrorCode } from './errors.ts';
 import { preparingEvery } from './prepared-statements.ts';
 import type { DB } from './schema.ts';
@@ -53,16 +54,23 @@ export async function inTransaction<T>(
   }
 }
 
-/** One attempt: `begin` fails it if the deadline passed while it waited for a connection. */
+/**
+ * One attempt: `begin` fails it if the deadline passed while it waited for a connection. The
+ * statement_timeout rides on the BEGIN where the pool's client can send both at once
+ * (pool-client.ts); elsewhere (PGlite) it is its own statement.
+ */
 function runWithin<T>(db: Kysely<DB>, deadline: Deadline, begin: () => void, work: (trx: Trx) => Promise<T>) {
-  return db.transaction().execute(async (trx) => {
-    begin();
-    await armStatementTimeout(trx, deadline.remainingMs());
-    const result = await work(trx.withPlugin(rearmingPlugin(trx, deadline)));
-    // Done, but late: a client that gave up at the deadline will retry, so this must not commit.
-    if (deadline.expired()) throw deadlineExceeded();
-    return result;
-  });
+  const settings: BeginSettings = { statementTimeoutMs: () => deadline.remainingMs(), carried: false };
+  return beginSettings.run(settings, () =>
+    db.transaction().execute(async (trx) => {
+      begin();
+      if (!settings.carried) await armStatementTimeout(trx, deadline.remainingMs());
+      const result = await work(trx.withPlugin(rearmingPlugin(trx, deadline)));
+      // Done, but late: a client that gave up at the deadline will retry, so this must not commit.
+      if (deadline.expired()) throw deadlineExceeded();
+      return result;
+    }),
+  );
 }
 
 /** SET LOCAL statement_timeout (0 would mean none, so at least 1 ms). */
