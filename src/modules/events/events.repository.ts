@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
 import type { KnownEventType } from './event-types.ts';
@@ -32,6 +32,18 @@ const APPEND_LOCK_ID = 6_001_006;
 export const EVENTS_CHANNEL = 'markets_events';
 
 /**
+ * One statement, so the lock is held over one round trip and the COMMIT: the subquery takes the
+ * lock (and queues the notification, delivered at the commit) before the insert draws its seq
+ * (the plan evaluates it under the insert, which reads the subquery's one row first).
+ */
+function appendStatement(event: NewEvent): RawBuilder<unknown> {
+  return sql`
+    insert into events (type, market_id, payload)
+    select ${event.type}, ${event.marketId}::uuid, ${JSON.stringify(event.payload)}::jsonb
+    from (select pg_advisory_xact_lock(${APPEND_LOCK_ID}), pg_notify(${EVENTS_CHANNEL}, '')) as locked`;
+}
+
+/**
  * The append-only event log (006_events.sql).
  *
  * Why `append` takes an advisory lock: a bigserial value is drawn when the row is inserted, not
@@ -54,16 +66,16 @@ export function createEventRepository(db: Kysely<DB>) {
   return {
     /** Records one change inside the caller's transaction; must be its last statement. */
     async append(trx: Trx, event: NewEvent): Promise<void> {
-      // One statement, so the lock is held over one round trip and the COMMIT: the subquery takes
-      // the lock (and queues the notification, delivered at the commit) before the insert draws
-      // its seq (the plan evaluates it under the insert, which reads the subquery's one row first).
-      await sql`
-        insert into events (type, market_id, payload)
-        select ${event.type}, ${event.marketId}::uuid, ${JSON.stringify(event.payload)}::jsonb
-        from (select pg_advisory_xact_lock(${APPEND_LOCK_ID}), pg_notify(${EVENTS_CHANNEL}, '')) as locked`.execute(
-        trx,
-      );
+      await appendStatement(event).execute(trx);
     },
+
+    /**
+     * The append as SQL, for a caller that makes it part of its transaction's last statement
+     * (a trade's, ledger.repository recordTrade), one round trip fewer. What holds for `append`
+     * holds there: that statement must take every row lock it waits for before it (a trade's rows
+     * are locked by an earlier statement), and nothing may follow it that waits for a lock.
+     */
+    appendStatement,
 
     /**
      * The markets changed by the events after `seq`, oldest first, at most `limit` of them.

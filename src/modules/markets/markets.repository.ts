@@ -230,7 +230,7 @@ export function createMarketRepository(db: Kysely<DB>) {
 
     /**
      * findForUpdate by id and, in the same round trip, the trader's row locked after it (the lock
-     * order: market, then user): its balance, null when the user is gone. The market is locked in
+     * order: market, then user): its balance, null when the user is gone; and the time then. The market is locked in
      * a materialized CTE and the user in the outer query's projection over it, which runs only
      * on a market row the CTE has locked, so the trader's row is never locked first or alone.
      */
@@ -238,7 +238,7 @@ export function createMarketRepository(db: Kysely<DB>) {
       trx: Trx,
       id: string,
       traderId: string,
-    ): Promise<{ market: MarketRow; traderBalance: number | null } | undefined> {
+    ): Promise<{ market: MarketRow; traderBalance: number | null; lockedAt: Date } | undefined> {
       const row = await trx
         .with(
           (cte) => cte('locked').materialized(),
@@ -260,10 +260,12 @@ export function createMarketRepository(db: Kysely<DB>) {
             .forNoKeyUpdate()
             .as('traderBalance'),
         )
+        // The clock once the locks are held, at the ledger's precision: the trade's time.
+        .select(sql<Date>`clock_timestamp()::timestamptz(3)`.as('lockedAt'))
         .executeTakeFirst();
       if (!row) return undefined;
-      const { traderBalance, ...market } = row;
-      return { market, traderBalance: traderBalance ?? null };
+      const { traderBalance, lockedAt, ...market } = row;
+      return { market, traderBalance: traderBalance ?? null, lockedAt };
     },
 
     async findBySlug(slug: string, trx: Kysely<DB> = db): Promise<MarketRow | undefined> {

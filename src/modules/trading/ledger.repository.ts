@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { allColumns } from '../../db/columns.ts';
 import type { DB, Outcome, PositionRow, TradeRow } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
@@ -7,8 +7,6 @@ export type LedgerRepository = ReturnType<typeof createLedgerRepository>;
 
 /** What recordTrade's statement answers: the values PostgreSQL assigned or summed. */
 export interface RecordedTrade {
-  tradeId: string;
-  tradeCreatedAt: Date;
   marketVolume: number;
   marketUpdatedAt: Date;
   marketVersion: number;
@@ -119,22 +117,25 @@ export function createLedgerRepository(db: Kysely<DB>) {
     },
 
     /**
-     * A trade's four writes in one statement (one round trip): its ledger line, the market's book,
-     * the trader's balance and position. The caller holds the market and trader rows' locks and
-     * computed every value from them (the kernel); the statement answers what only PostgreSQL
-     * assigns or adds up: the line's id and time, the book's volume, version and time, the balance
-     * and the position after, and whether any limit order rests on the market (the statement
-     * starts after the caller locked the market, and every order placement takes that lock, so
-     * its snapshot holds every open order). Each CTE writes another table, so none sees another's change (one
-     * snapshot), and none needs to. A sell only updates its position, which the kernel checked it
-     * holds (an upsert would check the insert's row, negative shares, against the constraint).
+     * A trade's four writes in one statement (one round trip): its ledger line (its id and time
+     * given), the market's book, the trader's balance and position, and `last`, a write of the
+     * caller's that belongs in the same statement (the trade's event: events.appendStatement). The
+     * caller holds the market and trader rows' locks and computed every value from them (the
+     * kernel). The statement answers what PostgreSQL sums or assigns: the book's volume, version
+     * and time, the balance and the position after, and whether any limit order rests on the
+     * market (the statement starts after the caller locked the market, and every order placement
+     * takes that lock, so its snapshot holds every open order). Each CTE writes another table, so
+     * none needs to see another's change (they share one snapshot). A sell only updates its
+     * position, which the kernel checked it holds (an upsert would check the insert's row,
+     * negative shares, against the constraint).
      */
     async recordTrade(
       trx: Trx,
-      line: Omit<TradeRow, 'id' | 'createdAt'>,
+      line: TradeRow,
       book: { shares: readonly number[]; probability: number; escrow: number; volumeDelta: number },
       balanceDelta: number,
       delta: { shares: number; costBasis: number; netSpent: number },
+      last?: RawBuilder<unknown>,
     ): Promise<RecordedTrade> {
       const key = sql`${line.marketId}::uuid, ${line.userId}::uuid, ${line.answerIndex}::int`;
       const position =
@@ -151,12 +152,11 @@ export function createLedgerRepository(db: Kysely<DB>) {
               returning shares, cost_basis, net_spent, payout, updated_at`;
       const { rows } = await sql<RecordedTrade>`
         with line as (
-          insert into trades (market_id, user_id, outcome, answer_index, side, amount, shares,
-                              probability_before, probability_after, answer_prices)
-          values (${line.marketId}, ${line.userId}, ${line.outcome}, ${line.answerIndex}, ${line.side},
+          insert into trades (id, market_id, user_id, outcome, answer_index, side, amount, shares,
+                              probability_before, probability_after, answer_prices, created_at)
+          values (${line.id}, ${line.marketId}, ${line.userId}, ${line.outcome}, ${line.answerIndex}, ${line.side},
                   ${line.amount}, ${line.shares}, ${line.probabilityBefore}, ${line.probabilityAfter},
-                  ${line.answerPrices}::float8[])
-          returning id, created_at
+                  ${line.answerPrices}::float8[], ${line.createdAt})
         ), book as (
           update markets set shares = ${[...book.shares]}::bigint[], probability = ${book.probability},
             escrow = ${book.escrow}, volume = volume + ${book.volumeDelta}, updated_at = now(), version = version + 1
@@ -164,16 +164,15 @@ export function createLedgerRepository(db: Kysely<DB>) {
           returning volume, updated_at, version
         ), account as (
           update users set balance = balance + ${balanceDelta} where id = ${line.userId} returning balance
-        ), position as (${position})
-        select line.id as trade_id, line.created_at as trade_created_at,
-               book.volume as market_volume, book.updated_at as market_updated_at, book.version as market_version,
+        ), position as (${position})${last ? sql`, last as (${last})` : sql``}
+        select book.volume as market_volume, book.updated_at as market_updated_at, book.version as market_version,
                account.balance,
                position.shares as position_shares, position.cost_basis as position_cost_basis,
                position.net_spent as position_net_spent, position.payout as position_payout,
                position.updated_at as position_updated_at,
                exists (select from orders where orders.market_id = ${line.marketId} and orders.status = 'open')
                  as resting_orders
-        from line, book, account, position`.execute(trx);
+        from book, account, position`.execute(trx);
       const row = rows[0];
       if (!row) throw new Error(`recordTrade wrote no row for market ${line.marketId}`);
       return row;

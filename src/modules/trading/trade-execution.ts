@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { RawBuilder } from 'kysely';
 import type { MarketRow, Outcome, PositionRow, TradeRow, TradeSide } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
 import { headlineProbability } from '../../domain/answers.ts';
@@ -111,8 +113,9 @@ export function writeBook(
  * One trade against the LMSR market maker, inside the caller's transaction, with the market and
  * the user's row already locked by it. The kernel prices it (and refuses it, slippage included,
  * before anything is written); then the ledger line, the book, the balance and the position, in
- * one statement (ledger.recordTrade). The rows after it are the locked rows with the kernel's
- * deltas and what the statement answered.
+ * one statement (ledger.recordTrade), with `announce`'s write (the trade's event) folded into it.
+ * The line gets its id here and its time `at`; the book after it is the locked row with the
+ * kernel's deltas, which is what `announce` is given to describe before the statement runs.
  */
 export async function executeTrade(
   ledger: Pick<LedgerRepository, 'findPosition' | 'recordTrade'>,
@@ -120,6 +123,10 @@ export async function executeTrade(
   market: MarketRow,
   user: { id: string; balance: number },
   order: Order,
+  {
+    at,
+    announce,
+  }: { at: Date; announce?: (trade: Pick<Execution, 'trade' | 'market'>) => RawBuilder<unknown> },
 ): Promise<Execution> {
   const position =
     order.side === 'sell' ? await ledger.findPosition(trx, market.id, user.id, order.answerIndex) : undefined;
@@ -129,7 +136,8 @@ export async function executeTrade(
     kernelOrder(order),
   );
   const outcome = outcomeOf(market, order.answerIndex);
-  const line = {
+  const trade: TradeRow = {
+    id: randomUUID(),
     marketId: market.id,
     userId: user.id,
     outcome,
@@ -140,19 +148,33 @@ export async function executeTrade(
     probabilityBefore: result.probabilityBefore,
     probabilityAfter: result.probabilityAfter,
     answerPrices: result.pricesAfter,
+    createdAt: at,
   };
   const book = bookAfter(market, { result, deltas });
-  const written = await ledger.recordTrade(trx, line, book, -deltas.escrow, deltas.position);
+  // Under the market's lock the statement's sums are these (volume, version); its time is its own.
+  const after: MarketRow = {
+    ...market,
+    shares: book.shares,
+    probability: book.probability,
+    escrow: book.escrow,
+    volume: market.volume + book.volumeDelta,
+    version: market.version + 1,
+  };
+  const written = await ledger.recordTrade(
+    trx,
+    trade,
+    book,
+    -deltas.escrow,
+    deltas.position,
+    announce?.({ trade, market: after }),
+  );
   return {
-    trade: { ...line, id: written.tradeId, createdAt: written.tradeCreatedAt },
+    trade,
     market: {
-      ...market,
-      shares: book.shares,
-      probability: book.probability,
-      escrow: book.escrow,
+      ...after,
       volume: written.marketVolume,
-      updatedAt: written.marketUpdatedAt,
       version: written.marketVersion,
+      updatedAt: written.marketUpdatedAt,
     },
     balance: written.balance,
     restingOrders: written.restingOrders,

@@ -52,12 +52,22 @@ const answerIdAt = (market: MarketRow, index: number) => market.answers[index]!.
 
 export type TradeResult = ReturnType<typeof toResult>;
 
-export const toResult = (e: Execution) => ({
+/** A trade's public part, its `trade.created` event: the ledger line and the book after it. */
+export const tradeEventDto = (e: Pick<Execution, 'trade' | 'market'>) => ({
   trade: tradeDto({ ...e.trade, answerId: answerIdAt(e.market, e.trade.answerIndex) }),
-  position: positionDto({ ...e.position, answerId: answerIdAt(e.market, e.position.answerIndex) }),
   market: marketBookDto(e.market),
-  balance: toUnits(e.balance),
 });
+
+/** What the trader is answered: the event's part, and their own position and balance. */
+export const toResult = (e: Execution) => {
+  const { trade, market } = tradeEventDto(e);
+  return {
+    trade,
+    position: positionDto({ ...e.position, answerId: answerIdAt(e.market, e.position.answerIndex) }),
+    market,
+    balance: toUnits(e.balance),
+  };
+};
 
 export type QuoteResult = ReturnType<typeof toQuote>;
 

@@ -16,7 +16,7 @@ import type { MarketRepository } from '../markets/markets.repository.ts';
 import { idempotencyRepository } from './idempotency.repository.ts';
 import type { LedgerRepository } from './ledger.repository.ts';
 import { answerIndexOf, executeTrade, type Order, planOrder } from './trade-execution.ts';
-import { type QuoteResult, type TradeResult, toQuote, toResult } from './trading.dto.ts';
+import { type QuoteResult, type TradeResult, toQuote, toResult, tradeEventDto } from './trading.dto.ts';
 
 /** The answer by a binary `outcome` or any market's `answerId` (resolved against the market in the service). */
 export type TradeInput = AnswerChoice & {
@@ -41,7 +41,7 @@ interface Deps {
   markets: Pick<MarketRepository, 'lockForTrade' | 'findBySlug' | 'findById' | 'fund'>;
   /** WRITE_DEADLINE_MS: a trade not done by then (queue wait included) answers 503 and never commits. */
   deadlineMs: number;
-  events: Pick<EventRepository, 'append'>;
+  events: Pick<EventRepository, 'appendStatement'>;
   /** Called after a commit that changed a market (cache invalidation). */
   onMarketChanged?: (marketId: string) => Promise<void>;
   /** Limit orders (orders.service.ts): fills what a trade's price crossed; cancels them before a delete. */
@@ -81,7 +81,7 @@ export function createTradingService({
   ): Promise<{ body: TradeResult; replayed: boolean }> {
     const locked = await markets.lockForTrade(trx, marketId, user.id);
     if (!locked) throw ApiError.notFound('Market');
-    const { market, traderBalance } = locked;
+    const { market, traderBalance, lockedAt } = locked;
     if (traderBalance === null) throw ApiError.unauthorized('The user of this token no longer exists');
     const account = { id: user.id, balance: traderBalance };
     if (idempotencyKey) {
@@ -97,15 +97,14 @@ export function createTradingService({
     }
     assertTradable(market);
     const order = orderFor(market, input);
-    const execution = await executeTrade(ledger, trx, market, account, order);
+    const execution = await executeTrade(ledger, trx, market, account, order, {
+      at: lockedAt,
+      // Public: the trade and the book after it; the trader's position and balance stay theirs.
+      announce: (trade) =>
+        events.appendStatement({ type: 'trade.created', marketId: market.id, payload: tradeEventDto(trade) }),
+    });
     const body = toResult(execution);
     if (idempotencyKey) await idempotencyRepository.complete(trx, user.id, idempotencyKey, 201, body);
-    // Public: the trade and the book after it; the trader's position and balance stay theirs.
-    await events.append(trx, {
-      type: 'trade.created',
-      marketId: body.market.id,
-      payload: { trade: body.trade, market: body.market },
-    });
     // Resting limit orders this trade's price crossed fill now, under the same market lock.
     if (execution.restingOrders) await limitOrders?.matchAfterTrade(trx, execution.market);
     return { body, replayed: false };
@@ -211,7 +210,9 @@ export function createTradingService({
           side: 'buy' as const,
           quantity: initialPosition.amount,
         };
-        funded = (await executeTrade(ledger, trx, funded, { id: creatorId, balance }, order)).market;
+        funded = (
+          await executeTrade(ledger, trx, funded, { id: creatorId, balance }, order, { at: funded.createdAt })
+        ).market;
       }
       return funded;
     },
