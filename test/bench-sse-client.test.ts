@@ -47,6 +47,8 @@ describe('bench SSE client', () => {
         return;
       }
       assert.equal(req.headers['last-event-id'], '41');
+      // As the app's streams: not chunked, the body ends with the connection.
+      res.useChunkedEncodingByDefault = false;
       res.writeHead(200, { 'content-type': 'text/event-stream' }).flushHeaders();
       streams.push(res);
     }).listen(0, '127.0.0.1');

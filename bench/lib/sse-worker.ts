@@ -1,4 +1,4 @@
-import { Agent, request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { SseParser } from './sse-parser.ts';
 import type { SubscriberResult, WorkerInput, WorkerReply, WorkerRequest } from './sse-subscribers.ts';
@@ -10,7 +10,6 @@ import type { SubscriberResult, WorkerInput, WorkerReply, WorkerRequest } from '
  */
 const { url, subscribers, connectConcurrency, keepData } = workerData as WorkerInput;
 const clock = () => performance.timeOrigin + performance.now();
-const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
 const { hostname, port } = new URL(url);
 
 class Subscriber {
@@ -26,7 +25,7 @@ class Subscriber {
     if (event.type === 'trade.created') return this.record(event.id);
     this.others.push({ type: event.type, id: event.id, data: event.data, at: this.now });
   }, keepData);
-  req: ReturnType<typeof request> | undefined;
+  socket: Socket | undefined;
 
   record(id: number) {
     if (this.count === this.ids.length) {
@@ -43,41 +42,73 @@ class Subscriber {
     this.count++;
   }
 
+  /**
+   * A GET over a plain TCP socket: the request written by hand, the status line and headers read
+   * once, then every chunk of the body straight into the parser. node:http's response parser and
+   * its stream per subscriber cost the bench more than the server spends writing the event, and
+   * the receivers share the machine with the server they measure. The server's streams are not
+   * chunked (they end with the connection), so the body is the event stream byte for byte.
+   */
   open(path: string, headers: Record<string, string>): Promise<void> {
     return new Promise((resolve) => {
-      const req = request(
-        { agent, hostname, port, path, headers: { accept: 'text/event-stream', ...headers } },
-        (res) => {
-          this.status = res.statusCode;
-          if (res.statusCode !== 200) {
-            let body = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => {
-              body += chunk;
-            });
-            res.on('end', () => {
-              this.error = body.slice(0, 500);
-              resolve();
-            });
-            return;
-          }
-          res.on('data', (chunk: Buffer) => {
-            this.now = clock();
-            this.parser.push(chunk);
-          });
-          res.on('end', () => {
-            this.closedByServer = true;
-          });
-          res.on('error', () => {});
-          resolve();
-        },
+      const lines = Object.entries({ accept: 'text/event-stream', ...headers }).map(
+        ([k, v]) => `${k}: ${v}\r\n`,
       );
-      req.on('error', (error) => {
+      const socket = connect({ host: hostname, port: Number(port) }, () => {
+        socket.write(`GET ${path} HTTP/1.1\r\nhost: ${hostname}:${port}\r\n${lines.join('')}\r\n`);
+      });
+      socket.setNoDelay(true);
+      this.socket = socket;
+      let head: Buffer | undefined = Buffer.alloc(0);
+      let errorBody = Buffer.alloc(0);
+      let errorLength = Number.POSITIVE_INFINITY;
+      // A refusal (404, 429) is read up to its Content-Length: its envelope says why.
+      const refused = (bytes: Buffer) => {
+        errorBody = Buffer.concat([errorBody, bytes]);
+        if (errorBody.length < errorLength) return;
+        this.error = errorBody.toString('utf8').slice(0, 500);
+        socket.destroy();
+        resolve();
+      };
+      socket.on('data', (chunk: Buffer) => {
+        this.now = clock();
+        if (head === undefined) {
+          if (this.status === 200) this.parser.push(chunk);
+          else refused(chunk);
+          return;
+        }
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const text = head.subarray(0, end).toString('latin1');
+        const body = head.subarray(end + 4);
+        head = undefined;
+        this.status = Number(text.slice(9, 12));
+        if (this.status === 200 && /\r\ntransfer-encoding:\s*chunked/i.test(text)) {
+          this.status = 0;
+          this.error = 'the stream is chunked; this bench reads identity bodies only';
+          socket.destroy();
+          resolve();
+        } else if (this.status === 200) {
+          if (body.length > 0) this.parser.push(body);
+          resolve();
+        } else {
+          errorLength = Number(/\r\ncontent-length:\s*(\d+)/i.exec(text)?.[1] ?? Number.POSITIVE_INFINITY);
+          refused(body);
+        }
+      });
+      socket.on('end', () => {
+        if (this.status === 200) this.closedByServer = true;
+      });
+      socket.on('close', () => {
+        if (this.status !== 200)
+          this.error ??= errorBody.toString('utf8').slice(0, 500) || 'connection closed';
+        resolve();
+      });
+      socket.on('error', (error) => {
         this.error ??= error.message;
         resolve();
       });
-      req.end();
-      this.req = req;
     });
   }
 }
@@ -107,8 +138,7 @@ parentPort!.on('message', (message: WorkerRequest) => {
     reply({ type: 'count', received: open.reduce((sum, s) => sum + s.count, 0) });
     return;
   }
-  for (const s of open) s.req?.destroy();
-  agent.destroy();
+  for (const s of open) s.socket?.destroy();
   const results: SubscriberResult[] = open.map((s, i) => ({
     path: subscribers[i]!.path,
     status: s.status,
