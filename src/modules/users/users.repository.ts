@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { prepared } from '../../db/prepared-statements.ts';
 import type { DB, Role } from '../../db/schema.ts';
 
 export type UserRepository = ReturnType<typeof createUserRepository>;
@@ -20,8 +21,11 @@ export function createUserRepository(db: Kysely<DB>, { signupGrantCents }: { sig
   const byEmail = (email: string) => sql<boolean>`lower(email) = ${email.toLowerCase()}`;
 
   return {
-    findById(id: string): Promise<UserRecord | undefined> {
-      return db.selectFrom('users').select(USER_COLUMNS).where('id', '=', id).executeTakeFirst();
+    /** A prepared statement (prepared-statements.ts): every signed-in request reads its user by id. */
+    async findById(id: string): Promise<UserRecord | undefined> {
+      const query = db.selectFrom('users').select(USER_COLUMNS).where('id', '=', id);
+      const { rows } = await db.executeQuery(prepared('users_by_id', query.compile()));
+      return rows[0];
     },
 
     /** What login needs: the stored hash (null for users without a password). */
