@@ -123,7 +123,10 @@ describe('prepared lookups on PostgreSQL', {
       const buy = () => trading.trade(trader, id, { outcome: 'YES', side: 'buy', quantity: 100 });
       const sell = (shares: number) =>
         trading.trade(trader, id, { outcome: 'YES', side: 'sell', quantity: shares });
+      const before = database.stats.queries;
       const first = await buy();
+      // BEGIN with its timeout, the locks, the write with its event, COMMIT (the README's four).
+      assert.equal(database.stats.queries - before, 4);
       await sell(Math.floor((first.body.position.shares * 1e6) / 2));
       const { rows } = await sql<{ statement: string }>`
         select statement from pg_prepared_statements where name like 'every\_%'`.execute(db);

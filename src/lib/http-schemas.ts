@@ -40,3 +40,11 @@ export function ok<T extends z.ZodType>(data: T) {
 }
 
 export const uuid = z.uuid();
+
+/** A keyset page's `cursor` query parameter: the opaque position the previous page answered. */
+export const pageCursor = z
+  .string()
+  .min(1)
+  .max(500)
+  .optional()
+  .describe('Continue after the previous page: its `meta.nextCursor`');

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PERIODS } from '../../domain/portfolio.ts';
-import { ok } from '../../lib/http-schemas.ts';
+import { ok, pageCursor } from '../../lib/http-schemas.ts';
+import { marketSummary } from '../trading/trading.schemas.ts';
 import { BOARDS } from './leaderboard.repository.ts';
 
 const outcome = z.enum(['YES', 'NO']);
@@ -14,14 +15,7 @@ const by = z
   );
 
 const portfolioPosition = z.object({
-  market: z.object({
-    id: z.string(),
-    name: z.string(),
-    slug: z.string(),
-    status: z.string(),
-    probability: z.number(),
-    outcome: outcome.nullable(),
-  }),
+  market: marketSummary,
   answerId: z.string().describe("The held answer's id (`answers[].id`; a binary market's YES or NO too)"),
   outcome: outcome.nullable().describe('YES or NO on a binary market; null on a multiple-choice one'),
   shares: z
@@ -72,12 +66,7 @@ export const boardQuery = z.strictObject({
   by: by.default('profit'),
   period: period.default('all'),
   limit: z.coerce.number().int().min(1).max(100).default(20).describe('Entries per page, 1–100'),
-  cursor: z
-    .string()
-    .min(1)
-    .max(500)
-    .optional()
-    .describe('Continue after the previous page: its `meta.nextCursor`'),
+  cursor: pageCursor,
 });
 
 export const myRankQuery = boardQuery.pick({ by: true, period: true });

@@ -7,9 +7,7 @@ export type LedgerRepository = ReturnType<typeof createLedgerRepository>;
 
 /** What recordTrade's statement answers: the values PostgreSQL assigned or summed. */
 export interface RecordedTrade {
-  marketVolume: number;
   marketUpdatedAt: Date;
-  marketVersion: number;
   balance: number;
   positionShares: number;
   positionCostBasis: number;
@@ -121,10 +119,10 @@ export function createLedgerRepository(db: Kysely<DB>) {
      * given), the market's book, the trader's balance and position, and `last`, a write of the
      * caller's that belongs in the same statement (the trade's event: events.appendStatement). The
      * caller holds the market and trader rows' locks and computed every value from them (the
-     * kernel). The statement answers what PostgreSQL sums or assigns: the book's volume, version
-     * and time, the balance and the position after, and whether any limit order rests on the
-     * market (the statement starts after the caller locked the market, and every order placement
-     * takes that lock, so its snapshot holds every open order). Each CTE writes another table, so
+     * kernel). The statement answers the book's time, the balance and the position after, and
+     * whether any limit order rests on the market (the statement starts after the caller locked
+     * the market, and every order placement takes that lock, so its snapshot holds every open
+     * order). Each CTE writes another table, so
      * none needs to see another's change (they share one snapshot). A sell only updates its
      * position, which the kernel checked it holds (an upsert would check the insert's row,
      * negative shares, against the constraint).
@@ -161,12 +159,11 @@ export function createLedgerRepository(db: Kysely<DB>) {
           update markets set shares = ${[...book.shares]}::bigint[], probability = ${book.probability},
             escrow = ${book.escrow}, volume = volume + ${book.volumeDelta}, updated_at = now(), version = version + 1
           where id = ${line.marketId}
-          returning volume, updated_at, version
+          returning updated_at
         ), account as (
           update users set balance = balance + ${balanceDelta} where id = ${line.userId} returning balance
         ), position as (${position})${last ? sql`, last as (${last})` : sql``}
-        select book.volume as market_volume, book.updated_at as market_updated_at, book.version as market_version,
-               account.balance,
+        select book.updated_at as market_updated_at, account.balance,
                position.shares as position_shares, position.cost_basis as position_cost_basis,
                position.net_spent as position_net_spent, position.payout as position_payout,
                position.updated_at as position_updated_at,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { limitMilliOf } from '../../domain/limit-order.ts';
-import { ok, uuid } from '../../lib/http-schemas.ts';
+import { ok, pageCursor, uuid } from '../../lib/http-schemas.ts';
 import { answerAndQuantity, answerChoiceOf, answerFields, tradeSchema } from './trading.schemas.ts';
 
 const outcome = z.enum(['YES', 'NO']);
@@ -74,12 +74,7 @@ export const orderResponse = ok(orderSchema);
 export const ordersQuery = z.strictObject({
   status: status.optional().describe('Only orders in this status'),
   limit: z.coerce.number().int().min(1).max(100).default(20).describe('Orders per page, 1–100, newest first'),
-  cursor: z
-    .string()
-    .min(1)
-    .max(500)
-    .optional()
-    .describe('Continue after the previous page: its `meta.nextCursor`'),
+  cursor: pageCursor,
 });
 
 export const orderPageResponse = z.object({

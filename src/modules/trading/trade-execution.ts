@@ -151,7 +151,7 @@ export async function executeTrade(
     createdAt: at,
   };
   const book = bookAfter(market, { result, deltas });
-  // Under the market's lock the statement's sums are these (volume, version); its time is its own.
+  // Under the market's lock these are what the statement writes; only its time is its own.
   const after: MarketRow = {
     ...market,
     shares: book.shares,
@@ -170,12 +170,7 @@ export async function executeTrade(
   );
   return {
     trade,
-    market: {
-      ...after,
-      volume: written.marketVolume,
-      version: written.marketVersion,
-      updatedAt: written.marketUpdatedAt,
-    },
+    market: { ...after, updatedAt: written.marketUpdatedAt },
     balance: written.balance,
     restingOrders: written.restingOrders,
     position: {

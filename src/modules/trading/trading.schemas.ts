@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CENTS_PER_UNIT, MICROS_PER_SHARE, parseFixed } from '../../domain/money.ts';
-import { ok } from '../../lib/http-schemas.ts';
+import { ok, pageCursor } from '../../lib/http-schemas.ts';
 import { answerSchema } from '../markets/markets.schemas.ts';
 
 const outcome = z.enum(['YES', 'NO']);
@@ -121,7 +121,8 @@ export const positionSchema = z
   })
   .meta({ id: 'Position' });
 
-const marketSummary = z.object({
+/** A market as a trade, position or portfolio line embeds it. */
+export const marketSummary = z.object({
   id: z.string(),
   name: z.string(),
   slug: z.string(),
@@ -184,12 +185,7 @@ const pageMeta = z.object({ limit: z.number(), nextCursor: z.string().nullable()
 
 export const historyQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20).describe('Trades per page, 1–100, newest first'),
-  cursor: z
-    .string()
-    .min(1)
-    .max(500)
-    .optional()
-    .describe('Continue after the previous page: its `meta.nextCursor`'),
+  cursor: pageCursor,
   include: z.enum(['market']).optional().describe("`market`: embed each row's market summary"),
 });
 
