@@ -59,7 +59,7 @@ for (const kind of databaseKinds()) {
       const markets = createMarketRepository(db);
       const orders = createOrdersRepository(db);
       const events = createEventRepository(db);
-      const matcher = createOrderMatcher({ ledger: ledgerRepo, markets, orders, events, maxFills: 100 });
+      const matcher = createOrderMatcher({ ledger: ledgerRepo, orders, events, maxFills: 100 });
       return createOrdersService({
         db,
         ledger: ledgerRepo,

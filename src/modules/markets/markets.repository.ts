@@ -345,31 +345,6 @@ export function createMarketRepository(db: Kysely<DB>) {
         .execute();
     },
 
-    /**
-     * A trade's effect on the book: shares and escrow as the kernel computed them from the locked
-     * row, the YES probability after, the volume traded. The only write of a market's book.
-     */
-    applyTrade(
-      trx: Trx,
-      id: string,
-      book: { shares: readonly number[]; probability: number; escrow: number; volumeDelta: number },
-    ): Promise<MarketRow> {
-      return trx
-        .updateTable('markets')
-        .set({
-          shares: [...book.shares],
-          probability: book.probability,
-          escrow: book.escrow,
-          volume: sql<number>`volume + ${book.volumeDelta}`,
-          updatedAt: sql<Date>`now()`,
-          version: sql<number>`version + 1`,
-        })
-        .where('id', '=', id)
-        .returning(MARKET_COLUMNS)
-        .returning(answersColumn)
-        .executeTakeFirstOrThrow();
-    },
-
     /** In the creation transaction: the creator's subsidy, which is all the escrow a new market has. */
     fund(trx: Trx, id: string, subsidyCents: number): Promise<MarketRow> {
       return trx

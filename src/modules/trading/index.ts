@@ -45,13 +45,7 @@ export function createTradingModule({ database, config, markets, events, onMarke
   const deadlineMs = config.WRITE_DEADLINE_MS;
   const ledger = createLedgerRepository(db);
   const orders = createOrdersRepository(db);
-  const matcher = createOrderMatcher({
-    ledger,
-    markets,
-    orders,
-    events,
-    maxFills: config.ORDER_FILLS_PER_TRADE,
-  });
+  const matcher = createOrderMatcher({ ledger, orders, events, maxFills: config.ORDER_FILLS_PER_TRADE });
   const orderService = createOrdersService({
     db,
     ledger,

@@ -7,6 +7,7 @@ export type LedgerRepository = ReturnType<typeof createLedgerRepository>;
 
 /** What recordTrade's statement answers: the values PostgreSQL assigned or summed. */
 export interface RecordedTrade {
+  tradeCreatedAt: Date;
   marketUpdatedAt: Date;
   balance: number;
   positionShares: number;
@@ -19,20 +20,6 @@ export interface RecordedTrade {
 }
 
 /** Named, not `*`: a trade's statements are prepared (columns.ts). */
-const TRADE_COLUMNS = allColumns<TradeRow>({
-  id: true,
-  marketId: true,
-  userId: true,
-  outcome: true,
-  answerIndex: true,
-  side: true,
-  amount: true,
-  shares: true,
-  probabilityBefore: true,
-  probabilityAfter: true,
-  answerPrices: true,
-  createdAt: true,
-});
 const POSITION_COLUMNS = allColumns<PositionRow>({
   userId: true,
   marketId: true,
@@ -110,16 +97,13 @@ export function createLedgerRepository(db: Kysely<DB>) {
         where users.id = c.id`.execute(trx);
     },
 
-    insertTrade(trx: Trx, trade: Omit<TradeRow, 'id' | 'createdAt'>): Promise<TradeRow> {
-      return trx.insertInto('trades').values(trade).returning(TRADE_COLUMNS).executeTakeFirstOrThrow();
-    },
-
     /**
-     * A trade's four writes in one statement (one round trip): its ledger line (its id and time
-     * given), the market's book, the trader's balance and position, and `last`, a write of the
+     * A trade's four writes in one statement (one round trip): its ledger line (its id given, and
+     * its time, else the clock at the insert), the market's book, the trader's balance and position, and `last`, a write of the
      * caller's that belongs in the same statement (the trade's event: events.appendStatement). The
      * caller holds the market and trader rows' locks and computed every value from them (the
-     * kernel). The statement answers the book's time, the balance and the position after, and
+     * kernel). A balance that does not move (a limit buy's fill: its reservation pays) is read,
+     * not written. The statement answers the line's and the book's time, the balance and the position after, and
      * whether any limit order rests on the market (the statement starts after the caller locked
      * the market, and every order placement takes that lock, so its snapshot holds every open
      * order). Each CTE writes another table, so
@@ -129,7 +113,7 @@ export function createLedgerRepository(db: Kysely<DB>) {
      */
     async recordTrade(
       trx: Trx,
-      line: TradeRow,
+      line: Omit<TradeRow, 'createdAt'> & { createdAt: Date | null },
       book: { shares: readonly number[]; probability: number; escrow: number; volumeDelta: number },
       balanceDelta: number,
       delta: { shares: number; costBasis: number; netSpent: number },
@@ -154,22 +138,25 @@ export function createLedgerRepository(db: Kysely<DB>) {
                               probability_before, probability_after, answer_prices, created_at)
           values (${line.id}, ${line.marketId}, ${line.userId}, ${line.outcome}, ${line.answerIndex}, ${line.side},
                   ${line.amount}, ${line.shares}, ${line.probabilityBefore}, ${line.probabilityAfter},
-                  ${line.answerPrices}::float8[], ${line.createdAt})
+                  ${line.answerPrices}::float8[], coalesce(${line.createdAt}::timestamptz, clock_timestamp()))
+          returning created_at
         ), book as (
           update markets set shares = ${[...book.shares]}::bigint[], probability = ${book.probability},
             escrow = ${book.escrow}, volume = volume + ${book.volumeDelta}, updated_at = now(), version = version + 1
           where id = ${line.marketId}
           returning updated_at
-        ), account as (
-          update users set balance = balance + ${balanceDelta} where id = ${line.userId} returning balance
-        ), position as (${position})${last ? sql`, last as (${last})` : sql``}
-        select book.updated_at as market_updated_at, account.balance,
+        ), account as (${
+          balanceDelta === 0
+            ? sql`select balance from users where id = ${line.userId}`
+            : sql`update users set balance = balance + ${balanceDelta} where id = ${line.userId} returning balance`
+        }), position as (${position})${last ? sql`, last as (${last})` : sql``}
+        select line.created_at as trade_created_at, book.updated_at as market_updated_at, account.balance,
                position.shares as position_shares, position.cost_basis as position_cost_basis,
                position.net_spent as position_net_spent, position.payout as position_payout,
                position.updated_at as position_updated_at,
                exists (select from orders where orders.market_id = ${line.marketId} and orders.status = 'open')
                  as resting_orders
-        from book, account, position`.execute(trx);
+        from line, book, account, position`.execute(trx);
       const row = rows[0];
       if (!row) throw new Error(`recordTrade wrote no row for market ${line.marketId}`);
       return row;

@@ -3,17 +3,15 @@ import type { Trx } from '../../db/transaction.ts';
 import { bookPrices, fillableNow, rankCrossed } from '../../domain/limit-order.ts';
 import { planTrade } from '../../domain/trade.ts';
 import type { EventRepository } from '../events/events.repository.ts';
-import type { MarketRepository } from '../markets/markets.repository.ts';
 import type { LedgerRepository } from './ledger.repository.ts';
 import type { OrdersRepository } from './orders.repository.ts';
-import { bookOf, outcomeOf, writeBook } from './trade-execution.ts';
-import { marketBookDto, tradeDto } from './trading.dto.ts';
+import { bookOf, recordPlanned } from './trade-execution.ts';
+import { tradeEventDto } from './trading.dto.ts';
 
 export type OrderMatcher = ReturnType<typeof createOrderMatcher>;
 
 interface Deps {
-  ledger: Pick<LedgerRepository, 'insertTrade' | 'addToBalance' | 'applyToPosition'>;
-  markets: Pick<MarketRepository, 'applyTrade'>;
+  ledger: Pick<LedgerRepository, 'recordTrade'>;
   orders: Pick<OrdersRepository, 'crossed' | 'applyFill'>;
   events: Pick<EventRepository, 'append'>;
   /** ORDER_FILLS_PER_TRADE. */
@@ -27,7 +25,7 @@ interface Deps {
  * book, and a `trade.created` event. What a fill spends or sells was reserved when the order was
  * placed, so a buy's fill moves no balance and a sell's moves no shares out of the position.
  */
-export function createOrderMatcher({ ledger, markets, orders, events, maxFills }: Deps) {
+export function createOrderMatcher({ ledger, orders, events, maxFills }: Deps) {
   /** Trades `quantity` (cents to spend or micro-shares to sell) of the order with the maker. */
   async function fill(trx: Trx, market: MarketRow, order: OrderRow, quantity: number) {
     const buy = order.side === 'buy';
@@ -39,29 +37,16 @@ export function createOrderMatcher({ ledger, markets, orders, events, maxFills }
       { outcome: order.answerIndex, side: order.side, quantity },
     );
     const { result, deltas } = planned;
-    const { answerIndex } = order;
-    const outcome = outcomeOf(market, answerIndex);
-    const trade = await ledger.insertTrade(trx, {
-      marketId: market.id,
+    // What a buy's fill spends was reserved off the balance; a sell's shares and their cost basis
+    // already left the position when the order was placed, and its proceeds go to the balance.
+    const { trade, market: updated } = await recordPlanned(ledger, trx, market, {
       userId: order.userId,
-      answerIndex,
-      outcome,
+      answerIndex: order.answerIndex,
       side: order.side,
-      amount: result.cents,
-      shares: result.shares,
-      probabilityBefore: result.probabilityBefore,
-      probabilityAfter: result.probabilityAfter,
-      answerPrices: result.pricesAfter,
+      planned,
+      balanceDelta: buy ? 0 : result.cents,
+      positionDelta: buy ? deltas.position : { shares: 0, costBasis: 0, netSpent: deltas.position.netSpent },
     });
-    const updated = await writeBook(markets, trx, market, planned);
-    const key = { marketId: market.id, userId: order.userId, answerIndex, outcome };
-    if (buy) {
-      await ledger.applyToPosition(trx, key, deltas.position);
-    } else {
-      // The sold shares and their cost basis already left the position when the order was placed.
-      await ledger.addToBalance(trx, order.userId, result.cents);
-      await ledger.applyToPosition(trx, key, { shares: 0, costBasis: 0, netSpent: deltas.position.netSpent });
-    }
     const filled = await orders.applyFill(trx, order.id, {
       quantity,
       reservedCostBasis: buy ? 0 : -deltas.position.costBasis,
@@ -71,10 +56,7 @@ export function createOrderMatcher({ ledger, markets, orders, events, maxFills }
     await events.append(trx, {
       type: 'trade.created',
       marketId: market.id,
-      payload: {
-        trade: tradeDto({ ...trade, answerId: market.answers[answerIndex]!.id }),
-        market: marketBookDto(updated),
-      },
+      payload: tradeEventDto({ trade, market: updated }),
     });
     return { market: updated, order: filled, trade };
   }

@@ -12,7 +12,6 @@ import {
   quoteBuy as quoteBuyInBook,
   type TradeOrder,
 } from '../../domain/trade.ts';
-import type { MarketRepository } from '../markets/markets.repository.ts';
 import type { LedgerRepository } from './ledger.repository.ts';
 
 /**
@@ -90,7 +89,7 @@ export function planOrder(
 }
 
 /** A trade's deltas as the market row's new book: shares, headline price, escrow, and the volume it adds. */
-export function bookAfter(market: MarketRow, { result, deltas }: PlannedTrade) {
+function bookAfter(market: MarketRow, { result, deltas }: PlannedTrade) {
   return {
     shares: market.shares.map((s, j) => (j === deltas.outcome ? s + deltas.shares : s)),
     probability: headlineProbability(market.type, result.pricesAfter),
@@ -99,58 +98,56 @@ export function bookAfter(market: MarketRow, { result, deltas }: PlannedTrade) {
   };
 }
 
-/** A trade's deltas written to the market row (the book, its price, escrow, volume). Limit-order fills use it. */
-export function writeBook(
-  markets: Pick<MarketRepository, 'applyTrade'>,
-  trx: Trx,
-  market: MarketRow,
-  planned: PlannedTrade,
-): Promise<MarketRow> {
-  return markets.applyTrade(trx, market.id, bookAfter(market, planned));
-}
+type Announce = (trade: Pick<Execution, 'trade' | 'market'>) => RawBuilder<unknown>;
 
 /**
- * One trade against the LMSR market maker, inside the caller's transaction, with the market and
- * the user's row already locked by it. The kernel prices it (and refuses it, slippage included,
- * before anything is written); then the ledger line, the book, the balance and the position, in
- * one statement (ledger.recordTrade), with `announce`'s write (the trade's event) folded into it.
- * The line gets its id here and its time `at`; the book after it is the locked row with the
- * kernel's deltas, which is what `announce` is given to describe before the statement runs.
+ * Writes a trade the kernel planned on the locked market, by `userId`, in one statement
+ * (ledger.recordTrade): the ledger line, the book, the balance and the position, moved by the
+ * deltas given (a limit order's fill moves what its reservation does not hold). The line gets its
+ * id here, and its time `at` when given: then `announce`'s write (the trade's event) goes into the
+ * same statement, describing the line and the book after it (the locked row with the kernel's
+ * deltas) before it runs. Without `at` the line takes the clock at its insert.
  */
-export async function executeTrade(
-  ledger: Pick<LedgerRepository, 'findPosition' | 'recordTrade'>,
+export async function recordPlanned(
+  ledger: Pick<LedgerRepository, 'recordTrade'>,
   trx: Trx,
   market: MarketRow,
-  user: { id: string; balance: number },
-  order: Order,
   {
+    userId,
+    answerIndex,
+    side,
+    planned,
+    balanceDelta,
+    positionDelta,
     at,
     announce,
-  }: { at: Date; announce?: (trade: Pick<Execution, 'trade' | 'market'>) => RawBuilder<unknown> },
+  }: {
+    userId: string;
+    answerIndex: number;
+    side: TradeSide;
+    planned: PlannedTrade;
+    balanceDelta: number;
+    positionDelta: { shares: number; costBasis: number; netSpent: number };
+    at?: Date;
+    announce?: Announce;
+  },
 ): Promise<Execution> {
-  const position =
-    order.side === 'sell' ? await ledger.findPosition(trx, market.id, user.id, order.answerIndex) : undefined;
-  const { result, deltas } = executeInBook(
-    bookOf(market),
-    { balance: user.balance, position },
-    kernelOrder(order),
-  );
-  const outcome = outcomeOf(market, order.answerIndex);
-  const trade: TradeRow = {
+  const { result } = planned;
+  const outcome = outcomeOf(market, answerIndex);
+  const line = {
     id: randomUUID(),
     marketId: market.id,
-    userId: user.id,
+    userId,
     outcome,
-    answerIndex: order.answerIndex,
-    side: order.side,
+    answerIndex,
+    side,
     amount: result.cents,
     shares: result.shares,
     probabilityBefore: result.probabilityBefore,
     probabilityAfter: result.probabilityAfter,
     answerPrices: result.pricesAfter,
-    createdAt: at,
   };
-  const book = bookAfter(market, { result, deltas });
+  const book = bookAfter(market, planned);
   // Under the market's lock these are what the statement writes; only its time is its own.
   const after: MarketRow = {
     ...market,
@@ -162,22 +159,22 @@ export async function executeTrade(
   };
   const written = await ledger.recordTrade(
     trx,
-    trade,
+    { ...line, createdAt: at ?? null },
     book,
-    -deltas.escrow,
-    deltas.position,
-    announce?.({ trade, market: after }),
+    balanceDelta,
+    positionDelta,
+    at && announce?.({ trade: { ...line, createdAt: at }, market: after }),
   );
   return {
-    trade,
+    trade: { ...line, createdAt: written.tradeCreatedAt },
     market: { ...after, updatedAt: written.marketUpdatedAt },
     balance: written.balance,
     restingOrders: written.restingOrders,
     position: {
       marketId: market.id,
-      userId: user.id,
+      userId,
       outcome,
-      answerIndex: order.answerIndex,
+      answerIndex,
       shares: written.positionShares,
       costBasis: written.positionCostBasis,
       netSpent: written.positionNetSpent,
@@ -185,4 +182,32 @@ export async function executeTrade(
       updatedAt: written.positionUpdatedAt,
     },
   };
+}
+
+/**
+ * One trade against the LMSR market maker, inside the caller's transaction, with the market and
+ * the user's row already locked by it. The kernel prices it (and refuses it, slippage included,
+ * before anything is written); recordPlanned writes it, with `announce`'s event, at `at`.
+ */
+export async function executeTrade(
+  ledger: Pick<LedgerRepository, 'findPosition' | 'recordTrade'>,
+  trx: Trx,
+  market: MarketRow,
+  user: { id: string; balance: number },
+  order: Order,
+  { at, announce }: { at: Date; announce?: Announce },
+): Promise<Execution> {
+  const position =
+    order.side === 'sell' ? await ledger.findPosition(trx, market.id, user.id, order.answerIndex) : undefined;
+  const planned = executeInBook(bookOf(market), { balance: user.balance, position }, kernelOrder(order));
+  return recordPlanned(ledger, trx, market, {
+    userId: user.id,
+    answerIndex: order.answerIndex,
+    side: order.side,
+    planned,
+    balanceDelta: -planned.deltas.escrow,
+    positionDelta: planned.deltas.position,
+    at,
+    announce,
+  });
 }
