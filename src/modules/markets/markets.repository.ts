@@ -101,7 +101,8 @@ function columnsOf(fields: readonly MarketField[]) {
 
 /**
  * Data access for markets: every query names its columns, every list is bounded and indexed. The
- * only code that writes market rows (the book, escrow and settlement included: applyTrade, fund, settle).
+ * only code that writes market rows (funding and settlement included: fund, settle), but for a
+ * trade's book, which ledger.repository recordTrade writes with the trade in one statement.
  */
 export function createMarketRepository(db: Kysely<DB>) {
   /**

@@ -35,8 +35,9 @@ const POSITION_COLUMNS = allColumns<PositionRow>({
 /**
  * Data access for money: row locks, balances, ledger lines (trades), positions and payouts. The
  * only code that writes users' balances, trades and positions; write methods take the transaction.
- * A market's book and escrow are columns of its row, which only markets.repository writes
- * (applyTrade, fund, settle), called in the same transactions.
+ * A market's book and escrow are columns of its row: a trade's book is written here, with the
+ * trade (recordTrade); funding and settlement are markets.repository's (fund, settle), called in
+ * the same transactions.
  *
  * LOCK ORDER, for every money path (trade, market create/fund, delete/release, resolve, cancel):
  *   1. the market row (markets.repository findForUpdate; a new market is its creator's own row),
