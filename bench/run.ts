@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { wholeNumberArg } from '../scripts/lib/cli-args.ts';
 import { parseArgs } from '../scripts/lib/script-database.ts';
 import { seedSampleData } from '../scripts/lib/seed-database.ts';
+import { SERVICE_NODE_FLAGS } from '../scripts/lib/service-node-flags.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { markdownTable } from './lib/markdown-table.ts';
@@ -129,6 +130,7 @@ try {
   const startApp = (env: Record<string, string> = {}, { discardStdout = false } = {}) =>
     startServer({
       script: new URL('../src/server.ts', import.meta.url).pathname,
+      nodeFlags: SERVICE_NODE_FLAGS,
       env: { ...appEnv, ...env },
       readyPath: '/healthz',
       // A loaded shared machine can take more than the default 30 s to start one.

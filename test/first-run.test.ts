@@ -16,6 +16,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { SERVICE_NODE_FLAGS } from '../scripts/lib/service-node-flags.ts';
 import { eventually } from './helpers/eventually.ts';
 import { collect, ROOT } from './helpers/server-process.ts';
 
@@ -230,6 +231,12 @@ describe('the first run on the machine as it comes', () => {
       realpathSync(join(ROOT, 'node_modules/.bin/node')),
       'the server runs on the Node that npm ci installed, not on the one that ran npm',
     );
+    const argv = readFileSync(`/proc/${started.pid}/cmdline`, 'utf8').split('\0');
+    assert.ok(
+      argv.includes('--max-old-space-size=256') && argv.includes('--max-semi-space-size=8'),
+      `the server's heap is bounded (its command line: ${argv.join(' ')})`,
+    );
+    assert.deepEqual(SERVICE_NODE_FLAGS, ['--max-old-space-size=256', '--max-semi-space-size=8']);
     assert.doesNotMatch(started.out.stderr, /ERR_UNKNOWN_FILE_EXTENSION/);
     await stopsOn('SIGTERM', started);
   });

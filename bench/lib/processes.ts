@@ -22,6 +22,8 @@ process.on('exit', () => {
  */
 export async function startServer(options: {
   script: string;
+  /** Node's own flags, before the script. */
+  nodeFlags?: readonly string[];
   args?: string[];
   env?: Record<string, string>;
   readyPath?: string;
@@ -30,10 +32,14 @@ export async function startServer(options: {
   discardStdout?: boolean;
 }): Promise<RunningServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, [options.script, ...(options.args ?? [])], {
-    env: { ...process.env, ...options.env, PORT: String(port), HOST: '127.0.0.1' },
-    stdio: ['ignore', options.discardStdout ? 'ignore' : 'inherit', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeFlags ?? []), options.script, ...(options.args ?? [])],
+    {
+      env: { ...process.env, ...options.env, PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', options.discardStdout ? 'ignore' : 'inherit', 'pipe'],
+    },
+  );
   children.add(child);
   child.once('exit', () => children.delete(child));
   let stderr = '';

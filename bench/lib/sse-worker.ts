@@ -11,6 +11,12 @@ import type { SubscriberResult, WorkerInput, WorkerReply, WorkerRequest } from '
 const { url, subscribers, connectConcurrency, keepData } = workerData as WorkerInput;
 const clock = () => performance.timeOrigin + performance.now();
 const { hostname, port } = new URL(url);
+/**
+ * Every socket of this thread reads into this one buffer (net.connect's `onread`): no Buffer is
+ * allocated and no stream event emitted per read. Safe because each read is handled at once,
+ * and whatever outlives it (a cut line, a head, a refusal) is copied.
+ */
+const readBuffer = Buffer.allocUnsafe(256 * 1024);
 
 class Subscriber {
   ids = new Float64Array(1024);
@@ -54,9 +60,22 @@ class Subscriber {
       const lines = Object.entries({ accept: 'text/event-stream', ...headers }).map(
         ([k, v]) => `${k}: ${v}\r\n`,
       );
-      const socket = connect({ host: hostname, port: Number(port) }, () => {
-        socket.write(`GET ${path} HTTP/1.1\r\nhost: ${hostname}:${port}\r\n${lines.join('')}\r\n`);
-      });
+      const socket = connect(
+        {
+          host: hostname,
+          port: Number(port),
+          onread: {
+            buffer: readBuffer,
+            callback: (nread) => {
+              onBytes(readBuffer.subarray(0, nread));
+              return true;
+            },
+          },
+        },
+        () => {
+          socket.write(`GET ${path} HTTP/1.1\r\nhost: ${hostname}:${port}\r\n${lines.join('')}\r\n`);
+        },
+      );
       socket.setNoDelay(true);
       this.socket = socket;
       let head: Buffer | undefined = Buffer.alloc(0);
@@ -70,7 +89,7 @@ class Subscriber {
         socket.destroy();
         resolve();
       };
-      socket.on('data', (chunk: Buffer) => {
+      const onBytes = (chunk: Buffer) => {
         this.now = clock();
         if (head === undefined) {
           if (this.status === 200) this.parser.push(chunk);
@@ -96,7 +115,7 @@ class Subscriber {
           errorLength = Number(/\r\ncontent-length:\s*(\d+)/i.exec(text)?.[1] ?? Number.POSITIVE_INFINITY);
           refused(body);
         }
-      });
+      };
       socket.on('end', () => {
         if (this.status === 200) this.closedByServer = true;
       });

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { SERVICE_NODE_FLAGS } from '../service-node-flags.ts';
 
 /** The repository's root: API and worker processes run from it, as `npm start` does. */
 export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -60,7 +61,7 @@ export function nodeProcess(options: {
     async start() {
       if (alive()) return;
       const entry = kind === 'api' ? 'src/server.ts' : 'src/worker.ts';
-      const started = spawn(process.execPath, [entry], {
+      const started = spawn(process.execPath, [...SERVICE_NODE_FLAGS, entry], {
         cwd: ROOT,
         env: { ...env, ...(port !== undefined && { PORT: String(port) }) },
         stdio: ['ignore', 'pipe', 'pipe'],
