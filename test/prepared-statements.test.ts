@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { seedSampleData } from '../scripts/lib/seed-database.ts';
 import { openDatabase } from '../src/db/database.ts';
+import { compiledOnce } from '../src/db/prepared-statements.ts';
 import { inTransaction } from '../src/db/transaction.ts';
 import { deadlineIn } from '../src/lib/deadline.ts';
 import { createEventRepository } from '../src/modules/events/events.repository.ts';
@@ -45,6 +46,17 @@ for (const kind of databaseKinds()) {
       }
       assert.equal(await markets.findById('00000000-0000-4000-8000-000000000000'), undefined);
       assert.equal(await markets.findBySlug('no-such-market'), undefined);
+    });
+
+    test('a statement compiled once refuses, at its first call, a key that is not one of its parameters', () => {
+      const { db } = t.database;
+      // Its SQL would be the same for every key: each call would read the first key's row.
+      const inlined = compiledOnce((id: string) =>
+        db.selectFrom('markets').select('id').where('id', '=', sql.lit(id)),
+      );
+      assert.throws(() => inlined('00000000-0000-4000-8000-000000000000'), /a key is not a parameter/);
+      const bound = compiledOnce((id: string) => db.selectFrom('markets').select('id').where('id', '=', id));
+      assert.deepEqual([bound('a').parameters, bound('b').parameters], [['a'], ['b']]);
     });
   });
 }

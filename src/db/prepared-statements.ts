@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { CompiledQuery } from 'kysely';
+import { type Compilable, type CompiledQuery, createQueryId } from 'kysely';
 
 const STATEMENT = Symbol('prepared statement name');
 
@@ -13,19 +13,40 @@ const MAX_NAMED_TEXTS = 500;
 type NamedParameters = readonly unknown[] & { [STATEMENT]?: string };
 
 /**
- * The query to run as the named prepared statement `name` on PostgreSQL: each connection parses
- * and plans it once (after five executions PostgreSQL keeps a generic plan), then only binds
- * and executes, as `pgbench -M prepared` does. Without it node-postgres sends every statement
- * unnamed, and PostgreSQL parses and plans it anew (the markets table has 13 indexes to weigh).
+ * A statement whose SQL text is the same whatever its keys (a lookup or a lock by id), compiled
+ * once: `build` runs once, with placeholder keys, and each call binds its own keys to that text.
+ * Building and compiling a Kysely query is about a tenth of the CPU of an uncached read by id;
+ * this spends it once per process.
  *
- * For key lookups only (by id, by slug): their generic plan is the unique index whatever the
- * value. A list page's generic plan can be far worse than the custom one (the category-and-tag
- * page: 630 ms against 29 ms at 100k markets), so pages are not prepared. One name, one SQL
- * text: node-postgres refuses a name reused for another text. PGlite runs it as any query.
+ * With `name`, every call runs as the named prepared statement `name` on PostgreSQL: each
+ * connection parses and plans it once (after five executions PostgreSQL keeps a generic plan),
+ * then only binds and executes, as `pgbench -M prepared` does. Without it node-postgres sends every
+ * statement unnamed, and PostgreSQL parses and plans it anew (the markets table has 13 indexes to
+ * weigh). For key lookups only (by id, by slug): their generic plan is the unique index whatever
+ * the value. A list page's generic plan can be far worse than the custom one (the category-and-tag
+ * page: 630 ms against 29 ms at 100k markets), so pages are not prepared. One name, one SQL text:
+ * node-postgres refuses a name reused for another text. PGlite runs it as any query. Without
+ * `name`, the statement is named only inside `preparingEvery`.
  */
-export function prepared<R>(name: string, query: CompiledQuery<R>): CompiledQuery<R> {
-  const parameters: NamedParameters = Object.assign([...query.parameters], { [STATEMENT]: name });
-  return { ...query, parameters };
+export function compiledOnce<K extends string[], R>(
+  build: (...keys: K) => Compilable<R>,
+  name?: string,
+): (...keys: K) => CompiledQuery<R> {
+  let template: { compiled: CompiledQuery<R>; keyAt: number[] } | undefined;
+  return (...keys) => {
+    if (!template) {
+      const placeholders = keys.map((_, i) => `\u0000key ${i}\u0000`) as K;
+      const compiled = build(...placeholders).compile();
+      const keyAt = compiled.parameters.map((p) => placeholders.indexOf(p as string));
+      if (!placeholders.every((_, i) => keyAt.includes(i)))
+        throw new Error(`compiledOnce: a key is not a parameter of ${compiled.sql}`);
+      template = { compiled, keyAt };
+    }
+    const { compiled, keyAt } = template;
+    const values = compiled.parameters.map((p, j) => (keyAt[j]! >= 0 ? keys[keyAt[j]!] : p));
+    const parameters: NamedParameters = name ? Object.assign(values, { [STATEMENT]: name }) : values;
+    return { ...compiled, queryId: createQueryId(), parameters };
+  };
 }
 
 /**
@@ -57,7 +78,7 @@ function nameOfText(text: string): string | undefined {
 }
 
 /**
- * The name `text` runs under, if any: the one `prepared` gave its parameters, or, inside
+ * The name `text` runs under, if any: the one `compiledOnce` gave its parameters, or, inside
  * `preparingEvery`, one of its own text. Kysely hands the compiled query's parameter array to
  * `client.query(sql, parameters)` as it is, which is how the name gets to the pool's client
  * (pool-client.ts) without Kysely knowing of it.

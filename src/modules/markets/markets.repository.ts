@@ -1,6 +1,6 @@
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
 import { allColumns } from '../../db/columns.ts';
-import { prepared } from '../../db/prepared-statements.ts';
+import { compiledOnce } from '../../db/prepared-statements.ts';
 import type {
   AnswerRow,
   DB,
@@ -173,6 +173,42 @@ export function createMarketRepository(db: Kysely<DB>) {
     return trx.selectFrom('markets').select(MARKET_COLUMNS).select(answersColumn).where('id', '=', id);
   }
 
+  /** Compiled once and prepared (prepared-statements.ts): the hottest read of the service, a unique key's lookup. */
+  const lookupById = compiledOnce((id: string) => findByIdQuery(id), 'markets_by_id');
+  const lookupBySlug = compiledOnce(
+    (slug: string) =>
+      db.selectFrom('markets').select(MARKET_COLUMNS).select(answersColumn).where('slug', '=', slug),
+    'markets_by_slug',
+  );
+  /**
+   * lockForTrade's statement, compiled once (prepared inside the trade's `preparingEvery`); last,
+   * the clock once the locks are held, at the ledger's precision: the trade's time.
+   */
+  const lockForTradeQuery = compiledOnce((id: string, traderId: string) =>
+    db
+      .with(
+        (cte) => cte('locked').materialized(),
+        (qb) =>
+          qb
+            .selectFrom('markets')
+            .select(MARKET_COLUMNS)
+            .select(answersColumn)
+            .where('id', '=', id)
+            .forNoKeyUpdate(),
+      )
+      .selectFrom('locked')
+      .select([...MARKET_COLUMNS, 'answers'])
+      .select((eb) =>
+        eb
+          .selectFrom('users')
+          .select('balance')
+          .where('users.id', '=', traderId)
+          .forNoKeyUpdate()
+          .as('traderBalance'),
+      )
+      .select(sql<Date>`clock_timestamp()::timestamptz(3)`.as('lockedAt')),
+  );
+
   function dueClosesQuery(trx: Kysely<DB>, limit: number) {
     return trx
       .selectFrom('markets')
@@ -201,9 +237,8 @@ export function createMarketRepository(db: Kysely<DB>) {
       return Number(row.total);
     },
 
-    /** A prepared statement (as findBySlug): the hottest read of the service, a unique key's lookup. */
     async findById(id: string, trx: Kysely<DB> = db): Promise<MarketRow | undefined> {
-      const { rows } = await trx.executeQuery(prepared('markets_by_id', findByIdQuery(id, trx).compile()));
+      const { rows } = await trx.executeQuery(lookupById(id));
       return rows[0];
     },
 
@@ -240,42 +275,14 @@ export function createMarketRepository(db: Kysely<DB>) {
       id: string,
       traderId: string,
     ): Promise<{ market: MarketRow; traderBalance: number | null; lockedAt: Date } | undefined> {
-      const row = await trx
-        .with(
-          (cte) => cte('locked').materialized(),
-          (qb) =>
-            qb
-              .selectFrom('markets')
-              .select(MARKET_COLUMNS)
-              .select(answersColumn)
-              .where('id', '=', id)
-              .forNoKeyUpdate(),
-        )
-        .selectFrom('locked')
-        .select([...MARKET_COLUMNS, 'answers'])
-        .select((eb) =>
-          eb
-            .selectFrom('users')
-            .select('balance')
-            .where('users.id', '=', traderId)
-            .forNoKeyUpdate()
-            .as('traderBalance'),
-        )
-        // The clock once the locks are held, at the ledger's precision: the trade's time.
-        .select(sql<Date>`clock_timestamp()::timestamptz(3)`.as('lockedAt'))
-        .executeTakeFirst();
+      const [row] = (await trx.executeQuery(lockForTradeQuery(id, traderId))).rows;
       if (!row) return undefined;
       const { traderBalance, lockedAt, ...market } = row;
       return { market, traderBalance: traderBalance ?? null, lockedAt };
     },
 
     async findBySlug(slug: string, trx: Kysely<DB> = db): Promise<MarketRow | undefined> {
-      const query = trx
-        .selectFrom('markets')
-        .select(MARKET_COLUMNS)
-        .select(answersColumn)
-        .where('slug', '=', slug);
-      const { rows } = await trx.executeQuery(prepared('markets_by_slug', query.compile()));
+      const { rows } = await trx.executeQuery(lookupBySlug(slug));
       return rows[0];
     },
 

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { prepared } from '../../db/prepared-statements.ts';
+import { compiledOnce } from '../../db/prepared-statements.ts';
 import type { DB, Role } from '../../db/schema.ts';
 
 export type UserRepository = ReturnType<typeof createUserRepository>;
@@ -20,11 +20,15 @@ export interface UserRecord {
 export function createUserRepository(db: Kysely<DB>, { signupGrantCents }: { signupGrantCents: number }) {
   const byEmail = (email: string) => sql<boolean>`lower(email) = ${email.toLowerCase()}`;
 
+  /** Compiled once and prepared (prepared-statements.ts): every signed-in request reads its user by id. */
+  const byId = compiledOnce(
+    (id: string) => db.selectFrom('users').select(USER_COLUMNS).where('id', '=', id),
+    'users_by_id',
+  );
+
   return {
-    /** A prepared statement (prepared-statements.ts): every signed-in request reads its user by id. */
     async findById(id: string): Promise<UserRecord | undefined> {
-      const query = db.selectFrom('users').select(USER_COLUMNS).where('id', '=', id);
-      const { rows } = await db.executeQuery(prepared('users_by_id', query.compile()));
+      const { rows } = await db.executeQuery(byId(id));
       return rows[0];
     },
 
