@@ -54,6 +54,14 @@ for (const kind of databaseKinds()) {
       await refused(await signed({ ...claims(), iat: now() - 120, exp: now() - 60 }), 'Token expired');
     });
 
+    test('a token accepted before is refused once it expires', async () => {
+      const token = await signed({ ...claims(), exp: now() + 2 });
+      assert.equal((await me(`Bearer ${token}`)).statusCode, 200);
+      assert.equal((await me(`Bearer ${token}`)).statusCode, 200);
+      await new Promise((resolve) => setTimeout(resolve, (now() + 3) * 1000 - Date.now()));
+      await refused(token, 'Token expired');
+    });
+
     test('a token not valid yet (nbf in the future) is refused', async () => {
       await refused(
         await signed({ ...claims(), nbf: now() + 3600, exp: now() + 7200 }),
