@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Config } from '../src/config/env.ts';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { databaseKinds } from './helpers/databases.ts';
-import { backgroundQuiet } from './helpers/eventually.ts';
+import { backgroundQuiet, eventually } from './helpers/eventually.ts';
 import { marketBody } from './helpers/factories.ts';
 import { deleteKeys, skipWithoutRedis, TEST_REDIS_URL, uniqueKeyPrefix } from './helpers/redis.ts';
 
@@ -48,6 +48,14 @@ for (const kind of databaseKinds()) {
         ).json().data;
       /** Queries the database ran while `fn` ran. */
       const queriesDuring = async (fn: () => Promise<unknown>) => {
+        // A Redis-backed instance reads past its cache until its follower has applied the event
+        // log (after it starts, and after any lost connection: a slow CI machine has both), and
+        // says so in /readyz: count only once it trusts its cache.
+        await eventually(
+          async () => (await get('/readyz')).json().checks.cache === 'ok',
+          15_000,
+          'the instance trusts its cache',
+        );
         // A write wakes the streams' reader of the event log on PostgreSQL (its NOTIFY arrives
         // a moment after the commit): let that background read finish before counting.
         await backgroundQuiet(t.database.stats);
