@@ -5,11 +5,7 @@ import { readFileSync } from 'node:fs';
  * (their one place), for the programs that start the service's processes themselves: the cluster
  * and the bench run what `npm start` runs.
  *
- * Why they are there: on a machine with plenty of memory V8 lets the old generation grow to
- * several times what is live before collecting it, and keeps 32 MiB semi-spaces. The live heap
- * stays under 100 MiB under the mixed bench load, yet the resident set grew from 235 to 553 MiB
- * over three 60 s passes. A 256 MiB old generation (V8 then grows it as on a small device) and
- * 8 MiB semi-spaces keep it at 186 → 228 → 230 → 230 MiB at the same request rate.
+ * Why they are there, with the figures: README, "Scaling out" (memory).
  */
 export const SERVICE_NODE_FLAGS: readonly string[] = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
