@@ -1,4 +1,4 @@
-import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { DB } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
 import type { KnownEventType } from './event-types.ts';
@@ -21,27 +21,14 @@ export interface ChangedMarket {
 
 export type EventRepository = ReturnType<typeof createEventRepository>;
 
-// Any constant works: it only has to be the same in every process that appends.
-const APPEND_LOCK_ID = 6_001_006;
 /**
  * NOTIFY channel of the log. PostgreSQL delivers a notification when (and only if) the transaction
  * that sent it commits, to every session LISTENing on this database: the streams of every
  * instance wake up at the commit (src/modules/streams/event-wakeup.ts). It carries no payload: the
- * log is the truth, the notification only says "read it now".
+ * log is the truth, the notification only says "read it now". append_event (019_record_trade.sql)
+ * sends it.
  */
 export const EVENTS_CHANNEL = 'markets_events';
-
-/**
- * One statement, so the lock is held over one round trip and the COMMIT: the subquery takes the
- * lock (and queues the notification, delivered at the commit) before the insert draws its seq
- * (the plan evaluates it under the insert, which reads the subquery's one row first).
- */
-function appendStatement(event: NewEvent): RawBuilder<unknown> {
-  return sql`
-    insert into events (type, market_id, payload)
-    select ${event.type}, ${event.marketId}::uuid, ${JSON.stringify(event.payload)}::jsonb
-    from (select pg_advisory_xact_lock(${APPEND_LOCK_ID}), pg_notify(${EVENTS_CHANNEL}, '')) as locked`;
-}
 
 /**
  * The append-only event log (006_events.sql).
@@ -64,18 +51,16 @@ function appendStatement(event: NewEvent): RawBuilder<unknown> {
  */
 export function createEventRepository(db: Kysely<DB>) {
   return {
-    /** Records one change inside the caller's transaction; must be its last statement. */
-    async append(trx: Trx, event: NewEvent): Promise<void> {
-      await appendStatement(event).execute(trx);
-    },
-
     /**
-     * The append as SQL, for a caller that makes it part of its transaction's last statement
-     * (a trade's, ledger.repository recordTrade), one round trip fewer. What holds for `append`
-     * holds there: that statement must take every row lock it waits for before it (a trade's rows
-     * are locked by an earlier statement), and nothing may follow it that waits for a lock.
+     * Records one change inside the caller's transaction (append_event, 019_record_trade.sql); must
+     * be its last statement. A trade's event is written by the trade's own statement
+     * (ledger.repository recordTrade), which calls the same function.
      */
-    appendStatement,
+    async append(trx: Trx, event: NewEvent): Promise<void> {
+      await sql`select append_event(${event.type}::text, ${event.marketId}::uuid, ${JSON.stringify(event.payload)}::jsonb)`.execute(
+        trx,
+      );
+    },
 
     /**
      * The markets changed by the events after `seq`, oldest first, at most `limit` of them.

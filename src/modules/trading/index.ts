@@ -59,7 +59,7 @@ export function createTradingModule({ database, config, markets, events, onMarke
   // What trading and settlement call: fills after a trade, and cancelling a market's open orders.
   const limitOrders = { matchAfterTrade: matcher.matchAfterTrade, cancelAllOpen: orderService.cancelAllOpen };
   const services = {
-    trading: createTradingService({ db, ledger, markets, events, deadlineMs, onMarketChanged, limitOrders }),
+    trading: createTradingService({ db, ledger, markets, deadlineMs, onMarketChanged, limitOrders }),
     settlement: createSettlementService({
       db,
       ledger,

@@ -1,7 +1,8 @@
-import { type Kysely, type RawBuilder, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { allColumns } from '../../db/columns.ts';
 import type { DB, Outcome, PositionRow, TradeRow } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
+import type { NewEvent } from '../events/events.repository.ts';
 
 export type LedgerRepository = ReturnType<typeof createLedgerRepository>;
 
@@ -99,68 +100,43 @@ export function createLedgerRepository(db: Kysely<DB>) {
     },
 
     /**
-     * A trade's four writes in one statement (one round trip): its ledger line (its id given, and
-     * its time, else the clock at the insert), the market's book, the trader's balance and position, and `last`, a write of the
-     * caller's that belongs in the same statement (the trade's event: events.appendStatement). The
-     * caller holds the market and trader rows' locks and computed every value from them (the
-     * kernel). A balance that does not move (a limit buy's fill: its reservation pays) is read,
-     * not written. The statement answers the line's and the book's time, the balance and the position after, and
-     * whether any limit order rests on the market (the statement starts after the caller locked
-     * the market, and every order placement takes that lock, so its snapshot holds every open
-     * order). Each CTE writes another table, so
-     * none needs to see another's change (they share one snapshot). A sell only updates its
-     * position, which the kernel checked it holds (an upsert would check the insert's row,
-     * negative shares, against the constraint).
+     * A trade's writes in one statement (record_trade, 019_record_trade.sql): its ledger line (its
+     * id given, and its time, else the clock at the insert), the market's book, the trader's
+     * balance and position, and its event. The values are the kernel's; a balance that does not
+     * move (a limit buy's fill: its reservation pays) is read, not written. The statement answers
+     * the line's and the book's time, the balance and the position after, and whether any limit
+     * order rests on the market.
+     *
+     * Without `guard` the caller's transaction holds the market's and the trader's locks and
+     * computed every value from what it read under them. With it, this one autocommitted statement
+     * is the whole trade, planned on the market row at `expectedVersion`: it takes both locks and
+     * writes only if the row is still that version and open, the trader can pay and no limit
+     * order rests on the market; else it writes nothing and answers why.
      */
     async recordTrade(
-      trx: Trx,
+      executor: Kysely<DB>,
       line: Omit<TradeRow, 'createdAt'> & { createdAt: Date | null },
       book: { shares: readonly number[]; probability: number; escrow: number; volumeDelta: number },
       balanceDelta: number,
       delta: { shares: number; costBasis: number; netSpent: number },
-      last?: RawBuilder<unknown>,
-    ): Promise<RecordedTrade> {
-      const key = sql`${line.marketId}::uuid, ${line.userId}::uuid, ${line.answerIndex}::int`;
-      const position =
-        delta.shares < 0
-          ? sql`update positions set shares = shares + ${delta.shares}, cost_basis = cost_basis + ${delta.costBasis},
-                net_spent = net_spent + ${delta.netSpent}, updated_at = now()
-              where (market_id, user_id, answer_index) = (${key})
-              returning shares, cost_basis, net_spent, payout, updated_at`
-          : sql`insert into positions (market_id, user_id, answer_index, outcome, shares, cost_basis, net_spent)
-              values (${key}, ${line.outcome}, ${delta.shares}, ${delta.costBasis}, ${delta.netSpent})
-              on conflict (market_id, user_id, answer_index) do update set
-                shares = positions.shares + excluded.shares, cost_basis = positions.cost_basis + excluded.cost_basis,
-                net_spent = positions.net_spent + excluded.net_spent, updated_at = now()
-              returning shares, cost_basis, net_spent, payout, updated_at`;
-      const { rows } = await sql<RecordedTrade>`
-        with line as (
-          insert into trades (id, market_id, user_id, outcome, answer_index, side, amount, shares,
-                              probability_before, probability_after, answer_prices, created_at)
-          values (${line.id}, ${line.marketId}, ${line.userId}, ${line.outcome}, ${line.answerIndex}, ${line.side},
-                  ${line.amount}, ${line.shares}, ${line.probabilityBefore}, ${line.probabilityAfter},
-                  ${line.answerPrices}::float8[], coalesce(${line.createdAt}::timestamptz, clock_timestamp()))
-          returning created_at
-        ), book as (
-          update markets set shares = ${[...book.shares]}::bigint[], probability = ${book.probability},
-            escrow = ${book.escrow}, volume = volume + ${book.volumeDelta}, updated_at = now(), version = version + 1
-          where id = ${line.marketId}
-          returning updated_at
-        ), account as (${
-          balanceDelta === 0
-            ? sql`select balance from users where id = ${line.userId}`
-            : sql`update users set balance = balance + ${balanceDelta} where id = ${line.userId} returning balance`
-        }), position as (${position})${last ? sql`, last as (${last})` : sql``}
-        select line.created_at as trade_created_at, book.updated_at as market_updated_at, account.balance,
-               position.shares as position_shares, position.cost_basis as position_cost_basis,
-               position.net_spent as position_net_spent, position.payout as position_payout,
-               position.updated_at as position_updated_at,
-               exists (select from orders where orders.market_id = ${line.marketId} and orders.status = 'open')
-                 as resting_orders
-        from line, book, account, position`.execute(trx);
-      const row = rows[0];
-      if (!row) throw new Error(`recordTrade wrote no row for market ${line.marketId}`);
-      return row;
+      event?: NewEvent,
+      guard?: { expectedVersion: number; lockTimeoutMs: number },
+    ): Promise<RecordedTrade | { refused: 'stale' | 'refused' | 'orders' }> {
+      const { rows } = await sql<RecordedTrade & { status: string }>`
+        select status, trade_created_at, market_updated_at, balance, position_shares, position_cost_basis,
+               position_net_spent, position_payout, position_updated_at, resting_orders
+        from record_trade(${line.id}::uuid, ${line.marketId}::uuid, ${line.userId}::uuid, ${line.outcome}::text,
+          ${line.answerIndex}::int, ${line.side}::text, ${line.amount}::bigint, ${line.shares}::bigint,
+          ${line.probabilityBefore}::float8, ${line.probabilityAfter}::float8, ${line.answerPrices}::float8[],
+          ${line.createdAt}::timestamptz, ${[...book.shares]}::bigint[], ${book.probability}::float8,
+          ${book.escrow}::bigint, ${book.volumeDelta}::bigint, ${balanceDelta}::bigint, ${delta.shares}::bigint,
+          ${delta.costBasis}::bigint, ${delta.netSpent}::bigint, ${event?.type ?? null}::text,
+          ${event ? JSON.stringify(event.payload) : null}::jsonb, ${guard?.expectedVersion ?? null}::int,
+          ${guard ? Math.ceil(guard.lockTimeoutMs) : null}::int)`.execute(executor);
+      const { status, ...recorded } = rows[0]!;
+      if (status === 'recorded') return recorded;
+      if (status === 'stale' || status === 'refused' || status === 'orders') return { refused: status };
+      throw new Error(`record_trade answered ${status} for market ${line.marketId}`);
     },
 
     findPosition(

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { RawBuilder } from 'kysely';
-import type { MarketRow, Outcome, PositionRow, TradeRow, TradeSide } from '../../db/schema.ts';
+import type { Kysely } from 'kysely';
+import type { DB, MarketRow, Outcome, PositionRow, TradeRow, TradeSide } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
 import { headlineProbability } from '../../domain/answers.ts';
 import { BINARY_OUTCOMES } from '../../domain/binary-lmsr.ts';
+import { assertTradable } from '../../domain/market-status.ts';
 import {
   type Book,
   executeTrade as executeInBook,
@@ -12,6 +13,7 @@ import {
   quoteBuy as quoteBuyInBook,
   type TradeOrder,
 } from '../../domain/trade.ts';
+import type { NewEvent } from '../events/events.repository.ts';
 import type { LedgerRepository } from './ledger.repository.ts';
 
 /**
@@ -98,40 +100,35 @@ function bookAfter(market: MarketRow, { result, deltas }: PlannedTrade) {
   };
 }
 
-type Announce = (trade: Pick<Execution, 'trade' | 'market'>) => RawBuilder<unknown>;
+/** A trade's event, from the line and the book after it (its time is the line's: record_trade sets it). */
+type Announce = (trade: Pick<Execution, 'trade' | 'market'>) => NewEvent;
+
+interface PlannedWrite {
+  userId: string;
+  answerIndex: number;
+  side: TradeSide;
+  planned: PlannedTrade;
+  balanceDelta: number;
+  positionDelta: { shares: number; costBasis: number; netSpent: number };
+  /** The line's time; else the clock when the statement writes it. */
+  at?: Date | undefined;
+  announce?: Announce | undefined;
+}
 
 /**
- * Writes a trade the kernel planned on the locked market, by `userId`, in one statement
- * (ledger.recordTrade): the ledger line, the book, the balance and the position, moved by the
- * deltas given (a limit order's fill moves what its reservation does not hold). The line gets its
- * id here, and its time `at` when given: then `announce`'s write (the trade's event) goes into the
- * same statement, describing the line and the book after it (the locked row with the kernel's
- * deltas) before it runs. Without `at` the line takes the clock at its insert.
+ * Writes a trade the kernel planned on `market`, in one statement (ledger.recordTrade): the
+ * ledger line, the book, the balance and the position, moved by the deltas given (a limit order's
+ * fill moves what its reservation does not hold), and `announce`'s event. Under the market's lock
+ * (no `guard`) the book after it is the row with the kernel's deltas, known before the statement
+ * runs; with `guard` the statement checks that the row is still `market` and refuses otherwise.
  */
-export async function recordPlanned(
+async function writePlanned(
   ledger: Pick<LedgerRepository, 'recordTrade'>,
-  trx: Trx,
+  executor: Kysely<DB>,
   market: MarketRow,
-  {
-    userId,
-    answerIndex,
-    side,
-    planned,
-    balanceDelta,
-    positionDelta,
-    at,
-    announce,
-  }: {
-    userId: string;
-    answerIndex: number;
-    side: TradeSide;
-    planned: PlannedTrade;
-    balanceDelta: number;
-    positionDelta: { shares: number; costBasis: number; netSpent: number };
-    at?: Date;
-    announce?: Announce;
-  },
-): Promise<Execution> {
+  { userId, answerIndex, side, planned, balanceDelta, positionDelta, at, announce }: PlannedWrite,
+  guard?: { expectedVersion: number; lockTimeoutMs: number },
+): Promise<Execution | { refused: string }> {
   const { result } = planned;
   const outcome = outcomeOf(market, answerIndex);
   const line = {
@@ -148,7 +145,6 @@ export async function recordPlanned(
     answerPrices: result.pricesAfter,
   };
   const book = bookAfter(market, planned);
-  // Under the market's lock these are what the statement writes; only its time is its own.
   const after: MarketRow = {
     ...market,
     shares: book.shares,
@@ -158,13 +154,16 @@ export async function recordPlanned(
     version: market.version + 1,
   };
   const written = await ledger.recordTrade(
-    trx,
+    executor,
     { ...line, createdAt: at ?? null },
     book,
     balanceDelta,
     positionDelta,
-    at && announce?.({ trade: { ...line, createdAt: at }, market: after }),
+    // The statement stamps the payload's trade.createdAt with the line's time.
+    announce?.({ trade: { ...line, createdAt: at ?? new Date(0) }, market: after }),
+    guard,
   );
+  if ('refused' in written) return written;
   return {
     trade: { ...line, createdAt: written.tradeCreatedAt },
     market: { ...after, updatedAt: written.marketUpdatedAt },
@@ -182,6 +181,61 @@ export async function recordPlanned(
       updatedAt: written.positionUpdatedAt,
     },
   };
+}
+
+/** writePlanned in the caller's transaction, which holds the market's and the trader's locks. */
+export async function recordPlanned(
+  ledger: Pick<LedgerRepository, 'recordTrade'>,
+  trx: Trx,
+  market: MarketRow,
+  write: PlannedWrite,
+): Promise<Execution> {
+  const execution = await writePlanned(ledger, trx, market, write);
+  if ('refused' in execution) throw new Error(`recordTrade refused a locked trade (${execution.refused})`);
+  return execution;
+}
+
+/**
+ * A buy as one autocommitted statement, with no transaction around it: one round trip, and the
+ * market's lock held only while PostgreSQL runs it. It is planned on `known`, the market row as
+ * this instance last read or wrote it, and the statement writes it only if the row is still that
+ * version (and open, and has no resting limit order, which a trade may cross) and the trader can
+ * pay. The trader's balance is the statement's to check, so the kernel plans without it. Answers
+ * undefined when nothing was written, the kernel's refusals on `known` included: the caller then
+ * trades under locks, where the rows are read afresh and every refusal gets its own answer.
+ */
+export async function buyOnKnownBook(
+  ledger: Pick<LedgerRepository, 'recordTrade'>,
+  db: Kysely<DB>,
+  known: MarketRow,
+  userId: string,
+  order: Order,
+  { lockTimeoutMs, announce }: { lockTimeoutMs: number; announce: Announce },
+): Promise<Execution | undefined> {
+  if (order.side !== 'buy') return undefined;
+  let planned: PlannedTrade;
+  try {
+    assertTradable(known);
+    planned = executeInBook(bookOf(known), { balance: Number.MAX_SAFE_INTEGER }, kernelOrder(order));
+  } catch {
+    return undefined;
+  }
+  const execution = await writePlanned(
+    ledger,
+    db,
+    known,
+    {
+      userId,
+      answerIndex: order.answerIndex,
+      side: 'buy',
+      planned,
+      balanceDelta: -planned.deltas.escrow,
+      positionDelta: planned.deltas.position,
+      announce,
+    },
+    { expectedVersion: known.version, lockTimeoutMs },
+  );
+  return 'refused' in execution ? undefined : execution;
 }
 
 /**

@@ -1,21 +1,23 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { LRUCache } from 'lru-cache';
+import { pgErrorCode } from '../../db/errors.ts';
+import { preparingEvery } from '../../db/prepared-statements.ts';
 import type { DB, MarketRow, Outcome, TradeSide } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
 import { type AnswerChoice, answerIndexIn } from '../../domain/answers.ts';
 import { MarketHasTrades } from '../../domain/domain-errors.ts';
 import { assertTradable } from '../../domain/market-status.ts';
 import { assertCanFund, subsidyCents } from '../../domain/settlement.ts';
-import { deadlineIn, startBy } from '../../lib/deadline.ts';
+import { type Deadline, deadlineExceeded, deadlineIn, startBy } from '../../lib/deadline.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { createKeyedMutex } from '../../lib/keyed-mutex.ts';
 import { UUID_PATTERN } from '../../lib/slug.ts';
 import type { AuthUser } from '../auth/permissions.ts';
-import type { EventRepository } from '../events/events.repository.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import { idempotencyRepository } from './idempotency.repository.ts';
 import type { LedgerRepository } from './ledger.repository.ts';
-import { answerIndexOf, executeTrade, type Order, planOrder } from './trade-execution.ts';
+import { answerIndexOf, buyOnKnownBook, executeTrade, type Order, planOrder } from './trade-execution.ts';
 import { type QuoteResult, type TradeResult, toQuote, toResult, tradeEventDto } from './trading.dto.ts';
 
 /** The answer by a binary `outcome` or any market's `answerId` (resolved against the market in the service). */
@@ -35,13 +37,22 @@ const orderFor = (market: MarketRow, { outcome, answerId, ...rest }: TradeInput)
 
 export type TradingService = ReturnType<typeof createTradingService>;
 
+/** Markets whose row after this instance's last trade on them is remembered (buyOnKnownBook). */
+const KNOWN_BOOKS = 10_000;
+
+/** Public: the trade and the book after it; the trader's position and balance stay theirs. */
+const tradeCreated = (trade: Parameters<typeof tradeEventDto>[0]) => ({
+  type: 'trade.created' as const,
+  marketId: trade.market.id,
+  payload: tradeEventDto(trade),
+});
+
 interface Deps {
   db: Kysely<DB>;
   ledger: LedgerRepository;
   markets: Pick<MarketRepository, 'lockForTrade' | 'findBySlug' | 'findById' | 'fund'>;
   /** WRITE_DEADLINE_MS: a trade not done by then (queue wait included) answers 503 and never commits. */
   deadlineMs: number;
-  events: Pick<EventRepository, 'appendStatement'>;
   /** Called after a commit that changed a market (cache invalidation). */
   onMarketChanged?: (marketId: string) => Promise<void>;
   /** Limit orders (orders.service.ts): fills what a trade's price crossed; cancels them before a delete. */
@@ -56,11 +67,17 @@ export function createTradingService({
   ledger,
   markets,
   deadlineMs,
-  events,
   onMarketChanged,
   limitOrders,
 }: Deps) {
   const perMarket = createKeyedMutex();
+  /**
+   * Each market's row as this instance's last trade on it left it (none after a trade that filled
+   * limit orders). Trades on a market take turns in perMarket, so the next one can be planned on
+   * it and written in one statement; the statement's version check catches any change made
+   * elsewhere (another instance's trade, an edit, a resolution), and the trade then runs locked.
+   */
+  const knownBooks = new LRUCache<string, MarketRow>({ max: KNOWN_BOOKS });
 
   /** The queue key: a market's id in one spelling, so its slug and its id in any case queue together. */
   async function queueKey(marketIdOrSlug: string): Promise<string> {
@@ -78,7 +95,7 @@ export function createTradingService({
     input: TradeInput,
     idempotencyKey: string | undefined,
     requestHash: string,
-  ): Promise<{ body: TradeResult; replayed: boolean }> {
+  ): Promise<{ body: TradeResult; replayed: boolean; after?: MarketRow }> {
     const locked = await markets.lockForTrade(trx, marketId, user.id);
     if (!locked) throw ApiError.notFound('Market');
     const { market, traderBalance, lockedAt } = locked;
@@ -99,15 +116,53 @@ export function createTradingService({
     const order = orderFor(market, input);
     const execution = await executeTrade(ledger, trx, market, account, order, {
       at: lockedAt,
-      // Public: the trade and the book after it; the trader's position and balance stay theirs.
-      announce: (trade) =>
-        events.appendStatement({ type: 'trade.created', marketId: market.id, payload: tradeEventDto(trade) }),
+      announce: tradeCreated,
     });
     const body = toResult(execution);
     if (idempotencyKey) await idempotencyRepository.complete(trx, user.id, idempotencyKey, 201, body);
     // Resting limit orders this trade's price crossed fill now, under the same market lock.
-    if (execution.restingOrders) await limitOrders?.matchAfterTrade(trx, execution.market);
-    return { body, replayed: false };
+    if (execution.restingOrders && limitOrders) {
+      await limitOrders.matchAfterTrade(trx, execution.market);
+      return { body, replayed: false };
+    }
+    return { body, replayed: false, after: execution.market };
+  }
+
+  /**
+   * A buy without Idempotency-Key in one statement, planned on the market's known row
+   * (buyOnKnownBook); undefined when it wrote nothing and the trade must run locked.
+   */
+  async function buyOnce(
+    user: AuthUser,
+    marketId: string,
+    input: TradeInput,
+    deadline: Deadline,
+  ): Promise<{ body: TradeResult; after: MarketRow } | undefined> {
+    const known = knownBooks.get(marketId);
+    if (!known || input.side !== 'buy') return undefined;
+    let order: Order;
+    try {
+      order = orderFor(known, input);
+    } catch {
+      return undefined;
+    }
+    const execution = await startBy(deadline, (begin) =>
+      db.connection().execute((connection) => {
+        begin();
+        return preparingEvery(() =>
+          buyOnKnownBook(ledger, connection, known, user.id, order, {
+            lockTimeoutMs: deadline.remainingMs(),
+            announce: tradeCreated,
+          }),
+        );
+      }),
+    ).catch((error: unknown) => {
+      // lock_timeout, set from the deadline: the market's lock was not ours in time; nothing was written.
+      if (pgErrorCode(error) === '55P03') throw deadlineExceeded();
+      throw error;
+    });
+    if (!execution) return undefined;
+    return { body: toResult(execution), after: execution.market };
   }
 
   /** Unlocked reads inside one transaction (so past the cache): the book, balance and position now. */
@@ -177,15 +232,21 @@ export function createTradingService({
       // The queue wait counts against the deadline: a trade still queued at it answers 503 then, and
       // its turn, when it comes, is skipped.
       const outcome = await startBy(deadline, (begin) =>
-        perMarket.run(marketId, () => {
+        perMarket.run(marketId, async () => {
           begin();
           if (abandoned())
             throw new ApiError(499, 'CLIENT_CLOSED_REQUEST', 'The client left before the trade ran');
-          return inTransaction(db, work, { deadline, prepared: true });
+          const bought = idempotencyKey ? undefined : await buyOnce(user, marketId, input, deadline);
+          const done = bought
+            ? { ...bought, replayed: false }
+            : await inTransaction(db, work, { deadline, prepared: true });
+          if (done.after) knownBooks.set(marketId, done.after);
+          else knownBooks.delete(marketId);
+          return done;
         }),
       );
       if (!outcome.replayed) await onMarketChanged?.(outcome.body.market.id);
-      return outcome;
+      return { body: outcome.body, replayed: outcome.replayed };
     },
 
     /**
