@@ -139,7 +139,7 @@ export function createTradingService({
     deadline: Deadline,
   ): Promise<{ body: TradeResult; after: MarketRow } | undefined> {
     const known = knownBooks.get(marketId);
-    if (!known || input.side !== 'buy') return undefined;
+    if (!known) return undefined;
     let order: Order;
     try {
       order = orderFor(known, input);
