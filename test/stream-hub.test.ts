@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { Database } from '../src/db/database.ts';
@@ -51,7 +52,7 @@ for (const kind of databaseKinds()) {
       const seqs: number[] = [];
       const subscriber: HubSubscriber = {
         markets: null,
-        receive: (event) => seqs.push(event.seq),
+        receive: (events) => seqs.push(...events.map((event) => event.seq)),
         ping: () => {},
       };
       return { seqs, subscriber };
@@ -80,6 +81,56 @@ for (const kind of databaseKinds()) {
         await settle(hub, newHead);
         assert.deepEqual(seqs, [head + 1, head + 2], 'the events after the head, once each');
         assert.ok(counts.eventReads >= 1);
+      } finally {
+        await hub.stop();
+      }
+    });
+
+    test('events that commit together reach each stream as one write, only its own markets, in seq order', async () => {
+      const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+      const hub = createStreamHub({
+        feed: createEventFeedRepository(database.db),
+        pollIntervalMs: 60_000,
+        heartbeatMs: 60_000,
+        log: quiet,
+      });
+      await hub.start();
+      const start = hub.head;
+      /** What each subscriber was handed, write by write (the frame's ids, as the client parses them). */
+      const writesOf = (markets: string[] | null) => {
+        const writes: number[][] = [];
+        const subscriber: HubSubscriber = {
+          markets: markets && new Set(markets),
+          receive: (events, frame) => {
+            const ids = [...frame.toString().matchAll(/^id: (\d+)$/gm)].map((match) => Number(match[1]));
+            assert.deepEqual(
+              ids,
+              events.map((event) => event.seq),
+              'the frame holds exactly the events handed',
+            );
+            writes.push(ids);
+          },
+          ping: () => {},
+        };
+        hub.add(subscriber);
+        return writes;
+      };
+      const all = writesOf(null);
+      const ofA = writesOf([a]);
+      const alsoOfA = writesOf([a]);
+      const ofAandC = writesOf([a, c]);
+      try {
+        await database.db.transaction().execute(async (trx) => {
+          for (const marketId of [a, b, c, a, null, c, a])
+            await events().append(trx, { type: 'market.updated', marketId, payload: {} });
+        });
+        const head = await events().lastSeq();
+        await settle(hub, head);
+        const seq = (i: number) => start + 1 + i;
+        assert.deepEqual(all, [[0, 1, 2, 3, 4, 5, 6].map(seq)]);
+        assert.deepEqual(ofA, [[0, 3, 6].map(seq)]);
+        assert.deepEqual(alsoOfA, ofA);
+        assert.deepEqual(ofAandC, [[0, 2, 3, 5, 6].map(seq)], "two markets' events merged in seq order");
       } finally {
         await hub.stop();
       }

@@ -6,7 +6,8 @@ import { type FramedEvent, frameEvent } from './sse-stream.ts';
 /** What the hub needs of a subscriber: which markets it follows (null: all), and where events go. */
 export interface HubSubscriber {
   readonly markets: ReadonlySet<string> | null;
-  receive(event: FramedEvent): void;
+  /** Events of its markets, in seq order, and `frame`: their frames as one buffer, for one write. */
+  receive(events: readonly FramedEvent[], frame: Buffer): void;
   ping(): void;
 }
 
@@ -20,6 +21,13 @@ interface Deps {
 }
 
 const BATCH = 1000;
+/** Subscribers served between two turns of the event loop (see dispatch). */
+const DELIVERIES_PER_TURN = 250;
+
+const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+const framesOf = (events: readonly FramedEvent[]) =>
+  events.length === 1 ? events[0]!.frame : Buffer.concat(events.map((event) => event.frame));
 
 /**
  * One per process: tails the event log for every open stream of this instance, one query per
@@ -41,11 +49,46 @@ export function createStreamHub({ feed, pollIntervalMs, heartbeatMs, log }: Deps
   let heartbeat: NodeJS.Timeout | undefined;
   let failing = false;
 
-  function dispatch(event: FramedEvent) {
-    for (const subscriber of everything) subscriber.receive(event);
-    if (event.marketId === null) return;
-    const followers = byMarket.get(event.marketId);
-    if (followers) for (const subscriber of followers) subscriber.receive(event);
+  /**
+   * Hands a page of events to their subscribers: each gets the events it follows as one write
+   * (a page holds many when commits come faster than the fan-out), and subscribers with the same
+   * events share one buffer. Between every DELIVERIES_PER_TURN subscribers the event loop turns,
+   * so a thousand streams of a hot market do not hold up the trade that holds its lock. Pages are
+   * dispatched one at a time (the pump awaits this), so each stream still gets them in seq order.
+   */
+  async function dispatch(events: readonly FramedEvent[]) {
+    const deliveries: [HubSubscriber, readonly FramedEvent[], Buffer][] = [];
+    if (everything.size > 0) {
+      const frame = framesOf(events);
+      for (const subscriber of everything) deliveries.push([subscriber, events, frame]);
+    }
+    const ofMarket = new Map<string, FramedEvent[]>();
+    for (const event of events) {
+      if (event.marketId === null || !byMarket.has(event.marketId)) continue;
+      const list = ofMarket.get(event.marketId);
+      if (list) list.push(event);
+      else ofMarket.set(event.marketId, [event]);
+    }
+    const following = new Set<HubSubscriber>();
+    for (const [marketId, ofOne] of ofMarket) {
+      const frame = framesOf(ofOne);
+      for (const subscriber of byMarket.get(marketId)!) {
+        if (subscriber.markets!.size === 1) deliveries.push([subscriber, ofOne, frame]);
+        else following.add(subscriber);
+      }
+    }
+    // Followers of several markets: theirs, merged in seq order.
+    for (const subscriber of following) {
+      const theirs = events.filter(
+        (event) => event.marketId !== null && subscriber.markets!.has(event.marketId),
+      );
+      deliveries.push([subscriber, theirs, framesOf(theirs)]);
+    }
+    for (let i = 0; i < deliveries.length; i++) {
+      if (i > 0 && i % DELIVERIES_PER_TURN === 0) await yieldTurn();
+      const [subscriber, theirs, frame] = deliveries[i]!;
+      subscriber.receive(theirs, frame);
+    }
   }
 
   async function pump() {
@@ -63,9 +106,11 @@ export function createStreamHub({ feed, pollIntervalMs, heartbeatMs, log }: Deps
     }
     for (;;) {
       const events = await feed.after(head, BATCH);
-      for (const event of events) {
-        dispatch({ seq: event.seq, marketId: event.marketId, frame: frameEvent(event) });
-        head = event.seq;
+      if (events.length > 0) {
+        await dispatch(
+          events.map((event) => ({ seq: event.seq, marketId: event.marketId, frame: frameEvent(event) })),
+        );
+        head = events.at(-1)!.seq;
       }
       if (failing) log.info({ head }, 'streams read the event log again');
       failing = false;

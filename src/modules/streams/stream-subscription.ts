@@ -47,11 +47,17 @@ export async function runSubscription(
 
   const subscriber: HubSubscriber = {
     markets: options.markets,
-    receive(event) {
+    receive(events, frame) {
       if (held === null) {
-        if (event.seq > lastSent && stream.send(event.frame)) lastSent = event.seq;
+        // Live: the page as one write, unless the replay already sent part of it.
+        if (events[0]!.seq > lastSent) {
+          if (stream.send(frame)) lastSent = events.at(-1)!.seq;
+          return;
+        }
+        for (const event of events)
+          if (event.seq > lastSent && stream.send(event.frame)) lastSent = event.seq;
       } else if (!overflowed) {
-        held.push(event);
+        held.push(...events);
         if (held.length > options.maxHeld) {
           overflowed = true;
           held = [];
