@@ -30,6 +30,7 @@ export function createRouteSql(db: Kysely<DB>) {
     markets: {
       ...repository,
       findById(id, trx) {
+        // A lone lookup's SQL (concurrent ones are batched into one statement: batched-lookup.ts).
         captured = repository.findByIdQuery(id, trx).compile();
         return repository.findById(id, trx);
       },

@@ -28,7 +28,7 @@ type NamedParameters = readonly unknown[] & { [STATEMENT]?: string };
  * node-postgres refuses a name reused for another text. PGlite runs it as any query. Without
  * `name`, the statement is named only inside `preparingEvery`.
  */
-export function compiledOnce<K extends string[], R>(
+export function compiledOnce<K extends (string | readonly string[])[], R>(
   build: (...keys: K) => Compilable<R>,
   name?: string,
 ): (...keys: K) => CompiledQuery<R> {

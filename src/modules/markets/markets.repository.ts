@@ -1,4 +1,5 @@
 import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
+import { batchedLookup } from '../../db/batched-lookup.ts';
 import { allColumns } from '../../db/columns.ts';
 import { compiledOnce } from '../../db/prepared-statements.ts';
 import type {
@@ -175,6 +176,21 @@ export function createMarketRepository(db: Kysely<DB>) {
 
   /** Compiled once and prepared (prepared-statements.ts): the hottest read of the service, a unique key's lookup. */
   const lookupById = compiledOnce((id: string) => findByIdQuery(id), 'markets_by_id');
+  /** Several markets by id in one statement: the lookups outside transactions, batched per turn. */
+  function findByIdsQuery(ids: readonly string[]) {
+    return db
+      .selectFrom('markets')
+      .select(MARKET_COLUMNS)
+      .select(answersColumn)
+      .where(sql<boolean>`id = any(${sql.val(ids)}::uuid[])`);
+  }
+  const lookupByIds = compiledOnce((ids: readonly string[]) => findByIdsQuery(ids), 'markets_by_ids');
+  // A batch of one is the lookup by id: `id = any($1)`'s generic plan costs PostgreSQL about
+  // twice `id = $1`'s (pgbench -M prepared, one id: 7.6k against 15.9k per second).
+  const lookupByIdBatched = batchedLookup(
+    async (ids) => (await db.executeQuery(ids.length === 1 ? lookupById(ids[0]!) : lookupByIds(ids))).rows,
+    (row: MarketRow) => row.id,
+  );
   const lookupBySlug = compiledOnce(
     (slug: string) =>
       db.selectFrom('markets').select(MARKET_COLUMNS).select(answersColumn).where('slug', '=', slug),
@@ -237,7 +253,15 @@ export function createMarketRepository(db: Kysely<DB>) {
       return Number(row.total);
     },
 
-    async findById(id: string, trx: Kysely<DB> = db): Promise<MarketRow | undefined> {
+    /**
+     * Outside a transaction the lookups that start in one turn of the event loop are one
+     * statement (batched-lookup.ts).
+     */
+    async findById(id: string, trx?: Kysely<DB>): Promise<MarketRow | undefined> {
+      if (!trx) {
+        // A batch's statement casts every key: one that is not a UUID would fail the others too.
+        return UUID_PATTERN.test(id) ? lookupByIdBatched(id.toLowerCase()) : undefined;
+      }
       const { rows } = await trx.executeQuery(lookupById(id));
       return rows[0];
     },
