@@ -8,7 +8,7 @@ import { balanceOf, createMarket, ledger, type TestUser, trade } from './helpers
 
 /**
  * A buy on a market this instance traded last is planned on the row that trade left and written
- * in one statement (trade-execution.ts buyOnKnownBook). Whatever changed the market or the trader
+ * in one statement (trade-execution.ts buysOnKnownBook). Whatever changed the market or the trader
  * since then must still be seen: each test here changes something behind the remembered row and
  * checks the next buy answers as if it had read everything afresh.
  */

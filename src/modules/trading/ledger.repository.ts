@@ -20,6 +20,15 @@ export interface RecordedTrade {
   restingOrders: boolean;
 }
 
+/** One trade's writes, as the kernel planned them (trade-execution.ts). */
+export interface TradeWrite {
+  line: Omit<TradeRow, 'createdAt'> & { createdAt: Date | null };
+  book: { shares: readonly number[]; probability: number; escrow: number; volumeDelta: number };
+  balanceDelta: number;
+  positionDelta: { shares: number; costBasis: number; netSpent: number };
+  event?: NewEvent | undefined;
+}
+
 /** Named, not `*`: a trade's statements are prepared (columns.ts). */
 const POSITION_COLUMNS = allColumns<PositionRow>({
   userId: true,
@@ -105,23 +114,11 @@ export function createLedgerRepository(db: Kysely<DB>) {
      * balance and position, and its event. The values are the kernel's; a balance that does not
      * move (a limit buy's fill: its reservation pays) is read, not written. The statement answers
      * the line's and the book's time, the balance and the position after, and whether any limit
-     * order rests on the market.
-     *
-     * Without `guard` the caller's transaction holds the market's and the trader's locks and
-     * computed every value from what it read under them. With it, this one autocommitted statement
-     * is the whole trade, planned on the market row at `expectedVersion`: it takes both locks and
-     * writes only if the row is still that version and open, the trader can pay and no limit
-     * order rests on the market; else it writes nothing and answers why.
+     * order rests on the market. The caller's transaction holds the market's and the trader's
+     * locks and computed every value from what it read under them.
      */
-    async recordTrade(
-      executor: Kysely<DB>,
-      line: Omit<TradeRow, 'createdAt'> & { createdAt: Date | null },
-      book: { shares: readonly number[]; probability: number; escrow: number; volumeDelta: number },
-      balanceDelta: number,
-      delta: { shares: number; costBasis: number; netSpent: number },
-      event?: NewEvent,
-      guard?: { expectedVersion: number; lockTimeoutMs: number },
-    ): Promise<RecordedTrade | { refused: 'stale' | 'refused' | 'orders' }> {
+    async recordTrade(executor: Kysely<DB>, write: TradeWrite): Promise<RecordedTrade> {
+      const { line, book, balanceDelta, positionDelta: delta, event } = write;
       const { rows } = await sql<RecordedTrade & { status: string }>`
         select status, trade_created_at, market_updated_at, balance, position_shares, position_cost_basis,
                position_net_spent, position_payout, position_updated_at, resting_orders
@@ -131,12 +128,51 @@ export function createLedgerRepository(db: Kysely<DB>) {
           ${line.createdAt}::timestamptz, ${[...book.shares]}::bigint[], ${book.probability}::float8,
           ${book.escrow}::bigint, ${book.volumeDelta}::bigint, ${balanceDelta}::bigint, ${delta.shares}::bigint,
           ${delta.costBasis}::bigint, ${delta.netSpent}::bigint, ${event?.type ?? null}::text,
-          ${event ? JSON.stringify(event.payload) : null}::jsonb, ${guard?.expectedVersion ?? null}::int,
-          ${guard ? Math.ceil(guard.lockTimeoutMs) : null}::int)`.execute(executor);
+          ${event ? JSON.stringify(event.payload) : null}::jsonb, null::int, null::int)`.execute(executor);
       const { status, ...recorded } = rows[0]!;
-      if (status === 'recorded') return recorded;
-      if (status === 'stale' || status === 'refused' || status === 'orders') return { refused: status };
-      throw new Error(`record_trade answered ${status} for market ${line.marketId}`);
+      if (status !== 'recorded')
+        throw new Error(`record_trade answered ${status} for market ${line.marketId}`);
+      return recorded;
+    },
+
+    /**
+     * Buys planned one after another on a market's known row, as one autocommitted statement
+     * (record_trades, 020_record_trades.sql): each is written only if the row is at its
+     * `expectedVersion` and open, its trader can pay and no limit order rests on the market, and
+     * the first refused stops the rest. Answers one result per buy tried, in order; what was
+     * recorded before a refusal is committed. Waits at most `lockTimeoutMs` for the market's lock.
+     */
+    async recordTrades(
+      executor: Kysely<DB>,
+      writes: readonly (TradeWrite & { expectedVersion: number })[],
+      lockTimeoutMs: number,
+    ): Promise<(RecordedTrade | { refused: 'stale' | 'refused' | 'orders' })[]> {
+      const trades = writes.map(({ line, book, balanceDelta, positionDelta, event, expectedVersion }) => ({
+        ...line,
+        answerPrices: line.answerPrices && `{${line.answerPrices.join(',')}}`,
+        bookShares: `{${book.shares.join(',')}}`,
+        bookProbability: book.probability,
+        bookEscrow: book.escrow,
+        volumeDelta: book.volumeDelta,
+        balanceDelta,
+        positionShares: positionDelta.shares,
+        positionCostBasis: positionDelta.costBasis,
+        positionNetSpent: positionDelta.netSpent,
+        eventType: event?.type ?? null,
+        eventPayload: event?.payload ?? null,
+        expectedVersion,
+      }));
+      const { rows } = await sql<RecordedTrade & { status: string }>`
+        select status, trade_created_at, market_updated_at, balance, position_shares, position_cost_basis,
+               position_net_spent, position_payout, position_updated_at, resting_orders
+        from record_trades(${JSON.stringify(trades)}::jsonb, ${Math.max(1, Math.ceil(lockTimeoutMs))}::int)`.execute(
+        executor,
+      );
+      return rows.map(({ status, ...recorded }) => {
+        if (status === 'recorded') return recorded;
+        if (status === 'stale' || status === 'refused' || status === 'orders') return { refused: status };
+        throw new Error(`record_trades answered ${status} for market ${writes[0]?.line.marketId}`);
+      });
     },
 
     findPosition(

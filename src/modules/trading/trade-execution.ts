@@ -14,7 +14,7 @@ import {
   type TradeOrder,
 } from '../../domain/trade.ts';
 import type { NewEvent } from '../events/events.repository.ts';
-import type { LedgerRepository } from './ledger.repository.ts';
+import type { LedgerRepository, RecordedTrade, TradeWrite } from './ledger.repository.ts';
 
 /**
  * A market's rows as the kernel's book (src/domain/trade.ts), and a trade executed against them:
@@ -116,26 +116,21 @@ interface PlannedWrite {
 }
 
 /**
- * Writes a trade the kernel planned on `market`, in one statement (ledger.recordTrade): the
- * ledger line, the book, the balance and the position, moved by the deltas given (a limit order's
- * fill moves what its reservation does not hold), and `announce`'s event. Under the market's lock
- * (no `guard`) the book after it is the row with the kernel's deltas, known before the statement
- * runs; with `guard` the statement checks that the row is still `market` and refuses otherwise.
+ * A trade the kernel planned on `market`, as the writes of one statement (ledger.repository
+ * recordTrade, recordTrades): the ledger line, the book, the balance and the position, moved by
+ * the deltas given (a limit order's fill moves what its reservation does not hold), and
+ * `announce`'s event; and the market row the write leaves, known before the statement runs.
  */
-async function writePlanned(
-  ledger: Pick<LedgerRepository, 'recordTrade'>,
-  executor: Kysely<DB>,
+function tradeWriteOf(
   market: MarketRow,
   { userId, answerIndex, side, planned, balanceDelta, positionDelta, at, announce }: PlannedWrite,
-  guard?: { expectedVersion: number; lockTimeoutMs: number },
-): Promise<Execution | { refused: string }> {
+): { write: TradeWrite; after: MarketRow } {
   const { result } = planned;
-  const outcome = outcomeOf(market, answerIndex);
   const line = {
     id: randomUUID(),
     marketId: market.id,
     userId,
-    outcome,
+    outcome: outcomeOf(market, answerIndex),
     answerIndex,
     side,
     amount: result.cents,
@@ -153,89 +148,105 @@ async function writePlanned(
     volume: market.volume + book.volumeDelta,
     version: market.version + 1,
   };
-  const written = await ledger.recordTrade(
-    executor,
-    { ...line, createdAt: at ?? null },
-    book,
-    balanceDelta,
-    positionDelta,
-    // The statement stamps the payload's trade.createdAt with the line's time.
-    announce?.({ trade: { ...line, createdAt: at ?? new Date(0) }, market: after }),
-    guard,
-  );
-  if ('refused' in written) return written;
+  // The statement stamps the event's trade.createdAt with the line's time (the clock's, without `at`).
+  const event = announce?.({ trade: { ...line, createdAt: at ?? new Date(0) }, market: after });
   return {
-    trade: { ...line, createdAt: written.tradeCreatedAt },
-    market: { ...after, updatedAt: written.marketUpdatedAt },
-    balance: written.balance,
-    restingOrders: written.restingOrders,
+    write: { line: { ...line, createdAt: at ?? null }, book, balanceDelta, positionDelta, event },
+    after,
+  };
+}
+
+/** The trade as written: the kernel's values with what PostgreSQL assigned or summed. */
+function executionOf({ line }: TradeWrite, after: MarketRow, recorded: RecordedTrade): Execution {
+  return {
+    trade: { ...line, createdAt: recorded.tradeCreatedAt },
+    market: { ...after, updatedAt: recorded.marketUpdatedAt },
+    balance: recorded.balance,
+    restingOrders: recorded.restingOrders,
     position: {
-      marketId: market.id,
-      userId,
-      outcome,
-      answerIndex,
-      shares: written.positionShares,
-      costBasis: written.positionCostBasis,
-      netSpent: written.positionNetSpent,
-      payout: written.positionPayout,
-      updatedAt: written.positionUpdatedAt,
+      marketId: line.marketId,
+      userId: line.userId,
+      outcome: line.outcome,
+      answerIndex: line.answerIndex,
+      shares: recorded.positionShares,
+      costBasis: recorded.positionCostBasis,
+      netSpent: recorded.positionNetSpent,
+      payout: recorded.positionPayout,
+      updatedAt: recorded.positionUpdatedAt,
     },
   };
 }
 
-/** writePlanned in the caller's transaction, which holds the market's and the trader's locks. */
+/** A planned trade written in the caller's transaction, which holds the market's and the trader's locks. */
 export async function recordPlanned(
   ledger: Pick<LedgerRepository, 'recordTrade'>,
   trx: Trx,
   market: MarketRow,
-  write: PlannedWrite,
+  planned: PlannedWrite,
 ): Promise<Execution> {
-  const execution = await writePlanned(ledger, trx, market, write);
-  if ('refused' in execution) throw new Error(`recordTrade refused a locked trade (${execution.refused})`);
-  return execution;
+  const { write, after } = tradeWriteOf(market, planned);
+  return executionOf(write, after, await ledger.recordTrade(trx, write));
 }
 
+/** Buys written together by buysOnKnownBook at most: one statement's work. */
+export const MAX_BUYS_PER_STATEMENT = 50;
+
 /**
- * A buy as one autocommitted statement, with no transaction around it: one round trip, and the
- * market's lock held only while PostgreSQL runs it. It is planned on `known`, the market row as
- * this instance last read or wrote it, and the statement writes it only if the row is still that
- * version (and open, and has no resting limit order, which a trade may cross) and the trader can
- * pay. The trader's balance is the statement's to check, so the kernel plans without it. Answers
- * undefined when nothing was written, the kernel's refusals on `known` included: the caller then
- * trades under locks, where the rows are read afresh and every refusal gets its own answer.
+ * Buys on one market as one autocommitted statement, with no transaction around it: one round
+ * trip, and the market's lock held only while PostgreSQL runs it. They are planned one after
+ * another on `known`, the market row as this instance last read or wrote it, each on the book the
+ * one before leaves, and the statement writes each only if the row is still at the version
+ * planned on (and open, and has no resting limit order, which a buy may cross) and its trader can
+ * pay (the statement checks the balance, so the kernel plans without it); the first refused stops
+ * the rest. Answers, for each buy, its execution, or undefined when nothing was written for it
+ * (it was undefined, the kernel refused it on `known`, or the statement did not write it): the
+ * caller then trades it under locks, where the rows are read afresh and every refusal gets its
+ * own answer.
  */
-export async function buyOnKnownBook(
-  ledger: Pick<LedgerRepository, 'recordTrade'>,
+export async function buysOnKnownBook(
+  ledger: Pick<LedgerRepository, 'recordTrades'>,
   db: Kysely<DB>,
   known: MarketRow,
-  userId: string,
-  order: Order,
+  buys: readonly ({ userId: string; order: Order } | undefined)[],
   { lockTimeoutMs, announce }: { lockTimeoutMs: number; announce: Announce },
-): Promise<Execution | undefined> {
-  if (order.side !== 'buy') return undefined;
-  let planned: PlannedTrade;
-  try {
-    assertTradable(known);
-    planned = executeInBook(bookOf(known), { balance: Number.MAX_SAFE_INTEGER }, kernelOrder(order));
-  } catch {
-    return undefined;
-  }
-  const execution = await writePlanned(
-    ledger,
-    db,
-    known,
-    {
+): Promise<(Execution | undefined)[]> {
+  const planned: { index: number; write: TradeWrite & { expectedVersion: number }; after: MarketRow }[] = [];
+  let book = known;
+  for (const [index, buy] of buys.slice(0, MAX_BUYS_PER_STATEMENT).entries()) {
+    if (buy?.order.side !== 'buy') continue;
+    const { userId, order } = buy;
+    let plan: PlannedTrade;
+    try {
+      assertTradable(book);
+      plan = executeInBook(bookOf(book), { balance: Number.MAX_SAFE_INTEGER }, kernelOrder(order));
+    } catch {
+      continue;
+    }
+    const { write, after } = tradeWriteOf(book, {
       userId,
       answerIndex: order.answerIndex,
       side: 'buy',
-      planned,
-      balanceDelta: -planned.deltas.escrow,
-      positionDelta: planned.deltas.position,
+      planned: plan,
+      balanceDelta: -plan.deltas.escrow,
+      positionDelta: plan.deltas.position,
       announce,
-    },
-    { expectedVersion: known.version, lockTimeoutMs },
+    });
+    planned.push({ index, write: { ...write, expectedVersion: book.version }, after });
+    book = after;
+  }
+  const executions: (Execution | undefined)[] = buys.map(() => undefined);
+  if (planned.length === 0) return executions;
+  const results = await ledger.recordTrades(
+    db,
+    planned.map((p) => p.write),
+    lockTimeoutMs,
   );
-  return 'refused' in execution ? undefined : execution;
+  for (const [i, result] of results.entries()) {
+    if ('refused' in result) break;
+    const { index, write, after } = planned[i]!;
+    executions[index] = executionOf(write, after, result);
+  }
+  return executions;
 }
 
 /**

@@ -9,7 +9,7 @@ import { type AnswerChoice, answerIndexIn } from '../../domain/answers.ts';
 import { MarketHasTrades } from '../../domain/domain-errors.ts';
 import { assertTradable } from '../../domain/market-status.ts';
 import { assertCanFund, subsidyCents } from '../../domain/settlement.ts';
-import { type Deadline, deadlineExceeded, deadlineIn, startBy } from '../../lib/deadline.ts';
+import { type Deadline, deadlineIn, startBy } from '../../lib/deadline.ts';
 import { ApiError } from '../../lib/errors.ts';
 import { createKeyedMutex } from '../../lib/keyed-mutex.ts';
 import { UUID_PATTERN } from '../../lib/slug.ts';
@@ -17,7 +17,15 @@ import type { AuthUser } from '../auth/permissions.ts';
 import type { MarketRepository } from '../markets/markets.repository.ts';
 import { idempotencyRepository } from './idempotency.repository.ts';
 import type { LedgerRepository } from './ledger.repository.ts';
-import { answerIndexOf, buyOnKnownBook, executeTrade, type Order, planOrder } from './trade-execution.ts';
+import {
+  answerIndexOf,
+  buysOnKnownBook,
+  type Execution,
+  executeTrade,
+  MAX_BUYS_PER_STATEMENT,
+  type Order,
+  planOrder,
+} from './trade-execution.ts';
 import { type QuoteResult, type TradeResult, toQuote, toResult, tradeEventDto } from './trading.dto.ts';
 
 /** The answer by a binary `outcome` or any market's `answerId` (resolved against the market in the service). */
@@ -37,7 +45,24 @@ const orderFor = (market: MarketRow, { outcome, answerId, ...rest }: TradeInput)
 
 export type TradingService = ReturnType<typeof createTradingService>;
 
-/** Markets whose row after this instance's last trade on them is remembered (buyOnKnownBook). */
+type Done = { body: TradeResult; replayed: boolean; after?: MarketRow | undefined };
+
+/** A buy without Idempotency-Key waiting, in its market's group, for the market's turn. */
+interface QueuedBuy {
+  user: AuthUser;
+  input: TradeInput;
+  deadline: Deadline;
+  /** True once the client has gone. */
+  abandoned: () => boolean;
+  /** startBy's: throws once the deadline has passed. */
+  begin: () => void;
+  resolve: (done: Done) => void;
+  reject: (error: unknown) => void;
+}
+
+const clientLeft = () => new ApiError(499, 'CLIENT_CLOSED_REQUEST', 'The client left before the trade ran');
+
+/** Markets whose row after this instance's last trade on them is remembered (buysOnKnownBook). */
 const KNOWN_BOOKS = 10_000;
 
 /** Public: the trade and the book after it; the trader's position and balance stay theirs. */
@@ -78,6 +103,8 @@ export function createTradingService({
    * elsewhere (another instance's trade, an edit, a resolution), and the trade then runs locked.
    */
   const knownBooks = new LRUCache<string, MarketRow>({ max: KNOWN_BOOKS });
+  /** Per market, its open group of buys (queueBuy). */
+  const openBuys = new Map<string, QueuedBuy[]>();
 
   /** The queue key: a market's id in one spelling, so its slug and its id in any case queue together. */
   async function queueKey(marketIdOrSlug: string): Promise<string> {
@@ -128,41 +155,110 @@ export function createTradingService({
     return { body, replayed: false, after: execution.market };
   }
 
+  /** After a trade: the row it left is the next one's to plan on (none after a trade that filled limit orders). */
+  function remember(marketId: string, done: Done) {
+    if (done.after) knownBooks.set(marketId, done.after);
+    else knownBooks.delete(marketId);
+  }
+
   /**
-   * A buy without Idempotency-Key in one statement, planned on the market's known row
-   * (buyOnKnownBook); undefined when it wrote nothing and the trade must run locked.
+   * A buy without Idempotency-Key joins its market's open group: the buys that queued since the
+   * market's last turn was taken, which the next turn runs together (runBuys). A trade that
+   * cannot join closes the group, so trades keep their arrival order from group to group.
    */
-  async function buyOnce(
-    user: AuthUser,
-    marketId: string,
-    input: TradeInput,
-    deadline: Deadline,
-  ): Promise<{ body: TradeResult; after: MarketRow } | undefined> {
-    const known = knownBooks.get(marketId);
-    if (!known) return undefined;
-    let order: Order;
-    try {
-      order = orderFor(known, input);
-    } catch {
-      return undefined;
-    }
-    const execution = await startBy(deadline, (begin) =>
-      db.connection().execute((connection) => {
-        begin();
-        return preparingEvery(() =>
-          buyOnKnownBook(ledger, connection, known, user.id, order, {
-            lockTimeoutMs: deadline.remainingMs(),
-            announce: tradeCreated,
-          }),
-        );
-      }),
-    ).catch((error: unknown) => {
-      // lock_timeout, set from the deadline: the market's lock was not ours in time; nothing was written.
-      if (pgErrorCode(error) === '55P03') throw deadlineExceeded();
-      throw error;
+  function queueBuy(marketId: string, buy: Omit<QueuedBuy, 'resolve' | 'reject'>): Promise<Done> {
+    return new Promise<Done>((resolve, reject) => {
+      const queued = { ...buy, resolve, reject };
+      const open = openBuys.get(marketId);
+      if (open) {
+        open.push(queued);
+        if (open.length >= MAX_BUYS_PER_STATEMENT) openBuys.delete(marketId);
+        return;
+      }
+      const group = [queued];
+      openBuys.set(marketId, group);
+      perMarket
+        .run(marketId, () => runBuys(marketId, group))
+        .catch((error: unknown) => {
+          for (const member of group) member.reject(error);
+        });
     });
-    if (!execution) return undefined;
-    return { body: toResult(execution), after: execution.market };
+  }
+
+  /**
+   * One turn of a market for a group of buys. When this instance knows the market's row they are
+   * one statement (buysOnKnownBook); those it did not write, and all of them when the row is not
+   * known, then trade one by one under locks, in order, each with its own answer.
+   */
+  async function runBuys(marketId: string, group: QueuedBuy[]): Promise<void> {
+    if (openBuys.get(marketId) === group) openBuys.delete(marketId);
+    const ready: QueuedBuy[] = [];
+    for (const buy of group) {
+      try {
+        buy.begin();
+        if (buy.abandoned()) throw clientLeft();
+        ready.push(buy);
+      } catch (error) {
+        buy.reject(error);
+      }
+    }
+    let executions: (Execution | undefined)[] = [];
+    const known = knownBooks.get(marketId);
+    if (known && ready.length > 0) {
+      try {
+        executions = await db.connection().execute((connection) =>
+          preparingEvery(() =>
+            buysOnKnownBook(
+              ledger,
+              connection,
+              known,
+              ready.map((buy) => {
+                try {
+                  return { userId: buy.user.id, order: orderFor(known, buy.input) };
+                } catch {
+                  return undefined; // a bad answer choice: refused under locks, with its own answer
+                }
+              }),
+              {
+                lockTimeoutMs: Math.min(...ready.map((buy) => buy.deadline.remainingMs())),
+                announce: tradeCreated,
+              },
+            ),
+          ),
+        );
+      } catch (error) {
+        // lock_timeout: a lock was not ours in time and nothing was written; each buy tries under
+        // locks (which answer 503 at its deadline).
+        if (pgErrorCode(error) !== '55P03') {
+          for (const buy of ready) buy.reject(error);
+          return;
+        }
+      }
+    }
+    for (const [i, buy] of ready.entries()) {
+      const execution = executions[i];
+      if (!execution) continue;
+      const done = { body: toResult(execution), replayed: false, after: execution.market };
+      remember(marketId, done);
+      buy.resolve(done);
+    }
+    for (const [i, buy] of ready.entries()) {
+      if (executions[i]) continue;
+      try {
+        const done = await inTransaction(
+          db,
+          (trx) => tradeOnce(trx, buy.user, marketId, buy.input, undefined, ''),
+          {
+            deadline: buy.deadline,
+            prepared: true,
+          },
+        );
+        remember(marketId, done);
+        buy.resolve(done);
+      } catch (error) {
+        buy.reject(error);
+      }
+    }
   }
 
   /** Unlocked reads inside one transaction (so past the cache): the book, balance and position now. */
@@ -231,20 +327,18 @@ export function createTradingService({
       const work = (trx: Trx) => tradeOnce(trx, user, marketId, input, idempotencyKey, requestHash);
       // The queue wait counts against the deadline: a trade still queued at it answers 503 then, and
       // its turn, when it comes, is skipped.
-      const outcome = await startBy(deadline, (begin) =>
-        perMarket.run(marketId, async () => {
+      const outcome = await startBy(deadline, (begin) => {
+        if (!idempotencyKey && input.side === 'buy')
+          return queueBuy(marketId, { user, input, deadline, abandoned, begin });
+        openBuys.delete(marketId);
+        return perMarket.run(marketId, async () => {
           begin();
-          if (abandoned())
-            throw new ApiError(499, 'CLIENT_CLOSED_REQUEST', 'The client left before the trade ran');
-          const bought = idempotencyKey ? undefined : await buyOnce(user, marketId, input, deadline);
-          const done = bought
-            ? { ...bought, replayed: false }
-            : await inTransaction(db, work, { deadline, prepared: true });
-          if (done.after) knownBooks.set(marketId, done.after);
-          else knownBooks.delete(marketId);
+          if (abandoned()) throw clientLeft();
+          const done = await inTransaction(db, work, { deadline, prepared: true });
+          remember(marketId, done);
           return done;
-        }),
-      );
+        });
+      });
       if (!outcome.replayed) await onMarketChanged?.(outcome.body.market.id);
       return { body: outcome.body, replayed: outcome.replayed };
     },
