@@ -2,9 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { createMarketRepository } from '../src/modules/markets/markets.repository.ts';
+import { createLedgerRepository } from '../src/modules/trading/ledger.repository.ts';
+import { buysOnKnownBook } from '../src/modules/trading/trade-execution.ts';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { databaseKinds } from './helpers/databases.ts';
-import { eventually } from './helpers/eventually.ts';
+import { backgroundQuiet, eventually } from './helpers/eventually.ts';
 import { balanceOf, createMarket, ledger, type TestUser, trade } from './helpers/trading.ts';
 
 /**
@@ -31,14 +34,22 @@ for (const kind of databaseKinds()) {
      * its statement as it runs). Answers the responses in the order given.
      */
     async function together(marketId: string, buys: { user: TestUser; body: Record<string, unknown> }[]) {
-      if (kind === 'pglite') return Promise.all(buys.map((b) => trade(t, b.user, marketId, b.body)));
+      return togetherOn(buys.map((b) => ({ ...b, marketId })));
+    }
+
+    /** `together` for buys on several markets, each holding its own. */
+    async function togetherOn(buys: { marketId: string; user: TestUser; body: Record<string, unknown> }[]) {
+      const send = () => Promise.all(buys.map((b) => trade(t, b.user, b.marketId, b.body)));
+      if (kind === 'pglite') return send();
       const holder = new pg.Client({ connectionString: t.database.url });
       await holder.connect();
       try {
         await holder.query('begin');
-        await holder.query('select 1 from markets where id = $1 for no key update', [marketId]);
-        const answers = Promise.all(buys.map((b) => trade(t, b.user, marketId, b.body)));
-        // The first turn waits for the row; the other buys have reached the queue by then.
+        await holder.query('select 1 from markets where id = any($1::uuid[]) order by id for no key update', [
+          [...new Set(buys.map((b) => b.marketId))],
+        ]);
+        const answers = send();
+        // The first turn waits for the rows; the other buys have reached the queue by then.
         await eventually(
           async () =>
             (
@@ -47,7 +58,7 @@ for (const kind of databaseKinds()) {
               )
             ).rows[0].n > 0,
           5000,
-          "the first buy's statement waits for the row",
+          "the first buys' statement waits for the rows",
         );
         await new Promise((resolve) => setTimeout(resolve, 200));
         await holder.query('commit');
@@ -126,6 +137,77 @@ for (const kind of databaseKinds()) {
         );
         assert.ok(rows[0]!.n <= 3, `the nine buys took ${rows[0]!.n} transactions`);
       }
+    });
+
+    test('buys on two markets at once: a refusal on one does not stop the other', async () => {
+      const [a, b] = [await tradedMarket(), await tradedMarket()];
+      const users = await Promise.all(Array.from({ length: 6 }, () => t.user()));
+      // The first spends all but 4 units elsewhere first.
+      const elsewhere = await createMarket(t, admin);
+      const spent = await trade(t, users[0]!, elsewhere.id, { outcome: 'YES', side: 'buy', amount: 996 });
+      assert.equal(spent.statusCode, 201, spent.body);
+      const answers = await togetherOn(
+        users.map((user, i) => ({
+          marketId: i % 2 ? b.id : a.id,
+          user,
+          body: { outcome: 'YES', side: 'buy', amount: 5 },
+        })),
+      );
+      assert.deepEqual(
+        answers.map((res) => res.statusCode),
+        [422, 201, 201, 201, 201, 201],
+      );
+      assert.equal((await tradeEvents(a.id)).length, 3);
+      assert.equal((await tradeEvents(b.id)).length, 4);
+      assert.equal((await ledger(t, admin)).difference, 0);
+    });
+
+    test('the buys of two markets written in one turn are one statement, each market answered apart', async () => {
+      const [a, b] = [await tradedMarket(), await tradedMarket()];
+      const [rich, poor] = [await t.user(), await t.user()];
+      const markets = createMarketRepository(t.database.db);
+      const ledgerRepository = createLedgerRepository(t.database.db);
+      const [knownA, knownB] = [(await markets.findById(a.id))!, (await markets.findById(b.id))!];
+      const buy = (userId: string, quantity: number) => ({
+        userId,
+        order: { answerIndex: 0, side: 'buy' as const, quantity },
+      });
+      const options = {
+        lockTimeoutMs: 5000,
+        announce: ({ market }: { market: { id: string } }) => ({
+          type: 'trade.created' as const,
+          marketId: market.id,
+          payload: {},
+        }),
+      };
+      await backgroundQuiet(t.database.stats);
+      const before = t.database.stats.queries;
+      const [onA, onB] = await Promise.all([
+        // On a, the poor trader's buy is refused, and the one planned after it is not written.
+        buysOnKnownBook(
+          ledgerRepository,
+          knownA,
+          [buy(rich.id, 500), buy(poor.id, 10_000_000), buy(rich.id, 300)],
+          options,
+        ),
+        buysOnKnownBook(ledgerRepository, knownB, [buy(poor.id, 700), buy(rich.id, 200)], options),
+      ]);
+      assert.equal(t.database.stats.queries - before, 1, 'one statement for both markets');
+      assert.deepEqual(
+        onA.map((e) => e?.trade.amount),
+        [500, undefined, undefined],
+      );
+      assert.deepEqual(
+        onB.map((e) => e?.trade.amount),
+        [700, 200],
+      );
+      assert.equal(onB[1]!.trade.probabilityBefore, onB[0]!.trade.probabilityAfter);
+      assert.equal(await balanceOf(t, poor.id), 100_000 - 700);
+      assert.equal(await balanceOf(t, rich.id), 100_000 - 700);
+      const { rows } = await sql<{ n: number }>`
+        select count(distinct xmin::text)::int as n from trades
+        where user_id in (${rich.id}, ${poor.id})`.execute(t.database.db);
+      assert.equal(rows[0]!.n, 1, 'one transaction');
     });
 
     test('a buyer in the group who cannot pay gets a 422; the buys before and after it trade', async () => {

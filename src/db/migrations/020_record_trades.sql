@@ -1,11 +1,17 @@
--- Buys on one market that queued behind each other, written in one autocommitted statement
--- (src/modules/trading/trading.service.ts runs them; ledger.repository.ts recordTrades sends
--- them). The kernel planned each on the book the one before it leaves, so each carries the
--- version it expects: record_trade checks it, the market being open, the trader's balance and
--- that no limit order rests, exactly as for a buy alone. They run in order, each seeing what
--- the ones before it wrote; the first that is refused stops the rest (they were planned on a
--- book it would have left), and what was recorded before it commits. One row per call, in order:
--- fewer rows than trades means the rest were not tried.
+-- Buys on known market rows, written in one autocommitted statement (src/modules/trading/
+-- trading.service.ts groups them; ledger.repository.ts recordTrades sends them, those of several
+-- markets together when they start in one turn of the event loop). The kernel planned each buy
+-- of a market on the book the one before it leaves, so each carries the version it expects:
+-- record_trade checks it, the market being open, the trader's balance and that no limit order
+-- rests, exactly as for a buy alone. They run in the order given, each seeing what the ones
+-- before it wrote; in each market the first one refused stops that market's later ones (planned
+-- on a book it would have left): they answer 'skipped'. What was recorded commits. One row per
+-- buy, in order.
+--
+-- Every market first, in id order, then every trader, in id order: the lock order of every money
+-- path (ledger.repository.ts) with several markets at once, so two such statements, or one and a
+-- settlement, cannot deadlock. A lock not had within p_lock_timeout_ms fails the statement
+-- (55P03), and nothing is written.
 --
 -- Each element: the arguments of record_trade by name (camelCase), arrays as their text form.
 CREATE FUNCTION record_trades(p_trades jsonb, p_lock_timeout_ms int)
@@ -18,8 +24,24 @@ RETURNS TABLE (
 DECLARE
   t jsonb;
   r record;
+  stopped uuid[] := '{}';
 BEGIN
+  PERFORM set_config('lock_timeout', greatest(p_lock_timeout_ms, 1)::text, true);
+  PERFORM FROM markets
+    WHERE id IN (SELECT (e->>'marketId')::uuid FROM jsonb_array_elements(p_trades) AS e)
+    ORDER BY id FOR NO KEY UPDATE;
+  PERFORM FROM users
+    WHERE id IN (SELECT (e->>'userId')::uuid FROM jsonb_array_elements(p_trades) AS e)
+    ORDER BY id FOR NO KEY UPDATE;
   FOR t IN SELECT e.value FROM jsonb_array_elements(p_trades) WITH ORDINALITY AS e(value, n) ORDER BY e.n LOOP
+    IF (t->>'marketId')::uuid = ANY (stopped) THEN
+      status := 'skipped';
+      trade_created_at := NULL; market_updated_at := NULL; balance := NULL; position_shares := NULL;
+      position_cost_basis := NULL; position_net_spent := NULL; position_payout := NULL;
+      position_updated_at := NULL; resting_orders := NULL;
+      RETURN NEXT;
+      CONTINUE;
+    END IF;
     SELECT * INTO r FROM record_trade(
       (t->>'id')::uuid, (t->>'marketId')::uuid, (t->>'userId')::uuid, t->>'outcome',
       (t->>'answerIndex')::int, t->>'side', (t->>'amount')::bigint, (t->>'shares')::bigint,
@@ -39,6 +61,6 @@ BEGIN
     position_updated_at := r.position_updated_at;
     resting_orders := r.resting_orders;
     RETURN NEXT;
-    EXIT WHEN r.status <> 'recorded';
+    IF r.status <> 'recorded' THEN stopped := stopped || (t->>'marketId')::uuid; END IF;
   END LOOP;
 END $$;

@@ -1,5 +1,7 @@
 import { type Kysely, sql } from 'kysely';
+import { coalescedPerTurn } from '../../db/batched-lookup.ts';
 import { allColumns } from '../../db/columns.ts';
+import { preparingEvery } from '../../db/prepared-statements.ts';
 import type { DB, Outcome, PositionRow, TradeRow } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
 import type { NewEvent } from '../events/events.repository.ts';
@@ -60,6 +62,47 @@ const POSITION_COLUMNS = allColumns<PositionRow>({
  * Only deleting a market locks it FOR UPDATE (a DELETE's own strength).
  */
 export function createLedgerRepository(db: Kysely<DB>) {
+  type Recorded = RecordedTrade | { refused: 'stale' | 'refused' | 'orders' | 'skipped' };
+  const recordTradesOfTurn = coalescedPerTurn(
+    async (
+      calls: { writes: readonly (TradeWrite & { expectedVersion: number })[]; lockTimeoutMs: number }[],
+    ) => {
+      const trades = calls.flatMap(({ writes }) =>
+        writes.map(({ line, book, balanceDelta, positionDelta, event, expectedVersion }) => ({
+          ...line,
+          answerPrices: line.answerPrices && `{${line.answerPrices.join(',')}}`,
+          bookShares: `{${book.shares.join(',')}}`,
+          bookProbability: book.probability,
+          bookEscrow: book.escrow,
+          volumeDelta: book.volumeDelta,
+          balanceDelta,
+          positionShares: positionDelta.shares,
+          positionCostBasis: positionDelta.costBasis,
+          positionNetSpent: positionDelta.netSpent,
+          eventType: event?.type ?? null,
+          eventPayload: event?.payload ?? null,
+          expectedVersion,
+        })),
+      );
+      const lockTimeoutMs = Math.max(1, Math.ceil(Math.min(...calls.map((call) => call.lockTimeoutMs))));
+      const { rows } = await preparingEvery(() =>
+        sql<RecordedTrade & { status: string }>`
+          select status, trade_created_at, market_updated_at, balance, position_shares, position_cost_basis,
+                 position_net_spent, position_payout, position_updated_at, resting_orders
+          from record_trades(${JSON.stringify(trades)}::jsonb, ${lockTimeoutMs}::int)`.execute(db),
+      );
+      const results = rows.map(({ status, ...recorded }): Recorded => {
+        if (status === 'recorded') return recorded;
+        if (status === 'stale' || status === 'refused' || status === 'orders' || status === 'skipped')
+          return { refused: status };
+        throw new Error(`record_trades answered ${status}`);
+      });
+      const answers: Recorded[][] = [];
+      for (const { writes } of calls) answers.push(results.splice(0, writes.length));
+      return answers;
+    },
+  );
+
   return {
     /** See the lock order above: after the market, before the Idempotency-Key. */
     lockUser(trx: Trx, id: string): Promise<{ id: string; balance: number } | undefined> {
@@ -136,43 +179,19 @@ export function createLedgerRepository(db: Kysely<DB>) {
     },
 
     /**
-     * Buys planned one after another on a market's known row, as one autocommitted statement
-     * (record_trades, 020_record_trades.sql): each is written only if the row is at its
-     * `expectedVersion` and open, its trader can pay and no limit order rests on the market, and
-     * the first refused stops the rest. Answers one result per buy tried, in order; what was
-     * recorded before a refusal is committed. Waits at most `lockTimeoutMs` for the market's lock.
+     * Buys planned one after another on a market's known row (trade-execution.ts buysOnKnownBook)
+     * in one autocommitted statement (record_trades, 020_record_trades.sql): each is written only
+     * if the row is at its `expectedVersion` and open, its trader can pay and no limit order rests
+     * on the market, and the first refused stops the rest. Answers one result per buy, in order;
+     * what was recorded before a refusal is committed. The buys of other markets whose calls start
+     * in the same turn go in the same statement (one commit for all), each market's answered
+     * apart; it waits at most the smallest `lockTimeoutMs` for the locks, else fails them all.
      */
-    async recordTrades(
-      executor: Kysely<DB>,
+    recordTrades(
       writes: readonly (TradeWrite & { expectedVersion: number })[],
       lockTimeoutMs: number,
-    ): Promise<(RecordedTrade | { refused: 'stale' | 'refused' | 'orders' })[]> {
-      const trades = writes.map(({ line, book, balanceDelta, positionDelta, event, expectedVersion }) => ({
-        ...line,
-        answerPrices: line.answerPrices && `{${line.answerPrices.join(',')}}`,
-        bookShares: `{${book.shares.join(',')}}`,
-        bookProbability: book.probability,
-        bookEscrow: book.escrow,
-        volumeDelta: book.volumeDelta,
-        balanceDelta,
-        positionShares: positionDelta.shares,
-        positionCostBasis: positionDelta.costBasis,
-        positionNetSpent: positionDelta.netSpent,
-        eventType: event?.type ?? null,
-        eventPayload: event?.payload ?? null,
-        expectedVersion,
-      }));
-      const { rows } = await sql<RecordedTrade & { status: string }>`
-        select status, trade_created_at, market_updated_at, balance, position_shares, position_cost_basis,
-               position_net_spent, position_payout, position_updated_at, resting_orders
-        from record_trades(${JSON.stringify(trades)}::jsonb, ${Math.max(1, Math.ceil(lockTimeoutMs))}::int)`.execute(
-        executor,
-      );
-      return rows.map(({ status, ...recorded }) => {
-        if (status === 'recorded') return recorded;
-        if (status === 'stale' || status === 'refused' || status === 'orders') return { refused: status };
-        throw new Error(`record_trades answered ${status} for market ${writes[0]?.line.marketId}`);
-      });
+    ): Promise<(RecordedTrade | { refused: 'stale' | 'refused' | 'orders' | 'skipped' })[]> {
+      return recordTradesOfTurn({ writes, lockTimeoutMs });
     },
 
     findPosition(

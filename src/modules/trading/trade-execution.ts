@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { DB, MarketRow, Outcome, PositionRow, TradeRow, TradeSide } from '../../db/schema.ts';
+import type { MarketRow, Outcome, PositionRow, TradeRow, TradeSide } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
 import { headlineProbability } from '../../domain/answers.ts';
 import { BINARY_OUTCOMES } from '../../domain/binary-lmsr.ts';
@@ -205,7 +204,6 @@ export const MAX_BUYS_PER_STATEMENT = 50;
  */
 export async function buysOnKnownBook(
   ledger: Pick<LedgerRepository, 'recordTrades'>,
-  db: Kysely<DB>,
   known: MarketRow,
   buys: readonly ({ userId: string; order: Order } | undefined)[],
   { lockTimeoutMs, announce }: { lockTimeoutMs: number; announce: Announce },
@@ -237,7 +235,6 @@ export async function buysOnKnownBook(
   const executions: (Execution | undefined)[] = buys.map(() => undefined);
   if (planned.length === 0) return executions;
   const results = await ledger.recordTrades(
-    db,
     planned.map((p) => p.write),
     lockTimeoutMs,
   );

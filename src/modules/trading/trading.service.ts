@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import { pgErrorCode } from '../../db/errors.ts';
-import { preparingEvery } from '../../db/prepared-statements.ts';
 import type { DB, MarketRow, Outcome, TradeSide } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
 import { type AnswerChoice, answerIndexIn } from '../../domain/answers.ts';
@@ -206,25 +205,20 @@ export function createTradingService({
     const known = knownBooks.get(marketId);
     if (known && ready.length > 0) {
       try {
-        executions = await db.connection().execute((connection) =>
-          preparingEvery(() =>
-            buysOnKnownBook(
-              ledger,
-              connection,
-              known,
-              ready.map((buy) => {
-                try {
-                  return { userId: buy.user.id, order: orderFor(known, buy.input) };
-                } catch {
-                  return undefined; // a bad answer choice: refused under locks, with its own answer
-                }
-              }),
-              {
-                lockTimeoutMs: Math.min(...ready.map((buy) => buy.deadline.remainingMs())),
-                announce: tradeCreated,
-              },
-            ),
-          ),
+        executions = await buysOnKnownBook(
+          ledger,
+          known,
+          ready.map((buy) => {
+            try {
+              return { userId: buy.user.id, order: orderFor(known, buy.input) };
+            } catch {
+              return undefined; // a bad answer choice: refused under locks, with its own answer
+            }
+          }),
+          {
+            lockTimeoutMs: Math.min(...ready.map((buy) => buy.deadline.remainingMs())),
+            announce: tradeCreated,
+          },
         );
       } catch (error) {
         // lock_timeout: a lock was not ours in time and nothing was written; each buy tries under
