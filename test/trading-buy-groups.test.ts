@@ -210,6 +210,47 @@ for (const kind of databaseKinds()) {
       assert.equal(rows[0]!.n, 1, 'one transaction');
     });
 
+    test('a group whose statement PostgreSQL fails to break a deadlock trades each buy under locks', {
+      skip: kind === 'pglite' ? 'one session: no deadlock' : false,
+    }, async () => {
+      const m = await tradedMarket();
+      const users = await Promise.all(Array.from({ length: 3 }, () => t.user()));
+      const other = new pg.Client({ connectionString: t.database.url });
+      await other.connect();
+      try {
+        // Another session holds a trader's row, then wants the market the group's statement holds.
+        await other.query('begin');
+        await other.query('select 1 from users where id = $1 for no key update', [users[1]!.id]);
+        const answers = Promise.all(
+          users.map((user) => trade(t, user, m.id, { outcome: 'YES', side: 'buy', amount: 2 })),
+        );
+        await eventually(
+          async () =>
+            (
+              await other.query(
+                `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`,
+              )
+            ).rows[0].n > 0,
+          5000,
+          "the group's statement waits for the trader's row",
+        );
+        const closing = other.query('select 1 from markets where id = $1 for no key update', [m.id]).then(
+          () => other.query('commit'),
+          async (error: unknown) => {
+            await other.query('rollback');
+            throw error;
+          },
+        );
+        const statuses = (await answers).map((res) => res.statusCode);
+        await closing;
+        assert.deepEqual(statuses, [201, 201, 201]);
+      } finally {
+        await other.end();
+      }
+      assert.equal((await tradeEvents(m.id)).length, 4);
+      assert.equal((await ledger(t, admin)).difference, 0);
+    });
+
     test('a buyer in the group who cannot pay gets a 422; the buys before and after it trade', async () => {
       const m = await tradedMarket();
       const users = await Promise.all(Array.from({ length: 6 }, () => t.user()));

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
-import { pgErrorCode } from '../../db/errors.ts';
+import { isRetryableTransactionError, pgErrorCode } from '../../db/errors.ts';
 import type { DB, MarketRow, Outcome, TradeSide } from '../../db/schema.ts';
 import { inTransaction, type Trx } from '../../db/transaction.ts';
 import { type AnswerChoice, answerIndexIn } from '../../domain/answers.ts';
@@ -221,9 +221,10 @@ export function createTradingService({
           },
         );
       } catch (error) {
-        // lock_timeout: a lock was not ours in time and nothing was written; each buy tries under
-        // locks (which answer 503 at its deadline).
-        if (pgErrorCode(error) !== '55P03') {
+        // lock_timeout, or a deadlock PostgreSQL broke by failing this statement: nothing was
+        // written, and each buy tries under locks (which retry a deadlock and answer 503 at the
+        // deadline).
+        if (pgErrorCode(error) !== '55P03' && !isRetryableTransactionError(error)) {
           for (const buy of ready) buy.reject(error);
           return;
         }
