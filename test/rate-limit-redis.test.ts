@@ -55,6 +55,28 @@ describe('rate limiting with Redis shared by two instances', { skip: skipWithout
     const other = await b!.app.inject({ method: 'GET', url: '/api/markets', remoteAddress: '192.0.2.78' });
     assert.equal(other.headers['ratelimit-remaining'], '5', 'another client has its own budget');
   });
+
+  test('a burst at once on both instances passes exactly the budget, each hit told its own remainder', async () => {
+    // The hits of one turn are counted by one command per instance: each must still get the
+    // count it would have got alone.
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        cluster.instances[i % 2]!.app.inject({
+          method: 'GET',
+          url: '/api/markets',
+          remoteAddress: '192.0.2.79',
+        }),
+      ),
+    );
+    const passed = responses.filter((res) => res.statusCode === 200);
+    assert.equal(passed.length, 6, 'the budget of 6, not one more');
+    assert.equal(responses.filter((res) => res.statusCode === 429).length, 4);
+    assert.deepEqual(
+      passed.map((res) => Number(res.headers['ratelimit-remaining'])).sort(),
+      [0, 1, 2, 3, 4, 5],
+      'every hit that passed was counted once',
+    );
+  });
 });
 
 describe('rate limiting while Redis is down', { skip: skipWithoutRedisServer }, () => {

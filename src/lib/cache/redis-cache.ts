@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { coalescedPerTurn } from '../coalesced-per-turn.ts';
 import type { Cache } from './cache.ts';
 
 /** How long a fill may take before its lease lapses (a lapsed fill is simply not stored). */
@@ -34,12 +35,14 @@ export function createRedisCache(redis: Redis, namespace: string): Cache {
   const k = (key: string) => namespace + key;
   const leaseKey = (key: string) => `${namespace}lease:${key}`;
   const everyKey = `${namespace.replace(/[*?[\]\\]/g, '\\$&')}*`;
+  // The hits of one turn are one MGET: one command for Redis to run and this process to parse.
+  const get = coalescedPerTurn(async (keys: string[]) =>
+    (await redis.mget(keys.map(k))).map((value) => value ?? undefined),
+  );
 
   return {
     kind: 'redis',
-    async get(key) {
-      return (await redis.get(k(key))) ?? undefined;
-    },
+    get,
     async set(key, value, ttlSeconds) {
       if (ttlSeconds > 0) await redis.set(k(key), value, 'EX', ttlSeconds);
       else await redis.set(k(key), value);

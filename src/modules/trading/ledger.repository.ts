@@ -1,9 +1,9 @@
 import { type Kysely, sql } from 'kysely';
-import { coalescedPerTurn } from '../../db/batched-lookup.ts';
 import { allColumns } from '../../db/columns.ts';
 import { preparingEvery } from '../../db/prepared-statements.ts';
 import type { DB, Outcome, PositionRow, TradeRow } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
+import { coalescedPerTurn } from '../../lib/coalesced-per-turn.ts';
 import type { NewEvent } from '../events/events.repository.ts';
 
 export type LedgerRepository = ReturnType<typeof createLedgerRepository>;
