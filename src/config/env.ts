@@ -252,7 +252,7 @@ export const envSchema = z.object({
   /** Full-text matches ranked per search, at most (the first the GIN index yields). */
   SEARCH_FULLTEXT_POOL: int(10, 100_000).default(200),
   /** pgvector hnsw.ef_search: higher finds more of the true nearest neighbours, slower. */
-  SEARCH_HNSW_EF_SEARCH: int(10, 1000).default(100),
+  SEARCH_HNSW_EF_SEARCH: int(10, 1000).default(200),
 });
 
 export type Config = Omit<z.infer<typeof envSchema>, 'DOCS_ENABLED'> & { DOCS_ENABLED: boolean };

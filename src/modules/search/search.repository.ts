@@ -47,7 +47,7 @@ export interface SearchTuning {
 }
 
 /** Chosen with bench/search.ts on 100k markets (384 dimensions): see the README's search section. */
-export const DEFAULT_SEARCH_TUNING: SearchTuning = { fullTextPool: 200, efSearch: 100 };
+export const DEFAULT_SEARCH_TUNING: SearchTuning = { fullTextPool: 200, efSearch: 200 };
 
 /** Data access for search: retrieval, fusion and the embeddings the indexing job writes. */
 /** `read`: where searches run (a replica when there are any); indexing stays on `db`. */
