@@ -25,6 +25,9 @@ import {
 
 export type MarketsService = ReturnType<typeof createMarketsService>;
 
+/** An edit without If-Match that keeps losing the race to concurrent changes gives up after this many tries (409). */
+const EDIT_ATTEMPTS = 5;
+
 /** The money side of a market's life, provided by the trading module; runs inside our transactions. */
 export interface MarketFunding {
   fund(
@@ -145,24 +148,55 @@ export function createMarketsService({
     }
   }
 
+  /**
+   * An edit is checked against the row read and written only if the row is still at that version.
+   * Without If-Match the client asked for no version: when a change (a trade) lands in between,
+   * the edit is checked again against the row now there and retried, up to EDIT_ATTEMPTS times.
+   * With If-Match a version mismatch is the client's 412.
+   */
   async function applyUpdate(
     user: AuthUser,
     idOrSlug: string,
     changes: PatchMarketInput | ReplaceMarketInput,
     ifMatch: string | undefined,
   ) {
-    const market = await findOrThrow(idOrSlug);
+    let market = await findOrThrow(idOrSlug);
     if (!canModify(user, market.creatorId))
       throw ApiError.forbidden('Only the creator or a moderator may edit this market');
-    const expected = assertFresh(market, ifMatch) ?? market.version;
+    for (let attempt = 1; ; attempt++) {
+      const required = assertFresh(market, ifMatch);
+      const updated = await updateIfAt(user, market, changes, required ?? market.version);
+      if (updated) {
+        // Written inside a transaction, past the cache: drop what it holds of this market.
+        await onMarketChanged?.(updated.id);
+        return { market: toMarketDto(updated), etag: etagOf(updated) };
+      }
+      // Someone else updated it between our read and write.
+      if (required !== undefined)
+        throw ApiError.preconditionFailed('Market was changed by another request; fetch it and retry');
+      if (attempt === EDIT_ATTEMPTS)
+        throw ApiError.conflict('Market kept changing while it was being edited; retry', 'EDIT_CONFLICT');
+      // The row as committed now, from the primary past the cache (which may still hold the old one).
+      const current = await markets.findById(market.id, db);
+      if (!current) throw ApiError.notFound('Market');
+      market = current;
+    }
+  }
+
+  /** The edit's rules on `market`, then the update if the row is still at `expected`; undefined if not. */
+  async function updateIfAt(
+    user: AuthUser,
+    market: MarketRow,
+    changes: PatchMarketInput | ReplaceMarketInput,
+    expected: number,
+  ): Promise<MarketRow | undefined> {
     await assertEditable(market, changes, user, () => funding.isTraded(market.id));
     // A moderator moving a closed market's close time later reopens it.
     const reopens = market.status === 'closed' && changes.closesAt !== undefined;
-    let updated: MarketRow | undefined;
     try {
       const newText = changes.name !== undefined || changes.description !== undefined;
-      updated = await inTransaction(db, async (trx) => {
-        // A trade bumps the version: one that lands after our checks makes this update miss (412).
+      return await inTransaction(db, async (trx) => {
+        // A trade bumps the version: one that lands after our checks makes this update miss.
         const row = await markets.update(
           market.id,
           reopens ? { ...changes, status: 'active' } : changes,
@@ -180,12 +214,6 @@ export function createMarketsService({
         throw ApiError.conflict(`Slug "${changes.slug}" is already taken`, 'SLUG_TAKEN');
       throw error;
     }
-    // Someone else updated it between our read and write.
-    if (!updated)
-      throw ApiError.preconditionFailed('Market was changed by another request; fetch it and retry');
-    // Written inside a transaction, past the cache: drop what it holds of this market.
-    await onMarketChanged?.(updated.id);
-    return { market: toMarketDto(updated), etag: etagOf(updated) };
   }
 
   return {
