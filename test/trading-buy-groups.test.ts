@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { deadlineIn } from '../src/lib/deadline.ts';
 import { createMarketRepository } from '../src/modules/markets/markets.repository.ts';
 import { createLedgerRepository } from '../src/modules/trading/ledger.repository.ts';
 import { buysOnKnownBook } from '../src/modules/trading/trade-execution.ts';
@@ -173,7 +174,7 @@ for (const kind of databaseKinds()) {
         order: { answerIndex: 0, side: 'buy' as const, quantity },
       });
       const options = {
-        lockTimeoutMs: 5000,
+        deadline: deadlineIn(5000),
         announce: ({ market }: { market: { id: string } }) => ({
           type: 'trade.created' as const,
           marketId: market.id,
@@ -210,15 +211,57 @@ for (const kind of databaseKinds()) {
       assert.equal(rows[0]!.n, 1, 'one transaction');
     });
 
-    test('a group whose statement PostgreSQL fails to break a deadlock trades each buy under locks', {
-      skip: kind === 'pglite' ? 'one session: no deadlock' : false,
+    test('a market whose row another session holds does not hold up the buys of other markets', {
+      skip: kind === 'pglite' ? 'one session: no other holder' : false,
+    }, async () => {
+      const [held, free] = [await tradedMarket(), await tradedMarket()];
+      const [first, second] = await Promise.all([t.user(), t.user()]);
+      const other = new pg.Client({ connectionString: t.database.url });
+      await other.connect();
+      try {
+        // A settlement, say, holds the market's row for a while.
+        await other.query('begin');
+        await other.query('select 1 from markets where id = $1 for no key update', [held.id]);
+        let heldAnswered = false;
+        const onHeld = trade(t, first, held.id, { outcome: 'YES', side: 'buy', amount: 2 }).finally(() => {
+          heldAnswered = true;
+        });
+        await eventually(
+          async () =>
+            (
+              await other.query(
+                `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`,
+              )
+            ).rows[0].n > 0,
+          5000,
+          'the buy on the held market waits for its row',
+        );
+        const onFree = await Promise.race([
+          trade(t, second, free.id, { outcome: 'YES', side: 'buy', amount: 2 }),
+          new Promise<never>((_, reject) =>
+            setTimeout(() => reject(new Error('the buy on the free market waited for the held one')), 10_000),
+          ),
+        ]);
+        assert.equal(onFree.statusCode, 201, onFree.body);
+        assert.equal(heldAnswered, false, 'the held market still waits');
+        await other.query('commit');
+        assert.equal((await onHeld).statusCode, 201);
+      } finally {
+        await other.end();
+      }
+      assert.equal((await ledger(t, admin)).difference, 0);
+    });
+
+    test("a trader's row held by a session that then wants the market: the group writes the others, that buy trades under locks", {
+      skip: kind === 'pglite' ? 'one session: no other holder' : false,
     }, async () => {
       const m = await tradedMarket();
       const users = await Promise.all(Array.from({ length: 3 }, () => t.user()));
       const other = new pg.Client({ connectionString: t.database.url });
       await other.connect();
       try {
-        // Another session holds a trader's row, then wants the market the group's statement holds.
+        // Another session holds a trader's row, then wants the market: the group skips that buy,
+        // which waits under locks holding the market, a lock cycle PostgreSQL breaks (retried).
         await other.query('begin');
         await other.query('select 1 from users where id = $1 for no key update', [users[1]!.id]);
         const answers = Promise.all(
@@ -232,7 +275,7 @@ for (const kind of databaseKinds()) {
               )
             ).rows[0].n > 0,
           5000,
-          "the group's statement waits for the trader's row",
+          "the held trader's buy waits for its row",
         );
         const closing = other.query('select 1 from markets where id = $1 for no key update', [m.id]).then(
           () => other.query('commit'),

@@ -11,20 +11,38 @@
  */
 export function coalescedPerTurn<I, O>(
   run: (inputs: I[]) => Promise<readonly O[]>,
+  {
+    oneAtATime = false,
+  }: {
+    /**
+     * While a run is in flight the calls wait and go together in the next one, started as it
+     * ends (group commit): for statements that take turns in the database anyway, a second one
+     * in flight would only wait there, holding a pool connection, and split the batch.
+     */
+    oneAtATime?: boolean;
+  } = {},
 ): (input: I) => Promise<O> {
   let pending: { input: I; resolve(output: O): void; reject(error: unknown): void }[] | undefined;
+  let running = false;
 
   function flush() {
-    const calls = pending!;
+    if (!pending || (oneAtATime && running)) return;
+    const calls = pending;
     pending = undefined;
-    run(calls.map((call) => call.input)).then(
-      (outputs) => {
-        for (const [i, call] of calls.entries()) call.resolve(outputs[i]!);
-      },
-      (error: unknown) => {
-        for (const call of calls) call.reject(error);
-      },
-    );
+    running = true;
+    run(calls.map((call) => call.input))
+      .then(
+        (outputs) => {
+          for (const [i, call] of calls.entries()) call.resolve(outputs[i]!);
+        },
+        (error: unknown) => {
+          for (const call of calls) call.reject(error);
+        },
+      )
+      .finally(() => {
+        running = false;
+        if (oneAtATime) flush();
+      });
   }
 
   return (input) =>

@@ -4,6 +4,7 @@ import { preparingEvery } from '../../db/prepared-statements.ts';
 import type { DB, Outcome, PositionRow, TradeRow } from '../../db/schema.ts';
 import type { Trx } from '../../db/transaction.ts';
 import { coalescedPerTurn } from '../../lib/coalesced-per-turn.ts';
+import type { Deadline } from '../../lib/deadline.ts';
 import type { NewEvent } from '../events/events.repository.ts';
 
 export type LedgerRepository = ReturnType<typeof createLedgerRepository>;
@@ -62,12 +63,16 @@ const POSITION_COLUMNS = allColumns<PositionRow>({
  * Only deleting a market locks it FOR UPDATE (a DELETE's own strength).
  */
 export function createLedgerRepository(db: Kysely<DB>) {
-  type Recorded = RecordedTrade | { refused: 'stale' | 'refused' | 'orders' | 'skipped' };
-  const recordTradesOfTurn = coalescedPerTurn(
-    async (
-      calls: { writes: readonly (TradeWrite & { expectedVersion: number })[]; lockTimeoutMs: number }[],
-    ) => {
-      const trades = calls.flatMap(({ writes }) =>
+  type Refusal = { refused: 'stale' | 'refused' | 'orders' | 'skipped' };
+  type TradeCall = { writes: readonly (TradeWrite & { expectedVersion: number })[]; deadline: Deadline };
+
+  /** The calls of a turn, or of the wait for the statement before, as one record_trades. */
+  const recordTradesTogether = coalescedPerTurn(
+    async (calls: TradeCall[]): Promise<(RecordedTrade | Refusal)[][]> => {
+      // A call whose deadline passed while it waited is not written: its buys go to the locked
+      // path, which answers them at their deadline.
+      const live = calls.filter((call) => !call.deadline.expired());
+      const trades = live.flatMap(({ writes }) =>
         writes.map(({ line, book, balanceDelta, positionDelta, event, expectedVersion }) => ({
           ...line,
           answerPrices: line.answerPrices && `{${line.answerPrices.join(',')}}`,
@@ -84,23 +89,31 @@ export function createLedgerRepository(db: Kysely<DB>) {
           expectedVersion,
         })),
       );
-      const lockTimeoutMs = Math.max(1, Math.ceil(Math.min(...calls.map((call) => call.lockTimeoutMs))));
-      const { rows } = await preparingEvery(() =>
-        sql<RecordedTrade & { status: string }>`
-          select status, trade_created_at, market_updated_at, balance, position_shares, position_cost_basis,
-                 position_net_spent, position_payout, position_updated_at, resting_orders
-          from record_trades(${JSON.stringify(trades)}::jsonb, ${lockTimeoutMs}::int)`.execute(db),
+      const results: (RecordedTrade | Refusal)[] = [];
+      if (trades.length > 0) {
+        const lockTimeoutMs = Math.max(1, Math.min(...live.map((call) => call.deadline.remainingMs())));
+        const { rows } = await preparingEvery(() =>
+          sql<RecordedTrade & { status: string }>`
+            select status, trade_created_at, market_updated_at, balance, position_shares, position_cost_basis,
+                   position_net_spent, position_payout, position_updated_at, resting_orders
+            from record_trades(${JSON.stringify(trades)}::jsonb, ${Math.ceil(lockTimeoutMs)}::int)`.execute(
+            db,
+          ),
+        );
+        for (const { status, ...recorded } of rows) {
+          if (status === 'recorded') results.push(recorded);
+          else if (status === 'stale' || status === 'refused' || status === 'orders' || status === 'skipped')
+            results.push({ refused: status });
+          else throw new Error(`record_trades answered ${status}`);
+        }
+      }
+      return calls.map((call) =>
+        live.includes(call)
+          ? results.splice(0, call.writes.length)
+          : call.writes.map((): Refusal => ({ refused: 'skipped' })),
       );
-      const results = rows.map(({ status, ...recorded }): Recorded => {
-        if (status === 'recorded') return recorded;
-        if (status === 'stale' || status === 'refused' || status === 'orders' || status === 'skipped')
-          return { refused: status };
-        throw new Error(`record_trades answered ${status}`);
-      });
-      const answers: Recorded[][] = [];
-      for (const { writes } of calls) answers.push(results.splice(0, writes.length));
-      return answers;
     },
+    { oneAtATime: true },
   );
 
   return {
@@ -183,15 +196,18 @@ export function createLedgerRepository(db: Kysely<DB>) {
      * in one autocommitted statement (record_trades, 020_record_trades.sql): each is written only
      * if the row is at its `expectedVersion` and open, its trader can pay and no limit order rests
      * on the market, and the first refused stops the rest. Answers one result per buy, in order;
-     * what was recorded before a refusal is committed. The buys of other markets whose calls start
-     * in the same turn go in the same statement (one commit for all), each market's answered
-     * apart; it waits at most the smallest `lockTimeoutMs` for the locks, else fails them all.
+     * what was recorded before a refusal is committed. The buys of other markets go in the same
+     * statement (one commit for all), each market's answered apart: those whose calls start in
+     * the same turn, and those that start while the statement before is in flight (appends to the
+     * event log take turns anyway, so this instance keeps one such statement in flight). It waits
+     * for the locks at most the smallest time left before a deadline, else fails them all; a call
+     * whose deadline passed while it waited is answered 'skipped' for every buy.
      */
     recordTrades(
       writes: readonly (TradeWrite & { expectedVersion: number })[],
-      lockTimeoutMs: number,
-    ): Promise<(RecordedTrade | { refused: 'stale' | 'refused' | 'orders' | 'skipped' })[]> {
-      return recordTradesOfTurn({ writes, lockTimeoutMs });
+      deadline: Deadline,
+    ): Promise<(RecordedTrade | Refusal)[]> {
+      return recordTradesTogether({ writes, deadline });
     },
 
     findPosition(

@@ -12,6 +12,7 @@ import {
   quoteBuy as quoteBuyInBook,
   type TradeOrder,
 } from '../../domain/trade.ts';
+import type { Deadline } from '../../lib/deadline.ts';
 import type { NewEvent } from '../events/events.repository.ts';
 import type { LedgerRepository, RecordedTrade, TradeWrite } from './ledger.repository.ts';
 
@@ -206,7 +207,7 @@ export async function buysOnKnownBook(
   ledger: Pick<LedgerRepository, 'recordTrades'>,
   known: MarketRow,
   buys: readonly ({ userId: string; order: Order } | undefined)[],
-  { lockTimeoutMs, announce }: { lockTimeoutMs: number; announce: Announce },
+  { deadline, announce }: { deadline: Deadline; announce: Announce },
 ): Promise<(Execution | undefined)[]> {
   const planned: { index: number; write: TradeWrite & { expectedVersion: number }; after: MarketRow }[] = [];
   let book = known;
@@ -236,7 +237,7 @@ export async function buysOnKnownBook(
   if (planned.length === 0) return executions;
   const results = await ledger.recordTrades(
     planned.map((p) => p.write),
-    lockTimeoutMs,
+    deadline,
   );
   for (const [i, result] of results.entries()) {
     if ('refused' in result) break;

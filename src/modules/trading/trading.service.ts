@@ -216,7 +216,11 @@ export function createTradingService({
             }
           }),
           {
-            lockTimeoutMs: Math.min(...ready.map((buy) => buy.deadline.remainingMs())),
+            // The group's earliest: the statement must not outlast any of its buys' deadlines.
+            deadline: ready.reduce(
+              (first, buy) => (buy.deadline.at < first.at ? buy.deadline : first),
+              ready[0]!.deadline,
+            ),
             announce: tradeCreated,
           },
         );
