@@ -193,14 +193,16 @@ export function createLedgerRepository(db: Kysely<DB>) {
 
     /**
      * Buys planned one after another on a market's known row (trade-execution.ts buysOnKnownBook)
-     * in one autocommitted statement (record_trades, 020_record_trades.sql): each is written only
-     * if the row is at its `expectedVersion` and open, its trader can pay and no limit order rests
-     * on the market, and the first refused stops the rest. Answers one result per buy, in order;
-     * what was recorded before a refusal is committed. The buys of other markets go in the same
-     * statement (one commit for all), each market's answered apart: those whose calls start in
-     * the same turn, and those that start while the statement before is in flight (appends to the
-     * event log take turns anyway, so this instance keeps one such statement in flight). It waits
-     * for the locks at most the smallest time left before a deadline, else fails them all; a call
+     * in one autocommitted statement (record_trades, 021_record_trades_skip_locked.sql): each is
+     * written only if the row is at its `expectedVersion` and open, its trader can pay and no
+     * limit order rests on the market, and the first refused stops the rest. Answers one result
+     * per buy, in order; what was recorded before a refusal is committed. The buys of other
+     * markets go in the same statement (one commit for all), each market's answered apart: those
+     * whose calls start in the same turn, and those that start while the statement before is in
+     * flight (appends to the event log take turns anyway, so this instance keeps one such
+     * statement in flight). A market or trader another transaction holds is not waited for: from
+     * there on that market's buys are 'skipped'. The event log's append lock is waited for at
+     * most the smallest time left before a deadline, else the statement fails (55P03); a call
      * whose deadline passed while it waited is answered 'skipped' for every buy.
      */
     recordTrades(
