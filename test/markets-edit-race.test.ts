@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { databaseKinds } from './helpers/databases.ts';
-import { eventually } from './helpers/eventually.ts';
+import { untilALockIsAwaited } from './helpers/lock-waits.ts';
 import { createMarket, type TestUser } from './helpers/trading.ts';
 
 /**
@@ -38,16 +38,7 @@ describe('an edit that races a concurrent change (postgres)', {
         payload: { name: 'Renamed while it traded' },
       });
       // The edit has read version 1 and now waits for the row.
-      await eventually(
-        async () =>
-          (
-            await other.query(
-              `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`,
-            )
-          ).rows[0].n > 0,
-        5000,
-        "the edit's update waits for the row",
-      );
+      await untilALockIsAwaited(other, "the edit's update waits for the row");
       await other.query(
         `update markets set description = 'Changed elsewhere', version = version + 1 where id = $1`,
         [marketId],

@@ -8,7 +8,8 @@ import { createLedgerRepository } from '../src/modules/trading/ledger.repository
 import { buysOnKnownBook } from '../src/modules/trading/trade-execution.ts';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { databaseKinds } from './helpers/databases.ts';
-import { backgroundQuiet, eventually } from './helpers/eventually.ts';
+import { backgroundQuiet } from './helpers/eventually.ts';
+import { untilALockIsAwaited } from './helpers/lock-waits.ts';
 import { balanceOf, createMarket, ledger, type TestUser, trade } from './helpers/trading.ts';
 
 /**
@@ -51,16 +52,7 @@ for (const kind of databaseKinds()) {
         ]);
         const answers = send();
         // The first turn waits for the rows; the other buys have reached the queue by then.
-        await eventually(
-          async () =>
-            (
-              await holder.query(
-                `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`,
-              )
-            ).rows[0].n > 0,
-          5000,
-          "the first buys' statement waits for the rows",
-        );
+        await untilALockIsAwaited(holder, "the first buys' statement waits for the rows");
         await new Promise((resolve) => setTimeout(resolve, 200));
         await holder.query('commit');
         return await answers;
@@ -226,16 +218,7 @@ for (const kind of databaseKinds()) {
         const onHeld = trade(t, first, held.id, { outcome: 'YES', side: 'buy', amount: 2 }).finally(() => {
           heldAnswered = true;
         });
-        await eventually(
-          async () =>
-            (
-              await other.query(
-                `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`,
-              )
-            ).rows[0].n > 0,
-          5000,
-          'the buy on the held market waits for its row',
-        );
+        await untilALockIsAwaited(other, 'the buy on the held market waits for its row');
         const onFree = await Promise.race([
           trade(t, second, free.id, { outcome: 'YES', side: 'buy', amount: 2 }),
           new Promise<never>((_, reject) =>
@@ -267,16 +250,7 @@ for (const kind of databaseKinds()) {
         const answers = Promise.all(
           users.map((user) => trade(t, user, m.id, { outcome: 'YES', side: 'buy', amount: 2 })),
         );
-        await eventually(
-          async () =>
-            (
-              await other.query(
-                `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`,
-              )
-            ).rows[0].n > 0,
-          5000,
-          "the held trader's buy waits for its row",
-        );
+        await untilALockIsAwaited(other, "the held trader's buy waits for its row");
         const closing = other.query('select 1 from markets where id = $1 for no key update', [m.id]).then(
           () => other.query('commit'),
           async (error: unknown) => {
