@@ -109,26 +109,23 @@ export function rateLimitStore({
    * hit, for a fraction of the commands (under load, every request of a turn from one client).
    */
   const countInRedis = coalescedPerTurn(async (hits: { key: string; timeWindow: number }[]) => {
-    const perKey = new Map<string, { timeWindow: number; hits: number; seen: number }>();
+    const perKey = new Map<string, { timeWindow: number; hits: number; next: number; ttl: number }>();
     for (const { key, timeWindow } of hits) {
       const counter = perKey.get(key);
       if (counter) counter.hits++;
-      else perKey.set(key, { timeWindow, hits: 1, seen: 0 });
+      else perKey.set(key, { timeWindow, hits: 1, next: 0, ttl: 0 });
     }
-    const totals = new Map(
-      await Promise.all(
-        [...perKey].map(async ([key, { timeWindow, hits }]) => {
-          const incr = () => incrInRedis[INCR_COMMAND](namespace + key, timeWindow, hits);
-          const [current, ttl] = (await (breaker ? breaker.run(incr) : incr())) as [number, number];
-          return [key, { current, ttl }] as const;
-        }),
-      ),
+    await Promise.all(
+      [...perKey].map(async ([key, counter]) => {
+        const incr = () => incrInRedis[INCR_COMMAND](namespace + key, counter.timeWindow, counter.hits);
+        const [total, ttl] = (await (breaker ? breaker.run(incr) : incr())) as [number, number];
+        counter.next = total - counter.hits + 1;
+        counter.ttl = ttl;
+      }),
     );
     return hits.map(({ key }): Counted => {
       const counter = perKey.get(key)!;
-      const total = totals.get(key)!;
-      counter.seen++;
-      return { current: total.current - counter.hits + counter.seen, ttl: total.ttl };
+      return { current: counter.next++, ttl: counter.ttl };
     });
   });
 

@@ -163,8 +163,8 @@ export function createMarketsService({
     let market = await findOrThrow(idOrSlug);
     if (!canModify(user, market.creatorId))
       throw ApiError.forbidden('Only the creator or a moderator may edit this market');
+    const required = assertFresh(market, ifMatch);
     for (let attempt = 1; ; attempt++) {
-      const required = assertFresh(market, ifMatch);
       const updated = await updateIfAt(user, market, changes, required ?? market.version);
       if (updated) {
         // Written inside a transaction, past the cache: drop what it holds of this market.

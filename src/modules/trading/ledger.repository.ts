@@ -91,14 +91,15 @@ export function createLedgerRepository(db: Kysely<DB>) {
       );
       const results: (RecordedTrade | Refusal)[] = [];
       if (trades.length > 0) {
-        const lockTimeoutMs = Math.max(1, Math.min(...live.map((call) => call.deadline.remainingMs())));
+        const lockTimeoutMs = Math.max(
+          1,
+          Math.ceil(Math.min(...live.map((call) => call.deadline.remainingMs()))),
+        );
         const { rows } = await preparingEvery(() =>
           sql<RecordedTrade & { status: string }>`
             select status, trade_created_at, market_updated_at, balance, position_shares, position_cost_basis,
                    position_net_spent, position_payout, position_updated_at, resting_orders
-            from record_trades(${JSON.stringify(trades)}::jsonb, ${Math.ceil(lockTimeoutMs)}::int)`.execute(
-            db,
-          ),
+            from record_trades(${JSON.stringify(trades)}::jsonb, ${lockTimeoutMs}::int)`.execute(db),
         );
         for (const { status, ...recorded } of rows) {
           if (status === 'recorded') results.push(recorded);

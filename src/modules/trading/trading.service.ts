@@ -225,9 +225,11 @@ export function createTradingService({
           },
         );
       } catch (error) {
-        // lock_timeout, or a deadlock PostgreSQL broke by failing this statement: nothing was
-        // written, and each buy tries under locks (which retry a deadlock and answer 503 at the
-        // deadline).
+        // lock_timeout, or a deadlock PostgreSQL broke by failing this statement (it waits only
+        // for the event log's append lock, but a trade under locks that fills limit orders holds
+        // that lock while it pays the sellers among their makers, whose rows this statement may
+        // hold): nothing was written, and each buy tries under locks (which retry a deadlock and
+        // answer 503 at the deadline).
         if (pgErrorCode(error) !== '55P03' && !isRetryableTransactionError(error)) {
           for (const buy of ready) buy.reject(error);
           return;
