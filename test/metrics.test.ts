@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
+import { backgroundQuiet } from './helpers/eventually.ts';
 import { marketBody } from './helpers/factories.ts';
 
 /** The value of one sample line in Prometheus text, e.g. `cache_hits_total` or `name{labels}`. */
@@ -50,6 +51,8 @@ describe('metrics', () => {
     const { id } = (
       await t.request({ method: 'POST', url: '/api/markets', headers: alice.auth, payload: marketBody() })
     ).json().data;
+    // The streams read the event log after the creation's commit: those reads are not the GETs'.
+    await backgroundQuiet(t.database.stats);
     const before = await scrape();
     await t.request({ method: 'GET', url: `/api/markets/${id}` }); // miss
     await t.request({ method: 'GET', url: `/api/markets/${id}` }); // hit

@@ -27,6 +27,8 @@ export interface DatabaseOptions {
   readMaxLagMs?: number;
   /** How often each replica's state and replay position are probed. */
   readProbeIntervalMs?: number;
+  /** Called with the SQL of every statement after it ran (BEGIN and COMMIT included): for slow-query logs, or a test reading what ran. */
+  onQuery?: (sql: string) => void;
 }
 
 /** The database adapter: one Kysely handle over PGlite or a pg pool, plus what operators need. */
@@ -76,9 +78,10 @@ export async function openPglite(dataDir: string): Promise<PGlite> {
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const stats = { queries: 0 };
+  const { onQuery } = options;
   const log = (event: LogEvent) => {
     stats.queries++;
-    void event;
+    onQuery?.(event.query.sql);
   };
   if (options.url) {
     const pool = openPool(options.url, options);
