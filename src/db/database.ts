@@ -1,8 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
-import { CamelCasePlugin, Kysely, type LogEvent, PGliteDialect, PostgresDialect, sql } from 'kysely';
+import { Kysely, type LogEvent, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
+import { CompiledCamelCasePlugin } from './camel-case-rows.ts';
 import { poolClient } from './pool-client.ts';
 import { createReplicaSet, type ReplicaStatus } from './read-replicas.ts';
 import type { DB } from './schema.ts';
@@ -87,7 +88,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     const pool = openPool(options.url, options);
     const db = new Kysely<DB>({
       dialect: new PostgresDialect({ pool }),
-      plugins: [new CamelCasePlugin()],
+      plugins: [new CompiledCamelCasePlugin()],
       log,
     });
     const readUrls = options.readUrls ?? [];
@@ -114,7 +115,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       maxLagMs: options.readMaxLagMs ?? 5000,
       probeIntervalMs: options.readProbeIntervalMs ?? 1000,
     });
-    const read = new Kysely<DB>({ dialect: replicaSet.dialect, plugins: [new CamelCasePlugin()], log });
+    const read = new Kysely<DB>({
+      dialect: replicaSet.dialect,
+      plugins: [new CompiledCamelCasePlugin()],
+      log,
+    });
     return {
       kind: 'postgres',
       db,
@@ -143,7 +148,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const pglite = options.pglite ?? (await openPglite(options.dataDir ?? './data'));
   const db = new Kysely<DB>({
     dialect: new PGliteDialect({ pglite }),
-    plugins: [new CamelCasePlugin()],
+    plugins: [new CompiledCamelCasePlugin()],
     log,
   });
   return {
