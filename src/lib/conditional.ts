@@ -15,6 +15,6 @@ export function ifNoneMatchHolds(header: string | undefined, etag: string): bool
 }
 
 /** An ETag over the exact bytes of a body: the same body, the same tag, on every instance. */
-export function etagOfBody(body: string): string {
+export function etagOfBody(body: string | Buffer): string {
   return `"${createHash('sha1').update(body).digest('base64url')}"`;
 }
