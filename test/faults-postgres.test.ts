@@ -263,6 +263,8 @@ describe('the API process outlives its PostgreSQL (a cluster of our own, stopped
         let waiting: number | undefined;
         await eventually(
           async () => {
+            // In the locker's transaction pg_stat_activity would stay as its first read saw it.
+            await locker.query('select pg_stat_clear_snapshot()');
             const { rows } = await locker.query(
               `select pid from pg_stat_activity where wait_event_type = 'Lock' and pid <> pg_backend_pid()`,
             );

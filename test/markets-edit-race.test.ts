@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { databaseKinds } from './helpers/databases.ts';
+import { eventually } from './helpers/eventually.ts';
 import { untilALockIsAwaited } from './helpers/lock-waits.ts';
 import { createMarket, type TestUser } from './helpers/trading.ts';
 
@@ -59,6 +60,69 @@ describe('an edit that races a concurrent change (postgres)', {
     assert.equal(edited.description, 'Changed elsewhere', 'the concurrent change is kept');
     assert.equal(edited.version, market.version + 2);
     assert.equal(res.headers.etag, `"${market.version + 2}"`);
+  });
+
+  test('a row that changes under every attempt: after five the edit answers 409 EDIT_CONFLICT and changes nothing', async () => {
+    const market = await createMarket(t, alice);
+    const sessions: pg.Client[] = [];
+    /** A session of its own, in a transaction. */
+    const session = async () => {
+      const client = new pg.Client({ connectionString: t.database.url });
+      await client.connect();
+      sessions.push(client);
+      await client.query('begin');
+      return client;
+    };
+    const lock = (client: pg.Client) =>
+      client.query('select 1 from markets where id = $1 for no key update', [market.id]);
+    // Sessions waiting for a lock, seen from outside any transaction (inside one, pg_stat_activity
+    // stays as it was at its first read).
+    const watcher = new pg.Client({ connectionString: t.database.url });
+    await watcher.connect();
+    const waiting = async () =>
+      (
+        await watcher.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`,
+        )
+      ).rows[0]!.n;
+    try {
+      let holder = await session();
+      await lock(holder);
+      let answered = false;
+      const answer = t
+        .request({
+          method: 'PATCH',
+          url: `/api/markets/${market.id}`,
+          headers: alice.auth,
+          payload: { name: 'Renamed under a storm of changes' },
+        })
+        .finally(() => {
+          answered = true;
+        });
+      await untilALockIsAwaited(watcher, "the edit's first update waits for the row");
+      // Each round the next session queues for the row behind the edit, then the holder changes the
+      // row and commits: the edit's update finds another version and tries again, behind the next.
+      for (let round = 1; !answered; round++) {
+        assert.ok(round <= 20, 'the edit gives up after its attempts');
+        const next = await session();
+        const locked = lock(next);
+        await eventually(async () => answered || (await waiting()) >= 2, 5000, 'the next session queues');
+        await holder.query('update markets set version = version + 1 where id = $1', [market.id]);
+        await holder.query('commit');
+        await locked;
+        holder = next;
+        await eventually(async () => answered || (await waiting()) >= 1, 5000, 'the edit tries again');
+      }
+      await holder.query('commit');
+      const res = await answer;
+      assert.equal(res.statusCode, 409, res.body);
+      assert.equal(res.json().success, false);
+      assert.equal(res.json().code, 'EDIT_CONFLICT');
+      const { rows } = await watcher.query('select name from markets where id = $1', [market.id]);
+      assert.equal(rows[0].name, market.name, 'the edit wrote nothing');
+    } finally {
+      await Promise.all([watcher, ...sessions].map((client) => client.end()));
+    }
   });
 
   test('with the If-Match it read, the same race is a 412 and the edit changes nothing', async () => {
