@@ -19,8 +19,10 @@ function serialized(reply: FastifyReply, payload: unknown): string | Buffer {
 }
 
 /**
- * Sends a payload serialised once per key object. For objects a cache hands out again and again:
- * later replies send the stored bytes. Keys are held weakly.
+ * Sends a payload serialised once per key object. For objects a cache hands out again and again,
+ * which are frozen (cache.ts freezes what it hands out; viewOf and sharedList what they build from
+ * it): later replies send the stored body. Any other key is seen once: its body is not stored.
+ * Keys are held weakly.
  */
 export function createBodyMemo<K extends object>() {
   const bodies = new WeakMap<K, string | Buffer>();
@@ -28,14 +30,14 @@ export function createBodyMemo<K extends object>() {
     let body = bodies.get(key);
     if (body === undefined) {
       body = serialized(reply, payload());
-      bodies.set(key, body);
+      if (Object.isFrozen(key)) bodies.set(key, body);
     }
     return reply.type('application/json; charset=utf-8').send(body);
   };
 }
 
 /**
- * The same, with an ETag over the body (hashed once per key object, like the serialisation) and
+ * The same (stored for frozen keys only), with an ETag over the body (hashed once per key object, like the serialisation) and
  * a 304 without a body when the request's If-None-Match holds it. For reads whose ETag cannot be
  * a row version: a list page changes when any of its rows does, or when time turns a market's
  * status. The route declares a 304 response.
@@ -47,7 +49,7 @@ export function createTaggedBodyMemo<K extends object>() {
     if (entry === undefined) {
       const body = serialized(reply, payload());
       entry = { body, etag: etagOfBody(body) };
-      bodies.set(key, entry);
+      if (Object.isFrozen(key)) bodies.set(key, entry);
     }
     reply.header('etag', entry.etag);
     if (ifNoneMatchHolds(request.headers['if-none-match'], entry.etag)) return reply.code(304).send(null);

@@ -19,7 +19,7 @@ export function commentsRoutes(
   /** Comments per user per minute (rate-limit.ts `commentRateLimit`); undefined: the general limit. */
   commentLimit: RateLimitOptions | undefined,
 ): FastifyPluginAsyncZod {
-  // Each page is fresh from the database; the memo only gives it an ETag over its body.
+  // Each page is fresh from the database (not frozen): the memo only gives it an ETag over its body.
   const sendPage = createTaggedBodyMemo<object>();
   return async (app) => {
     app.post(

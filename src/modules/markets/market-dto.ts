@@ -47,13 +47,15 @@ const shared = new WeakMap<Partial<MarketRow>, { dto: Partial<MarketDto>; validU
 
 /**
  * toMarketDto once per row object, for rows the cache hands out again and again (the same frozen
- * object while its entry is unchanged), until shapeChangesAt. The result is frozen too: copy it
- * to change it.
+ * object while its entry is unchanged: cache.ts freezes what it hands out), until shapeChangesAt.
+ * A row that is not frozen is fresh from the database and seen once: it is not remembered. The
+ * result is frozen too: copy it to change it.
  */
 export function sharedDto(row: MarketRow): Readonly<MarketDto>;
 export function sharedDto(row: Partial<MarketRow>): Readonly<Partial<MarketDto>>;
 export function sharedDto(row: Partial<MarketRow>): Readonly<Partial<MarketDto>> {
   const now = Date.now();
+  if (!Object.isFrozen(row)) return Object.freeze(toMarketDto(row, now));
   const memo = shared.get(row);
   if (memo && now < memo.validUntil) return memo.dto;
   const dto = Object.freeze(toMarketDto(row, now));
@@ -68,12 +70,16 @@ export interface MarketView {
 
 const views = new WeakMap<MarketRow, MarketView>();
 
-/** A full row's shared DTO and its ETag; the same object while the DTO stays the same. */
+/**
+ * A full row's shared DTO and its ETag; for a row the cache hands out again, the same frozen
+ * object while the DTO stays the same (so that its body is serialised once: body-memo.ts).
+ */
 export function viewOf(row: MarketRow): MarketView {
   const market = sharedDto(row);
+  if (!Object.isFrozen(row)) return { market, etag: etagOf(row) };
   let view = views.get(row);
   if (view?.market !== market) {
-    view = { market, etag: etagOf(row) };
+    view = Object.freeze({ market, etag: etagOf(row) });
     views.set(row, view);
   }
   return view;

@@ -257,7 +257,10 @@ export function createMarketsService({
 
       const creators = await users.findProfiles(page.rows.map((r) => r.creatorId!));
       const result = render();
-      for (const [i, row] of page.rows.entries()) result.data[i]!.creator = creators.get(row.creatorId!);
+      result.data = result.data.map((dto, i) => ({
+        ...dto,
+        creator: creators.get(page.rows[i]!.creatorId!),
+      }));
       return result;
     },
 
@@ -347,12 +350,16 @@ function renderList(
           id: last.id!,
         })
       : null;
-  const data = rows.map((row) => {
-    const full = sharedDto(row);
-    const dto: Record<string, unknown> = {};
-    for (const key of requested) dto[key] = full[key];
-    return dto;
-  });
+  // Every field: the shared DTO is the row's whole API shape (the serializer writes the schema's order).
+  const data =
+    requested === MARKET_FIELDS
+      ? rows.map((row) => sharedDto(row))
+      : rows.map((row) => {
+          const full = sharedDto(row);
+          const dto: Record<string, unknown> = {};
+          for (const key of requested) dto[key] = full[key];
+          return dto;
+        });
   return {
     data,
     meta: {
@@ -367,15 +374,18 @@ function renderList(
 
 /**
  * The result built from a page once per page object and shape (fields, total): a page the cache
- * hands out again and again is rendered once, until the first of its rows changes shape.
+ * hands out again and again (frozen, as cache.ts hands it out) is rendered once, until the first
+ * of its rows changes shape, and the result is frozen too (its body is then serialised once:
+ * body-memo.ts). A page fresh from the database is seen once: rendered, not remembered.
  */
 const listResults = new WeakMap<object, Map<string, { result: MarketList; validUntil: number }>>();
 function sharedList(page: object & { rows: Partial<MarketRow>[] }, shape: string, render: () => MarketList) {
+  if (!Object.isFrozen(page)) return render();
   const now = Date.now();
   let byShape = listResults.get(page);
   const memo = byShape?.get(shape);
   if (memo && now < memo.validUntil) return memo.result;
-  const result = render();
+  const result = Object.freeze(render());
   if (!byShape) {
     byShape = new Map();
     listResults.set(page, byShape);
