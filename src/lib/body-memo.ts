@@ -37,10 +37,10 @@ export function createBodyMemo<K extends object>() {
 }
 
 /**
- * The same (stored for frozen keys only), with an ETag over the body (hashed once per key object, like the serialisation) and
- * a 304 without a body when the request's If-None-Match holds it. For reads whose ETag cannot be
- * a row version: a list page changes when any of its rows does, or when time turns a market's
- * status. The route declares a 304 response.
+ * The same, with an ETag over the body (hashed with the serialisation, both stored for frozen
+ * keys only) and a 304 without a body when the request's If-None-Match holds it. For reads whose
+ * ETag cannot be a row version: a list page changes when any of its rows does, or when time turns
+ * a market's status. The route declares a 304 response.
  */
 export function createTaggedBodyMemo<K extends object>() {
   const bodies = new WeakMap<K, { body: string | Buffer; etag: string }>();
