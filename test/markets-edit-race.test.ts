@@ -4,7 +4,7 @@ import pg from 'pg';
 import { buildTestApp, type TestApp } from './helpers/build-app.ts';
 import { databaseKinds } from './helpers/databases.ts';
 import { eventually } from './helpers/eventually.ts';
-import { untilALockIsAwaited } from './helpers/lock-waits.ts';
+import { locksAwaited, untilALockIsAwaited } from './helpers/lock-waits.ts';
 import { createMarket, type TestUser } from './helpers/trading.ts';
 
 /**
@@ -75,16 +75,9 @@ describe('an edit that races a concurrent change (postgres)', {
     };
     const lock = (client: pg.Client) =>
       client.query('select 1 from markets where id = $1 for no key update', [market.id]);
-    // Sessions waiting for a lock, seen from outside any transaction (inside one, pg_stat_activity
-    // stays as it was at its first read).
+    // Who waits for the row, seen from a session of its own.
     const watcher = new pg.Client({ connectionString: t.database.url });
     await watcher.connect();
-    const waiting = async () =>
-      (
-        await watcher.query<{ n: number }>(
-          `select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`,
-        )
-      ).rows[0]!.n;
     try {
       let holder = await session();
       await lock(holder);
@@ -106,12 +99,20 @@ describe('an edit that races a concurrent change (postgres)', {
         assert.ok(round <= 20, 'the edit gives up after its attempts');
         const next = await session();
         const locked = lock(next);
-        await eventually(async () => answered || (await waiting()) >= 2, 5000, 'the next session queues');
+        await eventually(
+          async () => answered || (await locksAwaited(watcher)) >= 2,
+          5000,
+          'the next session queues',
+        );
         await holder.query('update markets set version = version + 1 where id = $1', [market.id]);
         await holder.query('commit');
         await locked;
         holder = next;
-        await eventually(async () => answered || (await waiting()) >= 1, 5000, 'the edit tries again');
+        await eventually(
+          async () => answered || (await locksAwaited(watcher)) >= 1,
+          5000,
+          'the edit tries again',
+        );
       }
       await holder.query('commit');
       const res = await answer;
