@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { eventually } from './helpers/eventually.ts';
 import { marketBody } from './helpers/factories.ts';
 import { body, type Cluster, type Instance, json, startInstances } from './helpers/instances.ts';
@@ -98,9 +97,8 @@ describe('Redis stopped, frozen and restarted under load', { skip: skipWithoutRe
 
   /** The next reads are answered by Redis (no SQL) and counted there, without restarting the app. */
   async function usesRedisAgain(what: string) {
-    const direct = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-    try {
-      await eventually(
+    await redis.withClient((direct) =>
+      eventually(
         async () => {
           await app.fetch(probeMarket);
           const queries = app.database.stats.queries;
@@ -110,10 +108,8 @@ describe('Redis stopped, frozen and restarted under load', { skip: skipWithoutRe
         },
         15_000,
         `${what}: cache and rate limiter on Redis again`,
-      );
-    } finally {
-      direct.disconnect();
-    }
+      ),
+    );
   }
 
   test('a frozen Redis costs the requests in flight one command timeout, nothing after, and the app goes back to Redis after either', async () => {
@@ -135,9 +131,7 @@ describe('Redis stopped, frozen and restarted under load', { skip: skipWithoutRe
     await usesRedisAgain('thawed');
     assert.equal((await body(await app.fetch('/readyz'))).circuits.redis, 'closed');
 
-    const direct = new Redis(redis.url);
-    await direct.save();
-    direct.disconnect();
+    await redis.save();
     await redis.stop();
     await sleep(500);
     await redis.start(); // with its data, from the snapshot

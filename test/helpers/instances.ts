@@ -8,6 +8,7 @@ import { createLogger } from '../../src/lib/logger.ts';
 import { createTokenService } from '../../src/modules/auth/tokens.ts';
 import { TEST_JWT_SECRET } from './build-app.ts';
 import { createTestDatabase } from './databases.ts';
+import { eventually } from './eventually.ts';
 
 /** One app process-equivalent: its own Database handle and logs, listening on 127.0.0.1. */
 export interface Instance {
@@ -74,6 +75,15 @@ export async function startInstances(
     register?.(app, config);
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     instances.push({ app, database, logs, url, fetch: (path, init) => fetch(url + path, init) });
+    // With Redis, an instance counts requests in memory until it is connected, and reads past the
+    // cache until its first catch-up with the event log: a test starts once it uses Redis.
+    if (config.REDIS_URL) {
+      await eventually(
+        async () => ((await (await fetch(`${url}/readyz`)).json()) as { status: string }).status === 'ok',
+        15_000,
+        `instance ${i} ready with Redis`,
+      );
+    }
   }
   const tokens = createTokenService(TEST_JWT_SECRET, 3600);
   return {

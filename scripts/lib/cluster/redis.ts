@@ -17,6 +17,10 @@ export interface OwnRedis {
   freeze(): void;
   /** SIGCONT after freeze(). */
   thaw(): void;
+  /** SAVE: the next start() comes back with the data of this moment, as from a snapshot. */
+  save(): Promise<void>;
+  /** Runs `use` with a client of its own that never reconnects, disconnected after, whatever happens. */
+  withClient<T>(use: (client: Redis) => Promise<T>): Promise<T>;
   /** Stops it for good and removes its directory. */
   dispose(): Promise<void>;
 }
@@ -52,19 +56,32 @@ export async function ownRedisServer(): Promise<OwnRedis> {
         { stdio: 'ignore' },
       );
       for (let attempt = 0; ; attempt++) {
-        const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null });
-        probe.on('error', () => {}); // connect() rejects too; that is what we look at
         try {
-          await probe.connect();
-          await probe.ping();
+          await self.withClient((probe) => probe.ping());
           return;
         } catch (error) {
           if (attempt > 50) throw error;
           await new Promise((resolve) => setTimeout(resolve, 50));
-        } finally {
-          probe.disconnect();
         }
       }
+    },
+    async withClient(use) {
+      // No retries: a client left connecting to a stopped server would keep the process alive.
+      const client = new Redis(url, {
+        lazyConnect: true,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 1,
+      });
+      client.on('error', () => {}); // the command's rejection is what the caller sees
+      try {
+        await client.connect();
+        return await use(client);
+      } finally {
+        client.disconnect();
+      }
+    },
+    async save() {
+      await self.withClient((client) => client.save());
     },
     freeze() {
       child?.kill('SIGSTOP');
