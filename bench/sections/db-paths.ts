@@ -1,18 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { sql } from 'kysely';
+import { recordResponse, startBareServer } from '../lib/bare-ceiling.ts';
 import type { LoadResult } from '../lib/load.ts';
 import { markdownTable } from '../lib/markdown-table.ts';
 import { medianRun } from '../lib/median-run.ts';
 import { initTpcb, type PgbenchResult, runPgbench, runTpcb } from '../lib/pgbench.ts';
-import { type RunningServer, startServer } from '../lib/processes.ts';
+import type { RunningServer } from '../lib/processes.ts';
 import { createRouteSql } from '../lib/route-sql.ts';
 import type { BenchContext, BenchFigure, BenchSection } from '../lib/section.ts';
 import { createThrowawayDatabase, type ThrowawayDatabase } from '../lib/throwaway-database.ts';
 import { warmUpAndMeasure } from '../lib/warm-up-and-measure.ts';
 
-const BARE_SERVER = new URL('../lib/bare-server.ts', import.meta.url).pathname;
 /** Ids the by-id rows rotate over: the HTTP passes and pgbench (one script each, at most 128) alike. */
 const IDS = 100;
 const LIST_PATH = '/api/markets?status=active&sort=volume&limit=20';
@@ -75,13 +73,11 @@ export const dbPathsSection: BenchSection = {
         variant: { server: unprepared, sameSqlAs: 0 },
       });
 
-      const sample = await fetch(`${app.url}${routes[0]!.paths[0]}`);
-      const bodyFile = join(context.tmpDir, 'db-paths-market.json');
-      await writeFile(bodyFile, Buffer.from(await sample.arrayBuffer()));
-      const bare = await startServer({
-        script: BARE_SERVER,
-        args: [bodyFile, sample.headers.get('content-type') ?? 'application/json'],
-      });
+      const bare = await startBareServer(
+        context.tmpDir,
+        'db-paths-market',
+        await recordResponse(`${app.url}${routes[0]!.paths[0]}`),
+      );
       servers.push(bare);
 
       for (const scale of TPCB_SCALES) {
@@ -219,7 +215,7 @@ function report(
   const notes: string[] = [];
   const bare = runs.bare.reqPerSec;
   rows.push([
-    `bare node:http (same bytes as by id)`,
+    `bare node:http (same response as by id)`,
     bare,
     runs.bare.p50,
     runs.bare.p95,
@@ -305,7 +301,7 @@ function report(
   const markdown = [
     `HTTP rows: ${context.connections} connections, ${context.durationSeconds} s each after ${context.warmupSeconds} s of warm-up, on an app with CACHE_TTL_SECONDS=0 and LIST_CACHE_TTL_SECONDS=0 (every read a miss, checked by its statement counter; pool of 10). ` +
       `pgbench rows: ${PG_CLIENTS} clients (the app's pool size), 2 threads, ${context.durationSeconds} s, -M prepared, the route's own SQL and parameters (by id: one script per id, the same ${IDS} ids). ` +
-      `Everything took turns ${ROUNDS} times; rows are medians (by throughput). Latencies in ms. "vs pgbench": the route's req/s as a share of pgbench's tps on its SQL; "vs bare": of a bare node:http server sending the by-id bytes.`,
+      `Everything took turns ${ROUNDS} times; rows are medians (by throughput). Latencies in ms. "vs pgbench": the route's req/s as a share of pgbench's tps on its SQL; "vs bare": of a bare node:http server sending the by-id response, headers and body.`,
     '',
     markdownTable(
       ['target', 'req/s or tps', 'p50', 'p95', 'p99', 'errors', 'vs pgbench same SQL', 'vs bare'],

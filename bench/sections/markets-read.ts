@@ -1,15 +1,13 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { createMarketRepository } from '../../src/modules/markets/markets.repository.ts';
+import { recordResponse, startBareServer } from '../lib/bare-ceiling.ts';
 import { runClosedLoop } from '../lib/closed-loop.ts';
 import { runConstantRate } from '../lib/constant-rate.ts';
 import type { LoadResult } from '../lib/load.ts';
 import { markdownTable } from '../lib/markdown-table.ts';
-import { type RunningServer, startServer } from '../lib/processes.ts';
+import type { RunningServer } from '../lib/processes.ts';
 import type { BenchSection } from '../lib/section.ts';
 import { warmUpAndMeasure } from '../lib/warm-up-and-measure.ts';
 
-const BARE_SERVER = new URL('../lib/bare-server.ts', import.meta.url).pathname;
 const BY_ID = 'GET /api/markets/:id (1000 ids, cached after the first read)';
 
 /**
@@ -28,19 +26,16 @@ export const marketsReadSection: BenchSection = {
     const byIdPaths = ids.map(({ id }) => `/api/markets/${id}`);
     const listPath = '/api/markets?status=active&sort=volume&limit=20';
 
-    const sample = await fetch(`${context.app.url}${byIdPaths[0]}`);
-    if (!sample.ok) throw new Error(`GET ${byIdPaths[0]} answered ${sample.status}`);
-    const bodyFile = join(context.tmpDir, 'market.json');
-    await writeFile(bodyFile, Buffer.from(await sample.arrayBuffer()));
-    const bare = await startServer({
-      script: BARE_SERVER,
-      args: [bodyFile, sample.headers.get('content-type') ?? 'application/json'],
-    });
+    const bare = await startBareServer(
+      context.tmpDir,
+      'market',
+      await recordResponse(`${context.app.url}${byIdPaths[0]}`),
+    );
 
     try {
       const measure = (label: string, server: RunningServer, paths: string[], rate?: number) =>
         warmUpAndMeasure(context, label, { url: server.url, paths, overallRate: rate });
-      const ceiling = await measure('bare node:http (same bytes as by id)', bare, byIdPaths);
+      const ceiling = await measure('bare node:http (same response as by id)', bare, byIdPaths);
       const probe = await measure('GET /healthz', context.app, ['/healthz']);
       const byId = await measure(BY_ID, context.app, byIdPaths);
       context.log('measuring findById alone (Kysely + pg, pool of 10, in the bench process)');
@@ -80,7 +75,7 @@ export const marketsReadSection: BenchSection = {
         markdownTable(
           ['target', 'req/s', 'p50', 'p95', 'p99', 'errors', 'vs bare'],
           [
-            row('bare node:http (same bytes as by id)', ceiling, true),
+            row('bare node:http (same response as by id)', ceiling, true),
             row('GET /healthz (app, no database)', probe, true),
             row(BY_ID, byId, true),
             row('its query alone: findById, pool of 10 (no HTTP)', queryOnly, true),

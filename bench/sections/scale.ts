@@ -1,19 +1,17 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { sql } from 'kysely';
 import { type Balancer, startHaproxy } from '../../scripts/lib/cluster/haproxy.ts';
 import { freePort } from '../../scripts/lib/cluster/ports.ts';
 import { startTopology, type Topology } from '../../scripts/lib/cluster/topology.ts';
 import { seedSampleData } from '../../scripts/lib/seed-database.ts';
 import { openDatabase } from '../../src/db/database.ts';
+import { type RecordedResponse, recordResponse, startBareServer } from '../lib/bare-ceiling.ts';
 import { createBenchMarkets, createBenchUsers, ledgerDifference } from '../lib/bench-users.ts';
 import { type LoadOptions, type LoadResult, runLoad } from '../lib/load.ts';
 import { markdownTable } from '../lib/markdown-table.ts';
 import { cpuMs, treeCpuMs } from '../lib/proc-stats.ts';
-import { type RunningServer, startServer } from '../lib/processes.ts';
+import type { RunningServer } from '../lib/processes.ts';
 import type { BenchContext, BenchFigure, BenchSection } from '../lib/section.ts';
 
-const BARE_SERVER = new URL('../lib/bare-server.ts', import.meta.url).pathname;
 const INSTANCES = [1, 2, 3] as const;
 /** Markets in the topology's own primary: enough for list pages that read an index, quick to seed. */
 const MARKETS = 10_000;
@@ -138,7 +136,7 @@ async function startCluster(context: BenchContext, replica: boolean): Promise<To
 /**
  * Scale-out on one machine (issue 17): read req/s through HAProxy in front of 1, 2 and 3 API
  * processes, on a primary alone and with a streaming replica serving the lists, beside the same
- * balancer in front of 1, 2 and 3 bare node:http servers sending the same bytes; then trades
+ * balancer in front of 1, 2 and 3 bare node:http servers sending the same response; then trades
  * through 3 instances. Each pass reads the CPU time of every process (the API processes, each
  * PostgreSQL server with its backends, Redis, the balancer), so the table says where a request's
  * time goes. On two cores the load generator, the balancer, the API processes and PostgreSQL
@@ -170,20 +168,14 @@ export const scaleSection: BenchSection = {
       return result;
     };
 
-    let body: Buffer | undefined;
-    let contentType = 'application/json; charset=utf-8';
+    let listResponse: RecordedResponse | undefined;
     let tradeCpu: CpuShare | undefined;
     let trades: LoadResult | undefined;
     let difference: number | undefined;
     for (const replica of [false, true]) {
       const topology = await startCluster(context, replica);
       try {
-        if (!body) {
-          const sample = await fetch(`${topology.url}${LIST_PATHS[0]}`);
-          if (!sample.ok) throw new Error(`GET ${LIST_PATHS[0]} answered ${sample.status}`);
-          contentType = sample.headers.get('content-type') ?? contentType;
-          body = Buffer.from(await sample.arrayBuffer());
-        }
+        listResponse ??= await recordResponse(`${topology.url}${LIST_PATHS[0]}`);
         for (const n of INSTANCES) {
           const balancer = await balancerFor(topology.apis.slice(0, n).map((api) => api.port!));
           try {
@@ -247,13 +239,11 @@ export const scaleSection: BenchSection = {
       }
     }
 
-    const bodyFile = join(context.tmpDir, 'scale-list.json');
-    await writeFile(bodyFile, body!);
     const bare: RunningServer[] = [];
     const bareLoads = new Map<number, LoadResult>();
     try {
-      for (const _ of INSTANCES)
-        bare.push(await startServer({ script: BARE_SERVER, args: [bodyFile, contentType] }));
+      for (const n of INSTANCES)
+        bare.push(await startBareServer(context.tmpDir, `scale-list-${n}`, listResponse!));
       for (const n of INSTANCES) {
         const balancer = await balancerFor(bare.slice(0, n).map((s) => Number(new URL(s.url).port)));
         try {
