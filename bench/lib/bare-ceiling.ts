@@ -6,7 +6,7 @@ const BARE_SERVER = new URL('./bare-server.ts', import.meta.url).pathname;
 /** Headers node:http writes on every response by itself: the bare server leaves them to it. */
 const WRITTEN_BY_NODE = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding']);
 
-/** One response of the app, as the bare server replays it: its headers (in order) and body. */
+/** One response of the app, as the bare server replays it: its headers (as fetch lists them) and body. */
 export interface RecordedResponse {
   headers: [string, string][];
   /** Base64. */
