@@ -291,17 +291,20 @@ for (const kind of databaseKinds()) {
         const first = trade(t, buyer!, m.id, { outcome: 'YES', side: 'buy', amount: 2 });
         // The group's statement holds the market and the buyer, and waits for the append lock...
         await untilALockIsAwaited(other, "the group's statement waits for the append lock");
-        const rest = Promise.all(
-          later.map((u) => trade(t, u, m.id, { outcome: 'YES', side: 'buy', amount: 2 })),
-        );
         // ...which this session holds while it wants the buyer's row (a seller): a cycle. The
-        // statement waited first, so its deadlock check runs first and PostgreSQL fails it.
+        // statement waited first, so its deadlock check (deadlock_timeout, 1 s, after its wait
+        // began, and only then) runs first and PostgreSQL fails it. This wait must begin well
+        // within that second, so nothing else comes between: on a loaded machine, sending the
+        // later buys first let the check find no cycle yet, and this session was failed instead.
         const paid = other.query('select 1 from users where id = $1 for no key update', [buyer!.id]).then(
           () => other.query('commit'),
           async (error: unknown) => {
             await other.query('rollback');
             throw error;
           },
+        );
+        const rest = Promise.all(
+          later.map((u) => trade(t, u, m.id, { outcome: 'YES', side: 'buy', amount: 2 })),
         );
         const statuses = [await first, ...(await rest)].map((res) => res.statusCode);
         await paid; // the other session was not the one failed
